@@ -1,0 +1,257 @@
+"""The ``tasklogs`` command line: ``serve``, ``logs`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from collector_service.config import Config, load_config, split_exporter_config
+from collector_service.errors import StoreBusyError, StoreError, TasklogsError
+from collector_service.exporter import Exporter, ExporterContext, load_factories
+from collector_service.store import Cursor, HistoryQuery, LogStore, StoredLog
+
+__all__ = ["main"]
+
+DEFAULT_API = "http://127.0.0.1:8080"
+_PAGE = 5000
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tasklogs", description="Collect, follow and keep the logs of workflow tasks."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the OTLP receiver, pipeline, stores and HTTP API")
+    _config_args(serve)
+    serve.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    logs = sub.add_parser("logs", help="print a task run's stored log lines in order")
+    logs.add_argument("task_run_id", metavar="TASK_RUN_ID")
+    logs.add_argument(
+        "--api",
+        default=os.environ.get("TASKLOGS_API_URL", DEFAULT_API),
+        help=f"URL of a running `tasklogs serve` (env TASKLOGS_API_URL; default {DEFAULT_API})",
+    )
+    logs.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json", "raw"),
+        default="text",
+        help="text: time, severity, line; json: one JSON object per line; raw: the line only",
+    )
+    _config_args(logs, suffix=" (used to read the store directly when no service runs)")
+
+    run = sub.add_parser(
+        "run",
+        help="run a command and ship its stdout/stderr as logs",
+        usage="tasklogs run [options] -- CMD [ARGS...]",
+    )
+    run.add_argument(
+        "--task-run-id", help="task run id (env TASKLOGS_TASK_RUN_ID; default: new uuid)"
+    )
+    run.add_argument("--task-name", help="task name (env TASKLOGS_TASK_NAME)")
+    run.add_argument("--pipeline-run-id", help="pipeline run id (env TASKLOGS_PIPELINE_RUN_ID)")
+    run.add_argument("--pipeline-name", help="pipeline name (env TASKLOGS_PIPELINE_NAME)")
+    run.add_argument("--service-name", help="service.name (env OTEL_SERVICE_NAME)")
+    run.add_argument(
+        "--endpoint",
+        help="OTLP/gRPC endpoint (env OTEL_EXPORTER_OTLP_ENDPOINT; default http://127.0.0.1:4317)",
+    )
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command, after --")
+    return p
+
+
+def _config_args(p: argparse.ArgumentParser, suffix: str = "") -> None:
+    p.add_argument("-c", "--config", type=Path, help=f"YAML config file{suffix}")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help=f"data directory (env TASKLOGS_DATA_DIR; default ~/.local/share/tasklogs){suffix}",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    commands = {"serve": _serve, "logs": _logs, "run": _run}
+    try:
+        return commands[args.command](args)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, like any Unix filter.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (TasklogsError, OSError, httpx.HTTPError) as exc:
+        print(f"tasklogs: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from collector_service.service import Service
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = load_config(args.config, data_dir=args.data_dir)
+    asyncio.run(Service(config).run())
+    return 0
+
+
+# -- logs ------------------------------------------------------------------------------
+
+
+def _logs(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    for rec in _records(args):
+        out.write(_format(rec, args.output))
+        out.write("\n")
+    out.flush()
+    return 0
+
+
+def _records(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """From the service's API; when none answers, from the store directly."""
+    from_api = _from_api(args.api, args.task_run_id)
+    try:
+        first = next(from_api, None)
+    except httpx.ConnectError:
+        config = load_config(args.config, data_dir=args.data_dir)
+        yield from _from_store(config, args.task_run_id, args.api)
+        return
+    if first is not None:
+        yield first
+        yield from from_api
+
+
+def _from_api(api: str, task_run_id: str) -> Iterator[dict[str, Any]]:
+    url = f"{api.rstrip('/')}/api/v1/tasks/{task_run_id}/logs"
+    cursor: str | None = None
+    with httpx.Client(timeout=30.0) as client:
+        while True:
+            params: dict[str, str | int] = {"limit": _PAGE}
+            if cursor:
+                params["cursor"] = cursor
+            resp = client.get(url, params=params)
+            if resp.status_code != 200:
+                raise StoreError(f"{url}: HTTP {resp.status_code}: {resp.text[:500]}")
+            page = resp.json()
+            yield from page["records"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return
+
+
+def _from_store(config: Config, task_run_id: str, api: str) -> Iterator[dict[str, Any]]:
+    exporter, store = _open_store(config, api)
+    try:
+        after: Cursor | None = None
+        while True:
+            page = store.query(HistoryQuery(task_run_id=task_run_id, after=after, limit=_PAGE))
+            for rec in page.records:
+                yield _stored_to_dict(rec)
+            if page.next_cursor is None:
+                return
+            after = page.next_cursor
+    finally:
+        exporter.shutdown()
+
+
+def _open_store(config: Config, api: str) -> tuple[Exporter, LogStore]:
+    """Start the first configured exporter that is also a store, for reading."""
+    factories = load_factories()
+    for cid in config.pipeline_exporters():
+        factory = factories.get(cid.split("/", 1)[0])
+        if factory is None:
+            continue
+        own, _ = split_exporter_config(cid, config.exporters[cid], factory.config_model)
+        exporter = factory.create(own, ExporterContext(component_id=cid, data_dir=config.data_dir))
+        if not isinstance(exporter, LogStore):
+            continue
+        try:
+            exporter.start()
+        except StoreBusyError as exc:
+            raise StoreError(f"no tasklogs service answers at {api}, and {exc}") from exc
+        return exporter, exporter
+    raise StoreError("no configured exporter can answer history queries")
+
+
+def _stored_to_dict(rec: StoredLog) -> dict[str, Any]:
+    return {
+        "timestamp_ns": rec.timestamp_ns,
+        "seq": rec.seq,
+        "severity_text": rec.severity_text,
+        "severity_number": rec.severity_number,
+        "body": rec.body,
+        "service_name": rec.service_name,
+        "trace_id": rec.trace_id,
+        "span_id": rec.span_id,
+        "event_name": rec.event_name,
+        "scope_name": rec.scope_name,
+        "resource_attributes": rec.resource_attributes,
+        "log_attributes": rec.log_attributes,
+    }
+
+
+def _format(rec: dict[str, Any], output: str) -> str:
+    if output == "json":
+        return json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
+    if output == "raw":
+        return str(rec["body"])
+    ts = datetime.fromtimestamp(rec["timestamp_ns"] / 1e9, tz=UTC)
+    stamp = (
+        ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{rec['timestamp_ns'] % 1_000_000_000 // 1000:06d}Z"
+    )
+    severity = rec["severity_text"] or "-"
+    return f"{stamp} {severity:<5} {rec['body']}"
+
+
+# -- run -------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    from otel_sdk_ext.identity import TaskIdentity
+    from otel_sdk_ext.run import run_command
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        print(
+            "tasklogs run: error: no command given "
+            "(usage: tasklogs run [options] -- CMD [ARGS...])",
+            file=sys.stderr,
+        )
+        return 2
+    overrides = {
+        k: v
+        for k, v in {
+            "task_run_id": args.task_run_id,
+            "task_name": args.task_name,
+            "pipeline_run_id": args.pipeline_run_id,
+            "pipeline_name": args.pipeline_name,
+            "service_name": args.service_name,
+        }.items()
+        if v is not None
+    }
+    if "task_run_id" not in overrides and not os.environ.get("TASKLOGS_TASK_RUN_ID"):
+        overrides["task_run_id"] = str(uuid.uuid4())
+        print(f"tasklogs: task run id {overrides['task_run_id']}", file=sys.stderr, flush=True)
+    identity = TaskIdentity.from_env(**overrides)
+    return run_command(cmd, identity=identity, endpoint=args.endpoint)

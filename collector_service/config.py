@@ -1,0 +1,254 @@
+"""Service configuration, in the OpenTelemetry Collector's shape.
+
+::
+
+    receivers:
+      otlp:
+        protocols:
+          grpc: {endpoint: 127.0.0.1:4317}
+    exporters:
+      clickhouse:                  # "type" or "type/name"
+        dsn: chdb:///var/lib/tasklogs/chdb
+        sending_queue: {queue_size: 1000000}
+    service:
+      pipelines:
+        logs: {receivers: [otlp], exporters: [clickhouse]}
+    api: {endpoint: 127.0.0.1:8080}
+
+Unknown keys are rejected. Exporter sections are validated in two parts: the shared
+wrapper keys (``sending_queue``, ``batch``, ``retry_on_failure``, ``timeout``) here, the
+rest by the exporter factory's own model, all before any I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from collector_service.errors import ConfigError
+
+__all__ = [
+    "ApiConfig",
+    "BatchConfig",
+    "Config",
+    "Duration",
+    "ExporterHelperConfig",
+    "GrpcConfig",
+    "RetryConfig",
+    "default_data_dir",
+    "load_config",
+    "parse_duration",
+    "split_exporter_config",
+]
+
+HELPER_KEYS = ("sending_queue", "batch", "retry_on_failure", "timeout")
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> object:
+    """Go-style durations as the Collector writes them: ``168h``, ``1h30m``, ``90s``, ``7d``.
+
+    Numbers are seconds; anything that is not a string is left to pydantic.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        pos = m.end()
+    if not text or pos != len(text):
+        raise ValueError(f"invalid duration {value!r}: use e.g. 168h, 1h30m, 90s or 7d")
+    return timedelta(seconds=total)
+
+
+#: A duration field that accepts ``168h``-style strings or seconds.
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_endpoint(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"endpoint must be HOST:PORT, got {value!r}")
+    return value
+
+
+class GrpcConfig(_Strict):
+    endpoint: str = "127.0.0.1:4317"
+    max_recv_msg_size_mib: int = Field(default=16, ge=1, le=1024)
+
+    _endpoint = field_validator("endpoint")(_check_endpoint)
+
+
+class OtlpProtocols(_Strict):
+    grpc: GrpcConfig | None = GrpcConfig()
+
+
+class OtlpReceiverConfig(_Strict):
+    protocols: OtlpProtocols = OtlpProtocols()
+
+
+class ApiConfig(_Strict):
+    """The HTTP API (history, health); ``enabled: false`` turns it off."""
+
+    enabled: bool = True
+    endpoint: str = "127.0.0.1:8080"
+
+    _endpoint = field_validator("endpoint")(_check_endpoint)
+
+
+class QueueConfig(_Strict):
+    #: Records the exporter may hold before the receivers refuse with backpressure.
+    queue_size: int = Field(default=1_000_000, ge=1)
+
+
+class BatchConfig(_Strict):
+    #: Most records per ``push``; large blocks are what columnar stores want.
+    send_batch_max_size: int = Field(default=65_536, ge=1)
+    #: How long to wait for more records once the first one arrived.
+    timeout_ms: int = Field(default=200, ge=0)
+
+
+class RetryConfig(_Strict):
+    enabled: bool = True
+    initial_interval_ms: int = Field(default=100, ge=1)
+    max_interval_ms: int = Field(default=10_000, ge=1)
+    #: Give up (count and dead-letter) after this long; never retry forever.
+    max_elapsed_time_s: float = Field(default=300.0, gt=0)
+
+
+class ExporterHelperConfig(_Strict):
+    """Keys of every exporter section that the shared wrapper owns."""
+
+    sending_queue: QueueConfig = QueueConfig()
+    batch: BatchConfig = BatchConfig()
+    retry_on_failure: RetryConfig = RetryConfig()
+    #: Upper bound on one ``push``; a push that takes longer counts as a retryable failure.
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class LogsPipeline(_Strict):
+    receivers: list[str] = Field(min_length=1)
+    exporters: list[str] = Field(min_length=1)
+
+
+class ServiceSection(_Strict):
+    pipelines: dict[str, LogsPipeline]
+
+    @field_validator("pipelines")
+    @classmethod
+    def _only_logs(cls, value: dict[str, LogsPipeline]) -> dict[str, LogsPipeline]:
+        for name in value:
+            if name.split("/", 1)[0] != "logs":
+                raise ValueError(f"pipeline {name!r}: tasklogs carries logs pipelines only")
+        return value
+
+
+def default_data_dir() -> Path:
+    """The data directory: ``$TASKLOGS_DATA_DIR``, ``$XDG_DATA_HOME/tasklogs``,
+    or ``~/.local/share/tasklogs``."""
+    if env := os.environ.get("TASKLOGS_DATA_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tasklogs"
+
+
+class Config(_Strict):
+    data_dir: Path = Field(default_factory=default_data_dir)
+    receivers: dict[str, OtlpReceiverConfig] = {"otlp": OtlpReceiverConfig()}
+    exporters: dict[str, dict[str, Any]] = {"clickhouse": {}}
+    service: ServiceSection = ServiceSection(
+        pipelines={"logs": LogsPipeline(receivers=["otlp"], exporters=["clickhouse"])}
+    )
+    api: ApiConfig = ApiConfig()
+
+    @field_validator("receivers")
+    @classmethod
+    def _receiver_types(cls, value: dict[str, OtlpReceiverConfig]) -> dict[str, OtlpReceiverConfig]:
+        for cid in value:
+            if cid.split("/", 1)[0] != "otlp":
+                raise ValueError(f"receiver {cid!r}: only the 'otlp' receiver type exists")
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        for name, pipe in self.service.pipelines.items():
+            for rid in pipe.receivers:
+                if rid not in self.receivers:
+                    raise ValueError(
+                        f"service.pipelines.{name}: receiver {rid!r} is not configured"
+                    )
+            for eid in pipe.exporters:
+                if eid not in self.exporters:
+                    raise ValueError(
+                        f"service.pipelines.{name}: exporter {eid!r} is not configured"
+                    )
+
+    def pipeline_exporters(self) -> list[str]:
+        """Exporter ids used by any pipeline, in first-use order, each once."""
+        seen: dict[str, None] = {}
+        for pipe in self.service.pipelines.values():
+            seen.update(dict.fromkeys(pipe.exporters))
+        return list(seen)
+
+
+def _format_validation(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *err["loc"]))
+        parts.append(f"{loc or '<root>'}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def load_config(path: Path | None = None, *, data_dir: Path | None = None) -> Config:
+    """Read and validate a YAML config file (or the defaults when ``path`` is None)."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: the top level must be a mapping")
+        raw = loaded or {}
+    if data_dir is not None:
+        raw["data_dir"] = data_dir
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        where = f"config file {path}" if path else "config"
+        raise ConfigError(f"{where}: {_format_validation(exc)}") from exc
+
+
+def split_exporter_config(
+    component_id: str, section: dict[str, Any], model: type[BaseModel]
+) -> tuple[BaseModel, ExporterHelperConfig]:
+    """Validate an exporter section: the wrapper's keys, and the rest against ``model``."""
+    section = dict(section or {})
+    helper_raw = {k: section.pop(k) for k in HELPER_KEYS if k in section}
+    try:
+        helper = ExporterHelperConfig.model_validate(helper_raw)
+        own = model.model_validate(section)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"config: {_format_validation(exc, f'exporters.{component_id}')}"
+        ) from exc
+    return own, helper

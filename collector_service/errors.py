@@ -1,0 +1,73 @@
+"""The one exception tree of tasklogs.
+
+Every error the project raises on purpose derives from :class:`TasklogsError`, so a caller
+can catch everything tasklogs-specific in one place::
+
+    TasklogsError
+    ├── ConfigError            bad configuration, found before any I/O
+    ├── DecodeError            an OTLP payload that cannot be parsed
+    ├── BackpressureError      a bounded queue is full; the sender should retry later
+    ├── ExportError            an exporter could not write a batch
+    │   ├── RetryableExportError   transient (network, server busy): the wrapper retries
+    │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
+    └── StoreError             a history query failed, or the store cannot be reached
+        └── StoreBusyError     the store is owned by another process (embedded chDB)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackpressureError",
+    "ConfigError",
+    "DecodeError",
+    "ExportError",
+    "PermanentExportError",
+    "RetryableExportError",
+    "StoreBusyError",
+    "StoreError",
+    "TasklogsError",
+]
+
+
+class TasklogsError(Exception):
+    """Base class of every error tasklogs raises on purpose."""
+
+
+class ConfigError(TasklogsError):
+    """The configuration is invalid; the message names the offending key."""
+
+
+class DecodeError(TasklogsError):
+    """An OTLP request body could not be decoded."""
+
+
+class BackpressureError(TasklogsError):
+    """A bounded queue is full. ``retry_after`` is a hint in seconds for the sender."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ExportError(TasklogsError):
+    """An exporter failed to write a batch."""
+
+    retryable: bool = False
+
+
+class RetryableExportError(ExportError):
+    """A transient export failure; the shared wrapper retries it with backoff."""
+
+    retryable = True
+
+
+class PermanentExportError(ExportError):
+    """An export failure that retrying cannot fix; the batch is counted and dead-lettered."""
+
+
+class StoreError(TasklogsError):
+    """A history query failed or the store is unreachable."""
+
+
+class StoreBusyError(StoreError):
+    """The store is owned by another process (an embedded chDB directory is single-owner)."""

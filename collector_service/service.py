@@ -1,0 +1,167 @@
+"""The service: exporters, pipeline, receivers and the HTTP API, started and stopped in order.
+
+As in the OpenTelemetry Collector: every config is validated before any I/O; exporters
+start before receivers, receivers stop first, queues drain on shutdown, and nothing
+raised by an exporter after start-up stops the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+
+from collector_service.config import Config, ExporterHelperConfig, split_exporter_config
+from collector_service.errors import ConfigError
+from collector_service.exporter import ExporterContext, ExporterFactory, load_factories
+from collector_service.pipeline import ExporterRunner, Pipeline
+from collector_service.receivers import OtlpGrpcReceiver
+from collector_service.store import LogStore
+
+__all__ = ["Service"]
+
+_log = logging.getLogger(__name__)
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _bind(endpoint: str) -> socket.socket:
+    host, _, port = endpoint.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"HTTP API cannot bind {endpoint}: {exc.strerror}") from exc
+    return sock
+
+
+class Service:
+    """One tasklogs process. Build it from a :class:`Config`; ``run()`` until a signal."""
+
+    def __init__(self, config: Config, factories: dict[str, ExporterFactory] | None = None) -> None:
+        self.config = config
+        factories = load_factories() if factories is None else factories
+        # Validate every exporter section before any I/O.
+        self._specs: list[tuple[str, ExporterFactory, Any, ExporterHelperConfig]] = []
+        for cid in config.pipeline_exporters():
+            type_name = cid.split("/", 1)[0]
+            factory = factories.get(type_name)
+            if factory is None:
+                known = ", ".join(sorted(factories)) or "none installed"
+                raise ConfigError(
+                    f"exporters.{cid}: unknown exporter type {type_name!r} (known: {known})"
+                )
+            own, helper = split_exporter_config(cid, config.exporters[cid], factory.config_model)
+            self._specs.append((cid, factory, own, helper))
+        self.runners: list[ExporterRunner] = []
+        self.pipeline = Pipeline(self.runners)
+        self.receivers: list[OtlpGrpcReceiver] = []
+        self._api: _ApiServer | None = None
+        self._api_task: asyncio.Task[None] | None = None
+        self._started = False
+
+    @property
+    def history_store(self) -> LogStore | None:
+        """The first exporter that can answer history queries."""
+        for runner in self.runners:
+            if isinstance(runner.exporter, LogStore):
+                return runner.exporter
+        return None
+
+    def ready(self) -> bool:
+        return self._started
+
+    async def start(self) -> None:
+        """Exporters first, then the API, then receivers. Undo everything on failure."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(timeout=5.0)
+            raise
+
+    async def _start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        for cid, factory, own, helper in self._specs:
+            exporter = factory.create(
+                own, ExporterContext(component_id=cid, data_dir=self.config.data_dir)
+            )
+            runner = ExporterRunner(cid, exporter, helper)
+            await runner.start()
+            self.runners.append(runner)
+        _log.warning(
+            "ingest queue is in-process (no Redis configured): acknowledged records not yet "
+            "written are lost if this process dies"
+        )
+        if self.config.api.enabled:
+            await self._start_api()
+        for rid, rcfg in self.config.receivers.items():
+            if rcfg.protocols.grpc is not None:
+                receiver = OtlpGrpcReceiver(rcfg.protocols.grpc, self.pipeline)
+                await receiver.start()
+                self.receivers.append(receiver)
+                _log.debug("receiver %s started", rid)
+        self._started = True
+
+    async def _start_api(self) -> None:
+        from live_tail.app import create_app
+
+        sock = _bind(self.config.api.endpoint)
+        app = create_app(self.history_store, ready=self.ready)
+        server = _ApiServer(
+            uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
+        )
+        self._api = server
+        self._api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
+        while not server.started:
+            if self._api_task.done():
+                await self._api_task
+                raise OSError(f"HTTP API on {self.config.api.endpoint} did not start")
+            await asyncio.sleep(0.01)
+        _log.info("HTTP API listening on http://%s", self.config.api.endpoint)
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Receivers first, then the API, then drain and stop the exporters."""
+        self._started = False
+        for receiver in self.receivers:
+            await receiver.stop(grace=min(5.0, timeout))
+        self.receivers.clear()
+        if self._api is not None and self._api_task is not None:
+            self._api.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._api_task, timeout=min(10.0, timeout))
+            self._api = self._api_task = None
+        for runner in self.runners:
+            await runner.stop(timeout)
+        self.runners.clear()
+
+    async def run(self) -> None:
+        """Start, serve until SIGINT or SIGTERM, then shut down gracefully."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            _log.info("tasklogs is running; data in %s", self.config.data_dir)
+            await stop.wait()
+            _log.info("shutting down: draining queues")
+        finally:
+            await self.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)

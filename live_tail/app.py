@@ -1,0 +1,113 @@
+"""The FastAPI application: task history and health.
+
+``GET /api/v1/tasks/{task_run_id}/logs`` returns one page of a task run's stored lines
+in ``tasklogs.seq`` order with a ``next_cursor`` for the next page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query
+from pydantic import BaseModel
+
+from collector_service.errors import StoreError
+from collector_service.store import MAX_PAGE, Cursor, HistoryQuery, LogStore, StoredLog
+
+__all__ = ["HistoryResponse", "LogLine", "create_app"]
+
+
+class LogLine(BaseModel):
+    """One stored log line."""
+
+    timestamp_ns: int
+    seq: int
+    severity_text: str
+    severity_number: int
+    body: str
+    service_name: str
+    trace_id: str
+    span_id: str
+    event_name: str
+    scope_name: str
+    resource_attributes: dict[str, str]
+    log_attributes: dict[str, str]
+
+    @classmethod
+    def from_stored(cls, rec: StoredLog) -> LogLine:
+        return cls(
+            timestamp_ns=rec.timestamp_ns,
+            seq=rec.seq,
+            severity_text=rec.severity_text,
+            severity_number=rec.severity_number,
+            body=rec.body,
+            service_name=rec.service_name,
+            trace_id=rec.trace_id,
+            span_id=rec.span_id,
+            event_name=rec.event_name,
+            scope_name=rec.scope_name,
+            resource_attributes=rec.resource_attributes,
+            log_attributes=rec.log_attributes,
+        )
+
+
+class HistoryResponse(BaseModel):
+    task_run_id: str
+    records: list[LogLine]
+    #: Pass as ``cursor`` for the next page; null when there is no more (yet).
+    next_cursor: str | None
+
+
+class Health(BaseModel):
+    status: str
+
+
+def create_app(store: LogStore | None, ready: Callable[[], bool] | None = None) -> FastAPI:
+    """The API over ``store`` (``None``: no history store configured; history is 503)."""
+    app = FastAPI(
+        title="tasklogs",
+        version="0.1.0",
+        summary="Collect, follow and keep the logs of workflow tasks.",
+    )
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> Health:
+        """Liveness: the process serves HTTP."""
+        return Health(status="ok")
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+    async def readyz() -> Health:
+        """Readiness: the exporters are started and can write."""
+        if ready is not None and not ready():
+            raise HTTPException(status_code=503, detail="not ready")
+        return Health(status="ready")
+
+    @app.get(
+        "/api/v1/tasks/{task_run_id}/logs",
+        tags=["history"],
+        responses={400: {"description": "bad cursor or limit"}, 503: {"description": "no store"}},
+    )
+    def task_history(
+        task_run_id: str,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+    ) -> HistoryResponse:
+        """One page of a task run's stored log lines, in ``tasklogs.seq`` order."""
+        if store is None:
+            raise HTTPException(status_code=503, detail="no history store is configured")
+        try:
+            after = Cursor.decode(cursor) if cursor else None
+        except StoreError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        try:
+            page = store.query(HistoryQuery(task_run_id=task_run_id, after=after, limit=limit))
+        except StoreError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
+        return HistoryResponse(
+            task_run_id=task_run_id,
+            records=[LogLine.from_stored(r) for r in page.records],
+            next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        )
+
+    return app

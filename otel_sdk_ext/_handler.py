@@ -1,0 +1,58 @@
+"""The stdlib ``logging`` handler: OTel's LoggingHandler minus OTel's own loggers.
+
+The handler comes from ``opentelemetry-instrumentation-logging`` (the SDK's own
+``LoggingHandler`` is deprecated in its favour since SDK 1.39).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
+
+from otel_sdk_ext import _guard
+
+#: Records from loggers whose names start with these are never forwarded: the exporter
+#: logging its own failures must not produce records that fail to export, and so on.
+EXCLUDED_LOGGER_PREFIXES: Final = ("opentelemetry", "grpc", "otel_sdk_ext")
+
+
+def is_excluded(logger_name: str) -> bool:
+    return logger_name.startswith(EXCLUDED_LOGGER_PREFIXES)
+
+
+def _exclude_internal_loggers(record: logging.LogRecord) -> bool:
+    return not is_excluded(record.name)
+
+
+class TaskLoggingHandler(LoggingHandler):
+    """Forwards stdlib log records to one SDK LoggerProvider."""
+
+    def __init__(self, logger_provider: LoggerProvider, level: int = logging.NOTSET) -> None:
+        super().__init__(level=level, logger_provider=logger_provider)
+        self._closed = False
+        self.addFilter(_exclude_internal_loggers)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._closed:
+            return
+        _guard.enter()
+        try:
+            super().emit(record)
+        except Exception:  # noqa: BLE001 - the logging.Handler convention
+            self.handleError(record)
+        finally:
+            _guard.leave()
+
+    def flush(self) -> None:
+        # The OTel handler starts a thread per flush to force_flush the provider; once
+        # closed (logging.shutdown at interpreter exit runs after TaskLogging's own
+        # shutdown) that would be useless and can fail, so it is skipped.
+        if not self._closed:
+            super().flush()
+
+    def close(self) -> None:
+        self._closed = True
+        super().close()

@@ -1,0 +1,375 @@
+"""Tee streams: sys.stdout / sys.stderr replacements that also emit complete lines.
+
+Everything written goes through to the original stream at once; complete lines
+(split on ``"\\n"``) are handed to a sink, which emits them as log records. The
+text stream and its ``.buffer`` share one line buffer and one lock, so text and bytes
+written in any mix, from any thread, form the same lines the terminal shows.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, BinaryIO, Final, TextIO
+
+from otel_sdk_ext import _guard
+
+#: Receives one line, without its line terminator.
+LineSink = Callable[[str], None]
+
+#: A line longer than this (in characters) is emitted in pieces of this size.
+MAX_LINE_CHARS: Final = 64 * 1024
+
+
+class LineSplitter:
+    """Splits a stream of text into lines for a sink. Not thread-safe by itself."""
+
+    def __init__(self, sink: LineSink, max_line_chars: int = MAX_LINE_CHARS) -> None:
+        self._sink = sink
+        self._max = max_line_chars
+        self._pending: list[str] = []
+        self._pending_len = 0
+
+    def feed(self, text: str) -> None:
+        if not text:
+            return
+        parts = text.split("\n")
+        if len(parts) > 1:
+            self._pending.append(parts[0])
+            self._emit("".join(self._pending))
+            self._pending.clear()
+            self._pending_len = 0
+            for line in parts[1:-1]:
+                self._emit(line)
+        tail = parts[-1]
+        if tail:
+            self._pending.append(tail)
+            self._pending_len += len(tail)
+            if self._pending_len >= self._max:
+                self._spill()
+
+    def flush_partial(self) -> None:
+        """Emit what is pending (a line without its newline yet), if anything."""
+        if self._pending_len:
+            self._emit("".join(self._pending))
+        self._pending.clear()
+        self._pending_len = 0
+
+    def _spill(self) -> None:
+        text = "".join(self._pending)
+        cut = len(text) - len(text) % self._max
+        for start in range(0, cut, self._max):
+            self._sink(text[start : start + self._max])
+        rest = text[cut:]
+        self._pending = [rest] if rest else []
+        self._pending_len = len(rest)
+
+    def _emit(self, line: str) -> None:
+        if line.endswith("\r"):
+            line = line[:-1]
+        while len(line) > self._max:
+            self._sink(line[: self._max])
+            line = line[self._max :]
+        self._sink(line)
+
+
+def _unsupported(what: str) -> io.UnsupportedOperation:
+    return io.UnsupportedOperation(f"{what}: the captured stream is write-only")
+
+
+class TeeTextStream(TextIO):
+    """A write-only text stream that writes through to ``original`` and captures lines."""
+
+    def __init__(self, original: TextIO, sink: LineSink) -> None:
+        self._original = original
+        self._lock = threading.RLock()
+        self._lines = LineSplitter(sink)
+        self._capturing = True
+        encoding = getattr(original, "encoding", None) or "utf-8"
+        try:
+            decoder_factory = codecs.getincrementaldecoder(encoding)
+        except LookupError:
+            decoder_factory = codecs.getincrementaldecoder("utf-8")
+        self._decoder = decoder_factory(errors="replace")
+        self._buffer = TeeBinaryStream(self)
+
+    # -- capture control ------------------------------------------------------------
+
+    @property
+    def original(self) -> TextIO:
+        return self._original
+
+    @property
+    def capturing(self) -> bool:
+        return self._capturing
+
+    def flush_partial(self) -> None:
+        """Emit a pending partial line (text written without a trailing newline)."""
+        with self._lock:
+            if self._capturing:
+                self._lines.feed(self._decoder.decode(b"", final=True))
+                self._lines.flush_partial()
+
+    def stop_capture(self) -> None:
+        """Emit the pending partial line, then only write through from now on."""
+        with self._lock:
+            self.flush_partial()
+            self._capturing = False
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: write through only. The lock may have been copied while
+        held by a thread the child does not have, so it is replaced, not taken."""
+        self._lock = threading.RLock()
+        self._capturing = False
+
+    def _capture_text(self, text: str) -> None:
+        # Caller holds the lock.
+        pending = self._decoder.decode(b"", final=True)
+        if pending:
+            self._lines.feed(pending)
+        self._lines.feed(text)
+
+    def _capture_bytes(self, data: bytes) -> None:
+        # Caller holds the lock.
+        self._lines.feed(self._decoder.decode(data))
+
+    def _passthrough(self) -> bool:
+        # While this thread is emitting a record (or the SDK is, on its behalf), a
+        # write must not be captured: that would emit again and could deadlock.
+        return not self._capturing or _guard.active()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def write(self, s: str, /) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        if self._passthrough():
+            self._original.write(s)
+            return len(s)
+        with self._lock:
+            self._original.write(s)
+            if "\n" in s:
+                self._original.flush()
+            if self._capturing:
+                self._capture_text(s)
+        return len(s)
+
+    def writelines(self, lines: Iterable[str], /) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    # -- attributes of a text stream ---------------------------------------------------
+
+    @property
+    def buffer(self) -> BinaryIO:
+        return self._buffer
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._original, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:
+        return getattr(self._original, "errors", None)
+
+    @property
+    def line_buffering(self) -> int:
+        return bool(getattr(self._original, "line_buffering", False))
+
+    @property
+    def newlines(self) -> Any:
+        return getattr(self._original, "newlines", None)
+
+    @property
+    def mode(self) -> str:
+        return getattr(self._original, "mode", "w")
+
+    @property
+    def name(self) -> Any:
+        return getattr(self._original, "name", "<tasklogs tee>")
+
+    @property
+    def closed(self) -> bool:
+        return self._original.closed
+
+    def close(self) -> None:
+        self.stop_capture()
+        self._original.close()
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+    def isatty(self) -> bool:
+        return self._original.isatty()
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, n: int = -1, /) -> str:
+        raise _unsupported("read")
+
+    def readline(self, limit: int = -1, /) -> str:
+        raise _unsupported("readline")
+
+    def readlines(self, hint: int = -1, /) -> list[str]:
+        raise _unsupported("readlines")
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        raise _unsupported("seek")
+
+    def tell(self) -> int:
+        raise _unsupported("tell")
+
+    def truncate(self, size: int | None = None, /) -> int:
+        raise _unsupported("truncate")
+
+    def __next__(self) -> str:
+        raise _unsupported("iteration")
+
+    def __iter__(self) -> Iterator[str]:
+        raise _unsupported("iteration")
+
+    def __enter__(self) -> TextIO:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else a real stream has (reconfigure, ...) comes from the original.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._original, name)
+
+    def __repr__(self) -> str:
+        return f"<TeeTextStream of {self._original!r}>"
+
+
+class TeeBinaryStream(BinaryIO):
+    """The ``.buffer`` of a :class:`TeeTextStream`: bytes written are captured too."""
+
+    def __init__(self, text: TeeTextStream) -> None:
+        self._text = text
+
+    def write(self, s: bytes | bytearray | memoryview, /) -> int:  # type: ignore[override]
+        data = bytes(s)
+        tee = self._text
+        if tee._passthrough():
+            self._write_original(data)
+            return len(data)
+        with tee._lock:
+            self._write_original(data)
+            if tee.capturing:
+                tee._capture_bytes(data)
+        return len(data)
+
+    def _write_original(self, data: bytes) -> None:
+        original = self._text.original
+        raw: BinaryIO | None = getattr(original, "buffer", None)
+        if raw is None:
+            original.write(data.decode(self._text.encoding, errors="replace"))
+            if b"\n" in data:
+                original.flush()
+            return
+        original.flush()  # keep the order of text written before these bytes
+        raw.write(data)
+        if b"\n" in data:
+            raw.flush()
+
+    def writelines(self, lines: Iterable[bytes | bytearray | memoryview], /) -> None:  # type: ignore[override]
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        original = self._text.original
+        original.flush()
+        raw: BinaryIO | None = getattr(original, "buffer", None)
+        if raw is not None:
+            raw.flush()
+
+    @property
+    def mode(self) -> str:
+        return "wb"
+
+    @property
+    def name(self) -> Any:
+        return self._text.name
+
+    @property
+    def closed(self) -> bool:
+        return self._text.closed
+
+    def close(self) -> None:
+        self._text.close()
+
+    def fileno(self) -> int:
+        return self._text.fileno()
+
+    def isatty(self) -> bool:
+        return self._text.isatty()
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, n: int = -1, /) -> bytes:
+        raise _unsupported("read")
+
+    def readline(self, limit: int = -1, /) -> bytes:
+        raise _unsupported("readline")
+
+    def readlines(self, hint: int = -1, /) -> list[bytes]:
+        raise _unsupported("readlines")
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        raise _unsupported("seek")
+
+    def tell(self) -> int:
+        raise _unsupported("tell")
+
+    def truncate(self, size: int | None = None, /) -> int:
+        raise _unsupported("truncate")
+
+    def __next__(self) -> bytes:
+        raise _unsupported("iteration")
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise _unsupported("iteration")
+
+    def __enter__(self) -> BinaryIO:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<TeeBinaryStream of {self._text.original!r}>"

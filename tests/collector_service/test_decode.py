@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import (
+    AnyValue,
+    ArrayValue,
+    InstrumentationScope,
+    KeyValue,
+    KeyValueList,
+)
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from collector_service.decode import count_records, decode_request, parse_request
+from collector_service.errors import DecodeError
+from collector_service.model import COLUMN_NAMES, LogBatch
+
+
+def kv(key: str, value: AnyValue) -> KeyValue:
+    return KeyValue(key=key, value=value)
+
+
+def sv(text: str) -> AnyValue:
+    return AnyValue(string_value=text)
+
+
+def make_request() -> ExportLogsServiceRequest:
+    resource = Resource(
+        attributes=[kv("service.name", sv("svc")), kv("cicd.pipeline.task.run.id", sv("tr-1"))]
+    )
+    records = [
+        LogRecord(
+            time_unix_nano=1_700_000_000_123_456_789,
+            severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
+            severity_text="INFO",
+            body=sv("hello"),
+            attributes=[
+                kv("tasklogs.seq", AnyValue(int_value=1)),
+                kv("ok", AnyValue(bool_value=True)),
+                kv("ratio", AnyValue(double_value=0.5)),
+                kv(
+                    "list",
+                    AnyValue(array_value=ArrayValue(values=[sv("a"), AnyValue(int_value=2)])),
+                ),
+            ],
+            trace_id=bytes(range(16)),
+            span_id=bytes(range(8)),
+            flags=0x101,
+            event_name="evt",
+        ),
+        LogRecord(
+            observed_time_unix_nano=1_700_000_001_000_000_000,
+            body=AnyValue(kvlist_value=KeyValueList(values=[kv("k", sv("v"))])),
+        ),
+    ]
+    return ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=resource,
+                schema_url="https://opentelemetry.io/schemas/1.26.0",
+                scope_logs=[
+                    ScopeLogs(
+                        scope=InstrumentationScope(
+                            name="scope", version="1.2", attributes=[kv("s", sv("x"))]
+                        ),
+                        log_records=records,
+                    )
+                ],
+            )
+        ]
+    )
+
+
+def test_decode_fills_every_column_like_the_contrib_exporter() -> None:
+    batch = decode_request(make_request())
+    assert len(batch) == 2
+    first, second = list(batch.rows())
+    assert list(first) == list(COLUMN_NAMES)
+    assert first["Timestamp"] == 1_700_000_000_123_456_789
+    assert first["TraceId"] == bytes(range(16)).hex()
+    assert first["SpanId"] == bytes(range(8)).hex()
+    assert first["TraceFlags"] == 1
+    assert (first["SeverityText"], first["SeverityNumber"]) == ("INFO", 9)
+    assert first["ServiceName"] == "svc"
+    assert first["Body"] == "hello"
+    assert first["ResourceSchemaUrl"] == "https://opentelemetry.io/schemas/1.26.0"
+    assert first["ResourceAttributes"]["cicd.pipeline.task.run.id"] == "tr-1"
+    assert (first["ScopeName"], first["ScopeVersion"]) == ("scope", "1.2")
+    assert first["ScopeAttributes"] == {"s": "x"}
+    assert first["LogAttributes"] == {
+        "tasklogs.seq": "1",
+        "ok": "true",
+        "ratio": "0.5",
+        "list": '["a",2]',
+    }
+    assert first["EventName"] == "evt"
+    # No record timestamp: the observed timestamp stands in, as in the contrib exporter.
+    assert second["Timestamp"] == 1_700_000_001_000_000_000
+    assert json.loads(second["Body"]) == {"k": "v"}
+    assert second["TraceId"] == ""
+
+
+def test_resource_attributes_are_shared_not_copied_per_record() -> None:
+    batch = decode_request(make_request())
+    assert batch.resource_attributes[0] is batch.resource_attributes[1]
+
+
+def test_decode_appends_to_an_existing_batch() -> None:
+    batch = LogBatch()
+    decode_request(make_request(), batch)
+    decode_request(make_request(), batch)
+    assert len(batch) == 4
+    assert all(len(col) == 4 for col in batch.columns())
+
+
+def test_parse_and_count() -> None:
+    payload = make_request().SerializeToString()
+    assert count_records(parse_request(payload)) == 2
+
+
+def test_malformed_payload_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="malformed"):
+        parse_request(b"\xff\xff\xff\x00garbage")

@@ -1,0 +1,97 @@
+"""Fixtures shared by the whole suite.
+
+- ``service``: a real `tasklogs serve` process on free loopback ports.
+- ``clickhouse_dsn`` / ``database`` / ``store``: the ClickHouse store under test: chDB in
+  this process, or a server from ``CLICKHOUSE_URL``. chDB allows one data directory per
+  process, so the session shares one and every test gets a database of its own. With
+  ``CLICKHOUSE_URL=http://user:pass@host:8123`` the same tests run against that server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from tests.support import RunningService, free_port, tasklogs_cmd
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[RunningService]:
+    grpc_port, api_port = free_port(), free_port()
+    config = tmp_path / "tasklogs.yaml"
+    config.write_text(
+        f"""
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}
+exporters:
+  clickhouse:
+    batch: {{timeout_ms: 50}}
+service:
+  pipelines:
+    logs: {{receivers: [otlp], exporters: [clickhouse]}}
+api: {{endpoint: "127.0.0.1:{api_port}"}}
+""",
+        encoding="utf-8",
+    )
+    log_path = tmp_path / "serve.log"
+    data_dir = tmp_path / "data"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            tasklogs_cmd("serve", "--config", str(config), "--data-dir", str(data_dir)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    svc = RunningService(
+        proc, data_dir, f"http://127.0.0.1:{grpc_port}", f"http://127.0.0.1:{api_port}", log_path
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"tasklogs serve exited with {proc.returncode}:\n{svc.log_text()}")
+        try:
+            if httpx.get(f"{svc.api_url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"tasklogs serve did not become ready:\n{svc.log_text()}")
+        time.sleep(0.1)
+    yield svc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"tasklogs serve did not stop on SIGTERM:\n{svc.log_text()}")
+    assert code == 0, svc.log_text()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return os.environ.get("CLICKHOUSE_URL") or f"chdb://{tmp_path_factory.mktemp('chdb') / 'db'}"
+
+
+@pytest.fixture
+def database() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def store(clickhouse_dsn: str, database: str) -> Iterator[ClickHouseExporter]:
+    exporter = ClickHouseExporter(ClickHouseConfig(database=database), clickhouse_dsn)
+    exporter.start()
+    yield exporter
+    exporter.shutdown()

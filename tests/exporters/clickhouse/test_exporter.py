@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from collector_service.errors import ConfigError, StoreBusyError
+from collector_service.model import LogBatch
+from collector_service.store import Cursor, HistoryQuery
+from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+
+BASE_NS = 1_795_000_000_000_000_000
+
+
+def batch_for(task_run_id: str, n: int, *, start: int = 1, service: str = "svc") -> LogBatch:
+    b = LogBatch()
+    resource = {
+        "service.name": service,
+        "cicd.pipeline.task.run.id": task_run_id,
+        "cicd.pipeline.run.id": "run-1",
+    }
+    for seq in range(start, start + n):
+        b.timestamp.append(BASE_NS + seq * 1000)
+        b.trace_id.append("")
+        b.span_id.append("")
+        b.trace_flags.append(0)
+        b.severity_text.append("INFO")
+        b.severity_number.append(9)
+        b.service_name.append(service)
+        b.body.append(f"line {seq} ✓")
+        b.resource_schema_url.append("")
+        b.resource_attributes.append(resource)
+        b.scope_schema_url.append("")
+        b.scope_name.append("tasklogs.stdout")
+        b.scope_version.append("")
+        b.scope_attributes.append({})
+        b.log_attributes.append({"tasklogs.seq": str(seq)})
+        b.event_name.append("")
+    return b
+
+
+def read_all(store: ClickHouseExporter, task_run_id: str, page: int = 1000) -> list[int]:
+    seqs: list[int] = []
+    after: Cursor | None = None
+    while True:
+        result = store.query(HistoryQuery(task_run_id=task_run_id, after=after, limit=page))
+        seqs.extend(r.seq for r in result.records)
+        if result.next_cursor is None:
+            return seqs
+        after = result.next_cursor
+
+
+def test_schema_creation_is_idempotent(clickhouse_dsn: str, database: str) -> None:
+    for _ in range(2):
+        config = ClickHouseConfig.model_validate({"database": database, "ttl": "168h"})
+        with ClickHouseExporter(config, clickhouse_dsn):
+            pass
+
+
+def test_rows_round_trip_in_seq_order_with_pagination(store: ClickHouseExporter) -> None:
+    # Written out of order and across several inserts; read back in seq order.
+    store.push(batch_for("tr-a", 600, start=401))
+    store.push(batch_for("tr-a", 400, start=1))
+    store.push(batch_for("tr-b", 10))
+    assert read_all(store, "tr-a", page=333) == list(range(1, 1001))
+    assert read_all(store, "tr-b") == list(range(1, 11))
+    assert read_all(store, "tr-none") == []
+
+
+def test_stored_record_keeps_every_field(store: ClickHouseExporter) -> None:
+    b = batch_for("tr-f", 1)
+    b.trace_id[0] = "0102030405060708090a0b0c0d0e0f10"
+    b.span_id[0] = "0102030405060708"
+    b.event_name[0] = "tasklogs.task.end"
+    store.push(b)
+    (rec,) = store.query(HistoryQuery(task_run_id="tr-f")).records
+    assert rec.timestamp_ns == BASE_NS + 1000
+    assert rec.body == "line 1 ✓"
+    assert (rec.severity_text, rec.severity_number) == ("INFO", 9)
+    assert rec.trace_id == "0102030405060708090a0b0c0d0e0f10"
+    assert rec.span_id == "0102030405060708"
+    assert rec.event_name == "tasklogs.task.end"
+    assert rec.resource_attributes["cicd.pipeline.run.id"] == "run-1"
+    assert rec.log_attributes == {"tasklogs.seq": "1"}
+
+
+def test_a_full_page_returns_a_cursor_and_the_last_page_none(store: ClickHouseExporter) -> None:
+    store.push(batch_for("tr-p", 10))
+    first = store.query(HistoryQuery(task_run_id="tr-p", limit=10))
+    assert first.next_cursor == Cursor(10, BASE_NS + 10_000)
+    rest = store.query(HistoryQuery(task_run_id="tr-p", after=first.next_cursor, limit=10))
+    assert rest.records == []
+    assert rest.next_cursor is None
+
+
+def test_contrib_created_table_is_accepted(
+    store: ClickHouseExporter, clickhouse_dsn: str, database: str
+) -> None:
+    # The contrib exporter's own DDL, without tasklogs' materialized columns or EventName.
+    client = store._require_client()
+    client.command(f"""
+        CREATE TABLE `{database}`.contrib_logs (
+            Timestamp DateTime64(9), TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+            TraceId String, SpanId String, TraceFlags UInt8,
+            SeverityText LowCardinality(String), SeverityNumber UInt8,
+            ServiceName LowCardinality(String), Body String,
+            ResourceSchemaUrl LowCardinality(String),
+            ResourceAttributes Map(LowCardinality(String), String),
+            ScopeSchemaUrl LowCardinality(String), ScopeName String,
+            ScopeVersion LowCardinality(String),
+            ScopeAttributes Map(LowCardinality(String), String),
+            LogAttributes Map(LowCardinality(String), String)
+        ) ENGINE = MergeTree PARTITION BY toDate(TimestampTime)
+        ORDER BY (ServiceName, TimestampTime, Timestamp)""")
+    store.shutdown()
+    contrib = ClickHouseExporter(
+        ClickHouseConfig(database=database, table="contrib_logs", create_schema=False),
+        clickhouse_dsn,
+    )
+    with contrib:
+        contrib.push(batch_for("tr-c", 50))
+        assert read_all(contrib, "tr-c", page=20) == list(range(1, 51))
+
+
+def test_invalid_identifiers_never_reach_sql() -> None:
+    with pytest.raises(ValueError, match="not a valid identifier"):
+        ClickHouseConfig(table="otel_logs`; DROP TABLE x")
+    from exporters.clickhouse._sql import quote_identifier
+
+    with pytest.raises(ConfigError):
+        quote_identifier("a-b")
+
+
+def test_a_second_owner_of_a_chdb_directory_gets_a_clear_error(
+    tmp_path: Path, clickhouse_dsn: str
+) -> None:
+    if not clickhouse_dsn.startswith("chdb:"):
+        pytest.skip("ownership applies to the embedded engine only")
+    path = clickhouse_dsn.removeprefix("chdb://")
+    holder = ClickHouseExporter(ClickHouseConfig(), clickhouse_dsn)
+    holder._take_ownership()
+    try:
+        with pytest.raises(
+            StoreBusyError, match=rf"chDB directory {path} is owned by another process \(pid \d+\)"
+        ):
+            ClickHouseExporter(ClickHouseConfig(), clickhouse_dsn).start()
+    finally:
+        holder.shutdown()
+
+
+def test_concurrent_reads_and_writes(store: ClickHouseExporter) -> None:
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(20):
+                store.query(HistoryQuery(task_run_id="tr-x", limit=100))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(10):
+        store.push(batch_for("tr-x", 100, start=i * 100 + 1))
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert read_all(store, "tr-x") == list(range(1, 1001))

@@ -1,0 +1,1 @@
+"""Tests of the producer side, otel_sdk_ext."""
