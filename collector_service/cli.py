@@ -10,6 +10,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import httpx
 from collector_service.config import Config, load_config, split_exporter_config
 from collector_service.errors import StoreBusyError, StoreError, TasklogsError
 from collector_service.exporter import Exporter, ExporterContext, load_factories
-from collector_service.store import Cursor, HistoryQuery, LogStore, StoredLog
+from collector_service.store import Cursor, HistoryQuery, LogStore
 
 __all__ = ["main"]
 
@@ -165,7 +166,7 @@ def _from_store(config: Config, task_run_id: str, api: str) -> Iterator[dict[str
         while True:
             page = store.query(HistoryQuery(task_run_id=task_run_id, after=after, limit=_PAGE))
             for rec in page.records:
-                yield _stored_to_dict(rec)
+                yield asdict(rec)
             if page.next_cursor is None:
                 return
             after = page.next_cursor
@@ -190,23 +191,6 @@ def _open_store(config: Config, api: str) -> tuple[Exporter, LogStore]:
             raise StoreError(f"no tasklogs service answers at {api}, and {exc}") from exc
         return exporter, exporter
     raise StoreError("no configured exporter can answer history queries")
-
-
-def _stored_to_dict(rec: StoredLog) -> dict[str, Any]:
-    return {
-        "timestamp_ns": rec.timestamp_ns,
-        "seq": rec.seq,
-        "severity_text": rec.severity_text,
-        "severity_number": rec.severity_number,
-        "body": rec.body,
-        "service_name": rec.service_name,
-        "trace_id": rec.trace_id,
-        "span_id": rec.span_id,
-        "event_name": rec.event_name,
-        "scope_name": rec.scope_name,
-        "resource_attributes": rec.resource_attributes,
-        "log_attributes": rec.log_attributes,
-    }
 
 
 def _format(rec: dict[str, Any], output: str) -> str:

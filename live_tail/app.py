@@ -15,46 +15,14 @@ from pydantic import BaseModel
 from collector_service.errors import StoreError
 from collector_service.store import MAX_PAGE, Cursor, HistoryQuery, LogStore, StoredLog
 
-__all__ = ["HistoryResponse", "LogLine", "create_app"]
-
-
-class LogLine(BaseModel):
-    """One stored log line."""
-
-    timestamp_ns: int
-    seq: int
-    severity_text: str
-    severity_number: int
-    body: str
-    service_name: str
-    trace_id: str
-    span_id: str
-    event_name: str
-    scope_name: str
-    resource_attributes: dict[str, str]
-    log_attributes: dict[str, str]
-
-    @classmethod
-    def from_stored(cls, rec: StoredLog) -> LogLine:
-        return cls(
-            timestamp_ns=rec.timestamp_ns,
-            seq=rec.seq,
-            severity_text=rec.severity_text,
-            severity_number=rec.severity_number,
-            body=rec.body,
-            service_name=rec.service_name,
-            trace_id=rec.trace_id,
-            span_id=rec.span_id,
-            event_name=rec.event_name,
-            scope_name=rec.scope_name,
-            resource_attributes=rec.resource_attributes,
-            log_attributes=rec.log_attributes,
-        )
+__all__ = ["HistoryResponse", "create_app"]
 
 
 class HistoryResponse(BaseModel):
+    """One page of a task run's history."""
+
     task_run_id: str
-    records: list[LogLine]
+    records: list[StoredLog]
     #: Pass as ``cursor`` for the next page; null when there is no more (yet).
     next_cursor: str | None
 
@@ -106,7 +74,7 @@ def create_app(store: LogStore | None, ready: Callable[[], bool] | None = None) 
             raise HTTPException(status_code=503, detail=str(exc)) from exc
         return HistoryResponse(
             task_run_id=task_run_id,
-            records=[LogLine.from_stored(r) for r in page.records],
+            records=page.records,
             next_cursor=page.next_cursor.encode() if page.next_cursor else None,
         )
 

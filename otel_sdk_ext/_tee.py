@@ -13,7 +13,7 @@ import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, BinaryIO, Final, TextIO
+from typing import IO, Any, AnyStr, BinaryIO, Final, Self, TextIO
 
 from otel_sdk_ext import _guard
 
@@ -80,7 +80,56 @@ def _unsupported(what: str) -> io.UnsupportedOperation:
     return io.UnsupportedOperation(f"{what}: the captured stream is write-only")
 
 
-class TeeTextStream(TextIO):
+class _WriteOnly(IO[AnyStr]):
+    """What a write-only, unseekable stream answers; shared by the text and bytes tees."""
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, n: int = -1, /) -> AnyStr:
+        raise _unsupported("read")
+
+    def readline(self, limit: int = -1, /) -> AnyStr:
+        raise _unsupported("readline")
+
+    def readlines(self, hint: int = -1, /) -> list[AnyStr]:
+        raise _unsupported("readlines")
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        raise _unsupported("seek")
+
+    def tell(self) -> int:
+        raise _unsupported("tell")
+
+    def truncate(self, size: int | None = None, /) -> int:
+        raise _unsupported("truncate")
+
+    def __next__(self) -> AnyStr:
+        raise _unsupported("iteration")
+
+    def __iter__(self) -> Iterator[AnyStr]:
+        raise _unsupported("iteration")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None:
+        self.close()
+
+
+class TeeTextStream(_WriteOnly[str], TextIO):
     """A write-only text stream that writes through to ``original`` and captures lines."""
 
     def __init__(self, original: TextIO, sink: LineSink) -> None:
@@ -208,51 +257,6 @@ class TeeTextStream(TextIO):
     def isatty(self) -> bool:
         return self._original.isatty()
 
-    def readable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def read(self, n: int = -1, /) -> str:
-        raise _unsupported("read")
-
-    def readline(self, limit: int = -1, /) -> str:
-        raise _unsupported("readline")
-
-    def readlines(self, hint: int = -1, /) -> list[str]:
-        raise _unsupported("readlines")
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        raise _unsupported("seek")
-
-    def tell(self) -> int:
-        raise _unsupported("tell")
-
-    def truncate(self, size: int | None = None, /) -> int:
-        raise _unsupported("truncate")
-
-    def __next__(self) -> str:
-        raise _unsupported("iteration")
-
-    def __iter__(self) -> Iterator[str]:
-        raise _unsupported("iteration")
-
-    def __enter__(self) -> TextIO:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-        /,
-    ) -> None:
-        self.close()
-
     def __getattr__(self, name: str) -> Any:
         # Anything else a real stream has (reconfigure, ...) comes from the original.
         if name.startswith("_"):
@@ -263,7 +267,7 @@ class TeeTextStream(TextIO):
         return f"<TeeTextStream of {self._original!r}>"
 
 
-class TeeBinaryStream(BinaryIO):
+class TeeBinaryStream(_WriteOnly[bytes], BinaryIO):
     """The ``.buffer`` of a :class:`TeeTextStream`: bytes written are captured too."""
 
     def __init__(self, text: TeeTextStream) -> None:
@@ -325,51 +329,6 @@ class TeeBinaryStream(BinaryIO):
 
     def isatty(self) -> bool:
         return self._text.isatty()
-
-    def readable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def read(self, n: int = -1, /) -> bytes:
-        raise _unsupported("read")
-
-    def readline(self, limit: int = -1, /) -> bytes:
-        raise _unsupported("readline")
-
-    def readlines(self, hint: int = -1, /) -> list[bytes]:
-        raise _unsupported("readlines")
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        raise _unsupported("seek")
-
-    def tell(self) -> int:
-        raise _unsupported("tell")
-
-    def truncate(self, size: int | None = None, /) -> int:
-        raise _unsupported("truncate")
-
-    def __next__(self) -> bytes:
-        raise _unsupported("iteration")
-
-    def __iter__(self) -> Iterator[bytes]:
-        raise _unsupported("iteration")
-
-    def __enter__(self) -> BinaryIO:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-        /,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<TeeBinaryStream of {self._text.original!r}>"

@@ -16,7 +16,7 @@ ready() {
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "tasklogs serve  (data in $TASKLOGS_DATA_DIR)"
-tasklogs serve 2> >(sed 's/^/  [serve] /' >&2) &
+tasklogs serve 2> >(sed -u 's/^/  [serve] /' >&2) &
 serve_pid=$!
 trap 'kill -TERM $serve_pid 2>/dev/null || true; wait $serve_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do

@@ -34,6 +34,15 @@ def tasklogs_cmd(*args: str) -> list[str]:
     ]
 
 
+def tasklogs(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the `tasklogs` command as a real process and capture its output."""
+    return subprocess.run(
+        tasklogs_cmd(*args), capture_output=True, text=True, timeout=timeout, check=False, env=env
+    )
+
+
 @dataclass
 class RunningService:
     """A `tasklogs serve` child process on free loopback ports."""

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.support import RunningService, free_port, tasklogs_cmd
-
-
-def tasklogs(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        tasklogs_cmd(*args), capture_output=True, text=True, timeout=timeout, check=False
-    )
+from tests.support import RunningService, free_port, tasklogs
 
 
 def test_run_without_a_command_is_a_usage_error() -> None:
@@ -93,3 +86,19 @@ def test_sigterm_drains_and_logs_reads_the_stopped_store(service: RunningService
     lines = proc.stdout.splitlines()
     assert lines[:500] == [f"line{i}" for i in range(1, 501)]
     assert len(lines) == 501  # and the end-of-task record
+
+
+@pytest.mark.e2e
+def test_a_second_serve_on_the_same_data_dir_fails_clearly(
+    tmp_path: Path, service: RunningService
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f'receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{free_port()}"}}}}}}}}\n'
+        f'api: {{endpoint: "127.0.0.1:{free_port()}"}}\n',
+        encoding="utf-8",
+    )
+    proc = tasklogs("serve", "--config", str(config), "--data-dir", str(service.data_dir))
+    assert proc.returncode == 1
+    assert f"is owned by another process (pid {service.process.pid})" in proc.stderr
+    assert "Traceback" not in proc.stderr

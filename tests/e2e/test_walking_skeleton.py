@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -21,7 +22,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from tests.support import RunningService, tasklogs_cmd
+from tests.support import RunningService, tasklogs
 
 pytestmark = pytest.mark.e2e
 
@@ -79,24 +80,18 @@ def test_tasklogs_run_ships_both_streams_and_passes_the_exit_code(
 ) -> None:
     task_run_id = f"tr-{uuid.uuid4()}"
     script = "for i in $(seq 1 200); do echo out$i; echo err$i >&2; done; exit 3"
-    proc = subprocess.run(
-        tasklogs_cmd(
-            "run",
-            "--task-run-id",
-            task_run_id,
-            "--task-name",
-            "shell",
-            "--endpoint",
-            service.grpc_endpoint,
-            "--",
-            "sh",
-            "-c",
-            script,
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    proc = tasklogs(
+        "run",
+        "--task-run-id",
+        task_run_id,
+        "--task-name",
+        "shell",
+        "--endpoint",
+        service.grpc_endpoint,
+        "--",
+        "sh",
+        "-c",
+        script,
     )
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.splitlines() == [f"out{i}" for i in range(1, 201)]
@@ -157,41 +152,25 @@ def test_tasklogs_logs_prints_a_task_through_the_running_service(
     service: RunningService,
 ) -> None:
     task_run_id = f"tr-{uuid.uuid4()}"
-    subprocess.run(
-        tasklogs_cmd(
-            "run",
-            "--task-run-id",
-            task_run_id,
-            "--endpoint",
-            service.grpc_endpoint,
-            "--",
-            "sh",
-            "-c",
-            "echo alpha; echo beta",
-        ),
-        capture_output=True,
-        check=True,
-        timeout=120,
+    run = tasklogs(
+        "run",
+        "--task-run-id",
+        task_run_id,
+        "--endpoint",
+        service.grpc_endpoint,
+        "--",
+        "sh",
+        "-c",
+        "echo alpha; echo beta",
     )
+    assert run.returncode == 0, run.stderr
     service.wait_for(task_run_id, 3)
-    env = {**os.environ, "TASKLOGS_API_URL": service.api_url}
-    raw = subprocess.run(
-        tasklogs_cmd("logs", task_run_id, "-o", "raw"),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=env,
+    raw = tasklogs(
+        "logs", task_run_id, "-o", "raw", env={**os.environ, "TASKLOGS_API_URL": service.api_url}
     )
-    assert raw.stdout.splitlines()[:2] == ["alpha", "beta"]
-    text = subprocess.run(
-        tasklogs_cmd("logs", task_run_id, "--api", service.api_url),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    assert raw.returncode == 0, raw.stderr
+    assert raw.stdout.splitlines() == ["alpha", "beta", "task ended with exit code 0"]
+    text = tasklogs("logs", task_run_id, "--api", service.api_url)
+    assert text.returncode == 0, text.stderr
     first = text.stdout.splitlines()[0]
-    assert first.endswith(" INFO  alpha")
-    assert first[:4].isdigit()
-    assert "T" in first.split()[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z INFO  alpha", first)
