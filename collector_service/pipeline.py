@@ -62,6 +62,7 @@ class ExporterRunner:
         self._capacity = helper.sending_queue.queue_size
         self._queue: deque[IngestEntry] = deque()
         self._pending = 0  # records queued or being pushed
+        self._queued = 0  # records queued, not yet taken into a batch
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -90,15 +91,13 @@ class ExporterRunner:
         """Queue an entry; the caller has checked :meth:`room` (see :class:`Pipeline`)."""
         self._queue.append(entry)
         self._pending += entry.records
+        self._queued += entry.records
         self._wakeup.set()
 
     async def _wait(self, timeout: float | None) -> None:
         self._wakeup.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), timeout)
-
-    def _queued_records(self) -> int:
-        return sum(e.records for e in self._queue)
 
     async def _run(self) -> None:
         max_batch = self._helper.batch.send_batch_max_size
@@ -109,9 +108,11 @@ class ExporterRunner:
                     return
                 await self._wait(None)
                 continue
-            deadline = time.monotonic() + linger
-            while not self._closing and self._queued_records() < max_batch:
-                left = deadline - time.monotonic()
+            # Linger from when the oldest entry arrived: entries that queued up during
+            # the previous push have waited already.
+            deadline = self._queue[0].received_ns / 1e9 + linger
+            while not self._closing and self._queued < max_batch:
+                left = deadline - time.time()
                 if left <= 0:
                     break
                 await self._wait(left)
@@ -121,6 +122,7 @@ class ExporterRunner:
                 entry = self._queue.popleft()
                 entries.append(entry)
                 count += entry.records
+            self._queued -= count
             try:
                 await self._export(entries, count)
             finally:

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,23 @@ class RunningService:
             records = self.history(task_run_id)
         time.sleep(0.5)  # let anything extra (a duplicate) land before the caller counts
         return self.history(task_run_id)
+
+    def run_shell(self, script: str, *options: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+        """`tasklogs run` a shell script against this service under a new task run id."""
+        task_run_id = f"tr-{uuid.uuid4()}"
+        proc = tasklogs(
+            "run",
+            "--task-run-id",
+            task_run_id,
+            "--endpoint",
+            self.grpc_endpoint,
+            *options,
+            "--",
+            "sh",
+            "-c",
+            script,
+        )
+        return task_run_id, proc
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import uuid
 from pathlib import Path
 
 import pytest
@@ -61,18 +60,8 @@ def test_logs_while_the_service_owns_the_store_but_is_not_reachable(
 
 @pytest.mark.e2e
 def test_sigterm_drains_and_logs_reads_the_stopped_store(service: RunningService) -> None:
-    task_run_id = f"tr-{uuid.uuid4()}"
-    script = "i=1; while [ $i -le 500 ]; do echo line$i; i=$((i+1)); done"
-    run = tasklogs(
-        "run",
-        "--task-run-id",
-        task_run_id,
-        "--endpoint",
-        service.grpc_endpoint,
-        "--",
-        "sh",
-        "-c",
-        script,
+    task_run_id, run = service.run_shell(
+        "i=1; while [ $i -le 500 ]; do echo line$i; i=$((i+1)); done"
     )
     assert run.returncode == 0, run.stderr
     # Every line is acknowledged; stop the service at once: its queue must drain.

@@ -78,21 +78,8 @@ def test_python_task_logging_and_print_all_stored_once_in_order(service: Running
 def test_tasklogs_run_ships_both_streams_and_passes_the_exit_code(
     service: RunningService,
 ) -> None:
-    task_run_id = f"tr-{uuid.uuid4()}"
     script = "for i in $(seq 1 200); do echo out$i; echo err$i >&2; done; exit 3"
-    proc = tasklogs(
-        "run",
-        "--task-run-id",
-        task_run_id,
-        "--task-name",
-        "shell",
-        "--endpoint",
-        service.grpc_endpoint,
-        "--",
-        "sh",
-        "-c",
-        script,
-    )
+    task_run_id, proc = service.run_shell(script, "--task-name", "shell")
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.splitlines() == [f"out{i}" for i in range(1, 201)]
     assert proc.stderr.splitlines() == [f"err{i}" for i in range(1, 201)]
@@ -151,18 +138,7 @@ def test_record_from_the_stock_otel_sdk_is_stored_intact(service: RunningService
 def test_tasklogs_logs_prints_a_task_through_the_running_service(
     service: RunningService,
 ) -> None:
-    task_run_id = f"tr-{uuid.uuid4()}"
-    run = tasklogs(
-        "run",
-        "--task-run-id",
-        task_run_id,
-        "--endpoint",
-        service.grpc_endpoint,
-        "--",
-        "sh",
-        "-c",
-        "echo alpha; echo beta",
-    )
+    task_run_id, run = service.run_shell("echo alpha; echo beta")
     assert run.returncode == 0, run.stderr
     service.wait_for(task_run_id, 3)
     raw = tasklogs(
