@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tasklogs", description="Collect, follow and keep the logs of workflow tasks."
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the OTLP receiver, pipeline, stores and HTTP API")
@@ -72,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command, after --")
     return p
+
+
+def _version() -> str:
+    try:
+        return version("tasklogs")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _config_args(p: argparse.ArgumentParser, suffix: str = "") -> None:

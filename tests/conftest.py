@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import clickhouse_connect
 import httpx
 import pytest
 
@@ -85,8 +86,15 @@ def clickhouse_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def database() -> str:
-    return f"t_{uuid.uuid4().hex[:12]}"
+def database(clickhouse_dsn: str) -> Iterator[str]:
+    """A database of this test's own, dropped afterwards (a shared server stays clean)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    client = clickhouse_connect.get_client(dsn=clickhouse_dsn)
+    try:
+        client.command(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -10,6 +10,12 @@ import pytest
 from tests.support import RunningService, free_port, tasklogs
 
 
+def test_version() -> None:
+    proc = tasklogs("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("tasklogs 0.")
+
+
 def test_run_without_a_command_is_a_usage_error() -> None:
     proc = tasklogs("run", "--task-run-id", "x")
     assert proc.returncode == 2
