@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from collector_service.config import Config, load_config, split_exporter_config
+from collector_service.config import Config, load_config
 from collector_service.errors import StoreBusyError, StoreError, TasklogsError
-from collector_service.exporter import Exporter, ExporterContext, load_factories
+from collector_service.exporter import Exporter, resolve_exporters
 from collector_service.store import Cursor, HistoryQuery, LogStore
 
 __all__ = ["main"]
@@ -151,7 +152,7 @@ def _records(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
 
 
 def _from_api(api: str, task_run_id: str) -> Iterator[dict[str, Any]]:
-    url = f"{api.rstrip('/')}/api/v1/tasks/{task_run_id}/logs"
+    url = f"{api.rstrip('/')}/api/v1/tasks/{quote(task_run_id, safe='')}/logs"
     cursor: str | None = None
     with httpx.Client(timeout=30.0) as client:
         while True:
@@ -185,13 +186,8 @@ def _from_store(config: Config, task_run_id: str, api: str) -> Iterator[dict[str
 
 def _open_store(config: Config, api: str) -> tuple[Exporter, LogStore]:
     """Start the first configured exporter that is also a store, for reading."""
-    factories = load_factories()
-    for cid in config.pipeline_exporters():
-        factory = factories.get(cid.split("/", 1)[0])
-        if factory is None:
-            continue
-        own, _ = split_exporter_config(cid, config.exporters[cid], factory.config_model)
-        exporter = factory.create(own, ExporterContext(component_id=cid, data_dir=config.data_dir))
+    for spec in resolve_exporters(config):
+        exporter = spec.create(config.data_dir)
         if not isinstance(exporter, LogStore):
             continue
         try:

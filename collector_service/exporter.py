@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from collector_service.config import Config, ExporterHelperConfig, split_exporter_config
 from collector_service.errors import ConfigError
 from collector_service.model import LogBatch
 
@@ -25,7 +26,9 @@ __all__ = [
     "Exporter",
     "ExporterContext",
     "ExporterFactory",
+    "ExporterSpec",
     "load_factories",
+    "resolve_exporters",
 ]
 
 ENTRY_POINT_GROUP = "tasklogs.exporters"
@@ -93,3 +96,36 @@ def load_factories() -> dict[str, ExporterFactory]:
             )
         factories[ep.name] = factory
     return factories
+
+
+@dataclass(frozen=True, slots=True)
+class ExporterSpec:
+    """One configured exporter, validated and ready to be created."""
+
+    component_id: str
+    factory: ExporterFactory
+    config: BaseModel
+    helper: ExporterHelperConfig
+
+    def create(self, data_dir: Path) -> Exporter:
+        context = ExporterContext(component_id=self.component_id, data_dir=data_dir)
+        return self.factory.create(self.config, context)
+
+
+def resolve_exporters(
+    config: Config, factories: dict[str, ExporterFactory] | None = None
+) -> list[ExporterSpec]:
+    """Every exporter the pipelines use, its section validated; no I/O happens here."""
+    factories = load_factories() if factories is None else factories
+    specs = []
+    for cid in config.pipeline_exporters():
+        type_name = cid.split("/", 1)[0]
+        factory = factories.get(type_name)
+        if factory is None:
+            known = ", ".join(sorted(factories)) or "none installed"
+            raise ConfigError(
+                f"exporters.{cid}: unknown exporter type {type_name!r} (known: {known})"
+            )
+        own, helper = split_exporter_config(cid, config.exporters[cid], factory.config_model)
+        specs.append(ExporterSpec(cid, factory, own, helper))
+    return specs

@@ -13,13 +13,11 @@ import logging
 import signal
 import socket
 from collections.abc import Generator
-from typing import Any
 
 import uvicorn
 
-from collector_service.config import Config, ExporterHelperConfig, split_exporter_config
-from collector_service.errors import ConfigError
-from collector_service.exporter import ExporterContext, ExporterFactory, load_factories
+from collector_service.config import Config
+from collector_service.exporter import ExporterFactory, resolve_exporters
 from collector_service.pipeline import ExporterRunner, Pipeline
 from collector_service.receivers import OtlpGrpcReceiver
 from collector_service.store import LogStore
@@ -56,19 +54,7 @@ class Service:
 
     def __init__(self, config: Config, factories: dict[str, ExporterFactory] | None = None) -> None:
         self.config = config
-        factories = load_factories() if factories is None else factories
-        # Validate every exporter section before any I/O.
-        self._specs: list[tuple[str, ExporterFactory, Any, ExporterHelperConfig]] = []
-        for cid in config.pipeline_exporters():
-            type_name = cid.split("/", 1)[0]
-            factory = factories.get(type_name)
-            if factory is None:
-                known = ", ".join(sorted(factories)) or "none installed"
-                raise ConfigError(
-                    f"exporters.{cid}: unknown exporter type {type_name!r} (known: {known})"
-                )
-            own, helper = split_exporter_config(cid, config.exporters[cid], factory.config_model)
-            self._specs.append((cid, factory, own, helper))
+        self._specs = resolve_exporters(config, factories)  # validated before any I/O
         self.runners: list[ExporterRunner] = []
         self.pipeline = Pipeline(self.runners)
         self.receivers: list[OtlpGrpcReceiver] = []
@@ -97,11 +83,9 @@ class Service:
 
     async def _start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        for cid, factory, own, helper in self._specs:
-            exporter = factory.create(
-                own, ExporterContext(component_id=cid, data_dir=self.config.data_dir)
-            )
-            runner = ExporterRunner(cid, exporter, helper)
+        for spec in self._specs:
+            exporter = spec.create(self.config.data_dir)
+            runner = ExporterRunner(spec.component_id, exporter, spec.helper)
             await runner.start()
             self.runners.append(runner)
         _log.warning(
