@@ -41,7 +41,9 @@ class IngestEntry:
 
     request: ExportLogsServiceRequest
     records: int
+    #: Wall-clock arrival (for end-to-end lag); batching uses the monotonic one.
     received_ns: int = field(default_factory=time.time_ns)
+    received_monotonic: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
@@ -110,9 +112,9 @@ class ExporterRunner:
                 continue
             # Linger from when the oldest entry arrived: entries that queued up during
             # the previous push have waited already.
-            deadline = self._queue[0].received_ns / 1e9 + linger
+            deadline = self._queue[0].received_monotonic + linger
             while not self._closing and self._queued < max_batch:
-                left = deadline - time.time()
+                left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 await self._wait(left)
