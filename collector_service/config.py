@@ -29,18 +29,30 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from collector_service.errors import ConfigError
+from live_tail.config import LiveTailConfig
 
 __all__ = [
     "ApiConfig",
+    "AuthConfig",
     "BatchConfig",
     "Config",
     "Duration",
     "ExporterHelperConfig",
     "GrpcConfig",
+    "RedisConfig",
     "RetryConfig",
+    "TenantConfig",
     "default_data_dir",
     "load_config",
     "parse_duration",
@@ -161,6 +173,33 @@ class ServiceSection(_Strict):
         return value
 
 
+class RedisConfig(_Strict):
+    """Redis for the durable ingest stream and the live bus (absent: embedded default)."""
+
+    #: ``redis://host:port/db`` (``rediss://`` for TLS); for a cluster, any one node.
+    url: str
+    #: Redis Cluster: keys of one pipeline run share a hash tag, so they sit on one slot.
+    cluster: bool = False
+    #: Prefix of every key this service writes, so several deployments share a Redis.
+    key_prefix: str = Field(default="tasklogs", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class TenantConfig(_Strict):
+    """Bearer tokens of one tenant: literal, from environment variables, or from files."""
+
+    tokens: list[SecretStr] = []
+    token_env: list[str] = []
+    token_files: list[Path] = []
+
+
+class AuthConfig(_Strict):
+    """Bearer tokens mapped to tenants; with no tenants configured, auth is off."""
+
+    tenants: dict[str, TenantConfig] = {}
+    #: Key that signs short-lived query tokens (EventSource cannot send headers).
+    signing_key: SecretStr | None = None
+
+
 def default_data_dir() -> Path:
     """The data directory: ``$TASKLOGS_DATA_DIR``, ``$XDG_DATA_HOME/tasklogs``,
     or ``~/.local/share/tasklogs``."""
@@ -178,6 +217,9 @@ class Config(_Strict):
         pipelines={"logs": LogsPipeline(receivers=["otlp"], exporters=["clickhouse"])}
     )
     api: ApiConfig = ApiConfig()
+    redis: RedisConfig | None = None
+    auth: AuthConfig = AuthConfig()
+    live_tail: LiveTailConfig = LiveTailConfig()
 
     @field_validator("receivers")
     @classmethod

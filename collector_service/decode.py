@@ -19,7 +19,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from collector_service.errors import DecodeError
 from collector_service.model import LogBatch
-from collector_service.semconv import SERVICE_NAME
+from collector_service.semconv import SERVICE_NAME, TENANT
 
 __all__ = [
     "any_value_to_python",
@@ -77,8 +77,14 @@ def _attributes(kvs: Iterable[KeyValue]) -> dict[str, str]:
     return out
 
 
-def decode_request(request: ExportLogsServiceRequest, batch: LogBatch | None = None) -> LogBatch:
-    """Append every record of ``request`` to ``batch`` (a new one by default) and return it."""
+def decode_request(
+    request: ExportLogsServiceRequest, batch: LogBatch | None = None, tenant: str | None = None
+) -> LogBatch:
+    """Append every record of ``request`` to ``batch`` (a new one by default) and return it.
+
+    ``tenant`` (from the request's bearer token) is stamped on every resource as
+    ``tasklogs.tenant``, replacing whatever the producer sent.
+    """
     out = batch if batch is not None else LogBatch()
     ts, trace_id, span_id, flags = out.timestamp, out.trace_id, out.span_id, out.trace_flags
     sev_text, sev_num, service, body = (
@@ -96,6 +102,8 @@ def decode_request(request: ExportLogsServiceRequest, batch: LogBatch | None = N
     log_attrs, event_name = out.log_attributes, out.event_name
     for rl in request.resource_logs:
         r_attrs = _attributes(rl.resource.attributes)
+        if tenant is not None:
+            r_attrs[TENANT] = tenant
         r_service = r_attrs.get(SERVICE_NAME, "")
         r_url = rl.schema_url
         for sl in rl.scope_logs:

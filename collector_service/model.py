@@ -59,21 +59,29 @@ class LogBatch:
     scope_attributes: list[Attributes] = field(default_factory=list)
     log_attributes: list[Attributes] = field(default_factory=list)
     event_name: list[str] = field(default_factory=list)
+    #: Deduplication token: a batch replayed with the same token (after a writer crash)
+    #: must be stored at most once. ``None`` when the batch cannot be replayed.
+    token: str | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return len(self.timestamp)
 
     def columns(self) -> list[list[Any]]:
         """The column lists in :data:`COLUMN_NAMES` order (no copies)."""
-        return [getattr(self, f.name) for f in fields(self)]
+        return [getattr(self, name) for name in _FIELDS]
 
     def extend(self, other: LogBatch) -> None:
         """Append every record of ``other`` to this batch."""
-        for f in fields(self):
-            getattr(self, f.name).extend(getattr(other, f.name))
+        for name in _FIELDS:
+            getattr(self, name).extend(getattr(other, name))
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Each record as a dict keyed by column name (for tests and debugging, not hot paths)."""
         cols = self.columns()
         for i in range(len(self)):
             yield {name: col[i] for name, col in zip(COLUMN_NAMES, cols, strict=True)}
+
+
+#: The column fields of :class:`LogBatch`, in :data:`COLUMN_NAMES` order.
+_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LogBatch) if f.name != "token")
+assert len(_FIELDS) == len(COLUMN_NAMES)

@@ -41,6 +41,8 @@ class IngestEntry:
 
     request: ExportLogsServiceRequest
     records: int
+    #: The tenant of the request's bearer token; stamped on every record when decoded.
+    tenant: str | None = None
     #: Wall-clock arrival (for end-to-end lag); batching uses the monotonic one.
     received_ns: int = field(default_factory=time.time_ns)
     received_monotonic: float = field(default_factory=time.monotonic)
@@ -133,7 +135,7 @@ class ExporterRunner:
     def _decode(self, entries: list[IngestEntry]) -> LogBatch:
         batch = LogBatch()
         for entry in entries:
-            decode_request(entry.request, batch)
+            decode_request(entry.request, batch, entry.tenant)
         return batch
 
     async def _export(self, entries: list[IngestEntry], count: int) -> None:

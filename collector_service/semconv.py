@@ -21,6 +21,7 @@ __all__ = [
     "TASK_NAME",
     "TASK_RUN_ID",
     "TASK_RUN_RESULT",
+    "TENANT",
 ]
 
 SERVICE_NAME: Final = "service.name"
@@ -37,6 +38,9 @@ SEQ: Final = "tasklogs.seq"
 #: Which standard stream a captured line came from (OTel semconv ``log.iostream``).
 LOG_IOSTREAM: Final = "log.iostream"
 PROCESS_EXIT_CODE: Final = "process.exit.code"
+#: The tenant a record belongs to: stamped by the receiver on every record's resource
+#: (from the bearer token), never trusted from the producer.
+TENANT: Final = "tasklogs.tenant"
 
 EVENT_TASK_START: Final = "tasklogs.task.start"
 EVENT_TASK_END: Final = "tasklogs.task.end"

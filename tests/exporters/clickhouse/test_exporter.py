@@ -88,7 +88,7 @@ def test_stored_record_keeps_every_field(store: ClickHouseExporter) -> None:
 def test_a_full_page_returns_a_cursor_and_the_last_page_none(store: ClickHouseExporter) -> None:
     store.push(batch_for("tr-p", 10))
     first = store.query(HistoryQuery(task_run_id="tr-p", limit=10))
-    assert first.next_cursor == Cursor(10, BASE_NS + 10_000)
+    assert first.next_cursor == Cursor(10, BASE_NS + 10_000, "tr-p")
     rest = store.query(HistoryQuery(task_run_id="tr-p", after=first.next_cursor, limit=10))
     assert rest.records == []
     assert rest.next_cursor is None

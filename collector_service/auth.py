@@ -1,0 +1,74 @@
+"""Bearer tokens to tenants: who may send logs, and whose logs a reader may see.
+
+The receivers (gRPC ``authorization`` metadata, HTTP ``Authorization`` header) and the
+live-tail API share one :class:`Authenticator`. With no tenants configured, auth is off
+and every request is anonymous (tenant ``None``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from collector_service.config import AuthConfig
+from collector_service.errors import ConfigError
+
+__all__ = ["Authenticator", "bearer_token"]
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, else ``None``."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class Authenticator:
+    """Maps tokens to tenants; secrets are read once, at start-up, before any I/O."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self._tokens: list[tuple[bytes, str]] = []
+        for tenant, tc in config.tenants.items():
+            secrets = [t.get_secret_value() for t in tc.tokens]
+            for name in tc.token_env:
+                value = os.environ.get(name)
+                if not value:
+                    raise ConfigError(
+                        f"auth.tenants.{tenant}.token_env: environment variable {name} is not set"
+                    )
+                secrets.append(value.strip())
+            for path in tc.token_files:
+                try:
+                    secrets.extend(
+                        line.strip()
+                        for line in path.read_text(encoding="utf-8").splitlines()
+                        if line.strip() and not line.startswith("#")
+                    )
+                except OSError as exc:
+                    raise ConfigError(
+                        f"auth.tenants.{tenant}.token_files: cannot read {path}: {exc.strerror}"
+                    ) from exc
+            if not secrets:
+                raise ConfigError(f"auth.tenants.{tenant}: no tokens configured")
+            self._tokens.extend((s.encode(), tenant) for s in secrets)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._tokens)
+
+    def tenant_for(self, token: str | None) -> str | None:
+        """The tenant of ``token``, or ``None`` when it is missing or unknown.
+
+        Compares in constant time against every configured token.
+        """
+        if token is None:
+            return None
+        given = token.encode()
+        found: str | None = None
+        for secret, tenant in self._tokens:
+            if hmac.compare_digest(secret, given):
+                found = tenant
+        return found
