@@ -7,6 +7,8 @@ can catch everything tasklogs-specific in one place::
     ├── ConfigError            bad configuration, found before any I/O
     ├── DecodeError            an OTLP payload that cannot be parsed
     ├── BackpressureError      a bounded queue is full; the sender should retry later
+    │   └── UnavailableError   the durable queue (Redis) cannot be reached right now
+    ├── AuthError              a missing or unknown bearer token
     ├── ExportError            an exporter could not write a batch
     │   ├── RetryableExportError   transient (network, server busy): the wrapper retries
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
@@ -17,6 +19,7 @@ can catch everything tasklogs-specific in one place::
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "BackpressureError",
     "ConfigError",
     "DecodeError",
@@ -26,6 +29,7 @@ __all__ = [
     "StoreBusyError",
     "StoreError",
     "TasklogsError",
+    "UnavailableError",
 ]
 
 
@@ -47,6 +51,17 @@ class BackpressureError(TasklogsError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UnavailableError(BackpressureError):
+    """The durable hand-off cannot take the request now (e.g. Redis is down): retry later.
+
+    Receivers answer gRPC ``UNAVAILABLE`` / HTTP 503 with the ``retry_after`` hint.
+    """
+
+
+class AuthError(TasklogsError):
+    """A request without a valid bearer token."""
 
 
 class ExportError(TasklogsError):

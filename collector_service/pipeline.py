@@ -41,6 +41,8 @@ class IngestEntry:
 
     request: ExportLogsServiceRequest
     records: int
+    #: The request as binary protobuf, as received (what a durable queue stores).
+    payload: bytes = b""
     #: The tenant of the request's bearer token; stamped on every record when decoded.
     tenant: str | None = None
     #: Wall-clock arrival (for end-to-end lag); batching uses the monotonic one.
@@ -223,8 +225,12 @@ class Pipeline:
         self.accepted_records = 0
         self.refused_records = 0
 
-    def submit(self, entry: IngestEntry) -> None:
-        """Accept ``entry`` for every runner, or refuse it whole with BackpressureError."""
+    async def submit(self, entry: IngestEntry) -> None:
+        """Accept ``entry`` for every runner, or refuse it whole with BackpressureError.
+
+        Returns once the entry is as safe as this pipeline makes it (queued in memory
+        here; in the durable Redis stream there): the receiver acknowledges after that.
+        """
         for runner in self.runners:
             if runner.room() < entry.records:
                 self.refused_records += entry.records

@@ -47,7 +47,9 @@ class OtlpGrpcReceiver:
         if records == 0:
             return _EMPTY_RESPONSE
         try:
-            self._pipeline.submit(IngestEntry(request=request, records=records))
+            await self._pipeline.submit(
+                IngestEntry(request=request, records=records, payload=payload)
+            )
         except BackpressureError as exc:
             await context.abort_with_status(_retryable_status(str(exc), exc.retry_after))
         return _EMPTY_RESPONSE

@@ -66,7 +66,7 @@ async def test_batches_by_size_and_time_and_drains_on_stop() -> None:
     await runner.start()
     pipeline = Pipeline([runner])
     for i in range(10):
-        pipeline.submit(entry(30, start=i * 30))
+        await pipeline.submit(entry(30, start=i * 30))
     await runner.stop(timeout=5)
     assert rec.started
     assert rec.stopped
@@ -82,7 +82,7 @@ async def test_retryable_errors_are_retried_until_success() -> None:
     rec = Recorder([RetryableExportError("down"), RuntimeError("surprise")])
     runner = ExporterRunner("rec", rec, helper())
     await runner.start()
-    Pipeline([runner]).submit(entry(5))
+    await Pipeline([runner]).submit(entry(5))
     await runner.stop(timeout=5)
     assert rec.bodies() == [f"l{i}" for i in range(5)]
     assert runner.stats.retries == 2
@@ -94,9 +94,9 @@ async def test_permanent_errors_are_counted_not_retried() -> None:
     runner = ExporterRunner("rec", rec, helper())
     await runner.start()
     pipeline = Pipeline([runner])
-    pipeline.submit(entry(5))
+    await pipeline.submit(entry(5))
     await asyncio.sleep(0.2)
-    pipeline.submit(entry(3))
+    await pipeline.submit(entry(3))
     await runner.stop(timeout=5)
     assert runner.stats.failed_records == 5
     assert runner.stats.retries == 0
@@ -109,7 +109,7 @@ async def test_retry_gives_up_after_max_elapsed_time() -> None:
         "rec", rec, helper(retry_on_failure={"initial_interval_ms": 10, "max_elapsed_time_s": 0.1})
     )
     await runner.start()
-    Pipeline([runner]).submit(entry(4))
+    await Pipeline([runner]).submit(entry(4))
     await runner.stop(timeout=5)
     assert runner.stats.failed_records == 4
     assert rec.batches == []
@@ -130,9 +130,9 @@ async def test_full_queue_refuses_the_whole_request() -> None:
     await r1.start()
     await r2.start()
     pipeline = Pipeline([r1, r2])
-    pipeline.submit(entry(40))
+    await pipeline.submit(entry(40))
     with pytest.raises(BackpressureError, match="slow queue is full") as info:
-        pipeline.submit(entry(20))
+        await pipeline.submit(entry(20))
     assert info.value.retry_after > 0
     assert pipeline.refused_records == 20
     assert pipeline.accepted_records == 40
