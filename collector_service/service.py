@@ -55,6 +55,12 @@ class Service:
     def __init__(self, config: Config, factories: dict[str, ExporterFactory] | None = None) -> None:
         self.config = config
         self._specs = resolve_exporters(config, factories)  # validated before any I/O
+        from live_tail.wiring import bind_publishers, make_bus, publisher_spec
+
+        if (live := publisher_spec(config, self._specs)) is not None:
+            self._specs.append(live)
+        self.live_bus = make_bus(config)  # shared by the live_tail publisher and the API
+        bind_publishers(self._specs, self.live_bus)
         self.runners: list[ExporterRunner] = []
         self.pipeline = Pipeline(self.runners)
         self.receivers: list[OtlpGrpcReceiver] = []
@@ -83,6 +89,7 @@ class Service:
 
     async def _start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.live_bus.start()
         for spec in self._specs:
             exporter = spec.create(self.config.data_dir)
             runner = ExporterRunner(spec.component_id, exporter, spec.helper)
@@ -106,7 +113,13 @@ class Service:
         from live_tail.app import create_app
 
         sock = _bind(self.config.api.endpoint)
-        app = create_app(self.history_store, ready=self.ready)
+        app = create_app(
+            self.history_store,
+            ready=self.ready,
+            bus=self.live_bus,
+            config=self.config.live_tail,
+            auth=self.config.auth,
+        )
         server = _ApiServer(
             uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
         )
@@ -126,6 +139,7 @@ class Service:
             await receiver.stop(grace=min(5.0, timeout))
         self.receivers.clear()
         if self._api is not None and self._api_task is not None:
+            self._api.config.app.state.live.shutdown()  # open SSE streams end themselves
             self._api.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._api_task, timeout=min(10.0, timeout))
@@ -133,6 +147,7 @@ class Service:
         for runner in self.runners:
             await runner.stop(timeout)
         self.runners.clear()
+        await self.live_bus.close()
 
     async def run(self) -> None:
         """Start, serve until SIGINT or SIGTERM, then shut down gracefully."""

@@ -1,21 +1,34 @@
-"""The FastAPI application: task history and health.
+"""The FastAPI application: task history, downloads, live SSE streams, health.
 
-``GET /api/v1/tasks/{task_run_id}/logs`` returns one page of a task run's stored lines
-in ``tasklogs.seq`` order with a ``next_cursor`` for the next page.
+``tasklogs serve`` runs it beside the receiver, sharing its live bus with the
+``live_tail`` exporter; it also runs on its own (``python -m live_tail``) over Redis and
+a ClickHouse/PostgreSQL server. See :mod:`live_tail.streams` for the SSE contract.
 """
 
-from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
+from collector_service.auth import Authenticator
+from collector_service.config import AuthConfig
 from collector_service.errors import StoreError
 from collector_service.store import MAX_PAGE, Cursor, HistoryQuery, LogStore, StoredLog
+from live_tail import download
+from live_tail.auth import Identity, TokenSigner, resolve_identity
+from live_tail.bus import LiveBus
+from live_tail.config import LiveTailConfig
+from live_tail.filters import LineFilter, filter_params
+from live_tail.memory_bus import MemoryBus
+from live_tail.sse import SSEResponse
+from live_tail.streams import LiveContext, parse_run_id, run_stream, task_stream
 
-__all__ = ["HistoryResponse", "create_app"]
+__all__ = ["HistoryResponse", "StreamToken", "create_app"]
 
 
 class HistoryResponse(BaseModel):
@@ -31,13 +44,130 @@ class Health(BaseModel):
     status: str
 
 
-def create_app(store: LogStore | None, ready: Callable[[], bool] | None = None) -> FastAPI:
-    """The API over ``store`` (``None``: no history store configured; history is 503)."""
+class StreamToken(BaseModel):
+    """A short-lived query token for ``EventSource`` (``?access_token=``)."""
+
+    access_token: str
+    tenant: str
+    #: Unix seconds after which the token is refused (open streams stay open).
+    expires_at: int
+
+
+_SSE_DOC = {
+    200: {
+        "description": (
+            "Server-sent events: `log` (one line, id = resume position), `end` (task result "
+            "and exit code), `gap` (what could not be delivered and why), heartbeat comments."
+        ),
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string", "enum": ["log", "end", "gap"]},
+                        "id": {"type": "string"},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            }
+        },
+    },
+    401: {"description": "missing or invalid token"},
+    404: {"description": "the task or run belongs to another tenant"},
+    429: {"description": "too many concurrent streams for this tenant"},
+}
+
+
+def create_app(
+    store: LogStore | None,
+    ready: Callable[[], bool] | None = None,
+    *,
+    bus: LiveBus | None = None,
+    config: LiveTailConfig | None = None,
+    auth: AuthConfig | None = None,
+) -> FastAPI:
+    """The API over ``store`` (``None``: no history; history is 503) and ``bus``.
+
+    Without ``bus`` the app has an in-process bus of its own (``app.state.live.bus``).
+    Whoever runs the app with ``lifespan="off"`` calls ``app.state.live.start()`` and
+    ``app.state.live.shutdown()`` itself (before stopping uvicorn: open SSE streams
+    otherwise keep uvicorn's shutdown waiting).
+    """
+    cfg = config or LiveTailConfig()
+    auth_cfg = auth or AuthConfig()
+    authn = Authenticator(auth_cfg)
+    key = auth_cfg.signing_key.get_secret_value().encode() if auth_cfg.signing_key else None
+    signer = TokenSigner(key, cfg.query_token_ttl_s)
+    live_bus = bus or MemoryBus(cfg.stream_maxlen, cfg.stream_max_age_s)
+    ctx = LiveContext(live_bus, store, cfg)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await live_bus.start()
+        yield
+        ctx.shutdown()
+
     app = FastAPI(
         title="tasklogs",
         version="0.1.0",
         summary="Collect, follow and keep the logs of workflow tasks.",
+        lifespan=lifespan,
     )
+    app.state.live = ctx
+
+    def header_identity(request: Request) -> Identity:
+        return resolve_identity(request, authn, signer, allow_query=False)
+
+    def any_identity(request: Request) -> Identity:
+        return resolve_identity(request, authn, signer, allow_query=True)
+
+    async def require_visible_task(task_run_id: str, ident: Identity) -> None:
+        """404 for another tenant's task: the same answer as for a task that is not there."""
+        if ident.tenant is None:
+            return
+        info = await live_bus.task_info(task_run_id)
+        owner = info.tenant if info is not None else None
+        if info is None and store is not None:
+            try:
+                page = await run_in_threadpool(
+                    store.query, HistoryQuery(task_run_id=task_run_id, limit=1)
+                )
+            except StoreError:
+                page = None
+            if page is not None and page.records:
+                owner = page.records[0].tenant
+        if owner is not None and owner != ident.tenant:
+            raise HTTPException(status_code=404, detail=f"task run {task_run_id!r} not found")
+
+    async def require_visible_run(run_id: str, ident: Identity) -> None:
+        if ident.tenant is None:
+            return
+        newest = await live_bus.before(live_bus.run_key(run_id), (2**63 - 1, 0), 1)
+        owner = newest[0].chunk.tenant if newest else None
+        if owner is None and store is not None:
+            try:
+                page = await run_in_threadpool(
+                    store.query, HistoryQuery(pipeline_run_id=run_id, limit=1)
+                )
+                found = [r for r in page.records if r.pipeline_run_id == run_id]
+                owner = found[0].tenant if found else None
+            except StoreError:
+                owner = None
+        if owner is not None and owner != ident.tenant:
+            raise HTTPException(status_code=404, detail=f"pipeline run {run_id!r} not found")
+
+    def open_stream(ident: Identity) -> None:
+        if not ctx.acquire(ident):
+            who = f"tenant {ident.tenant!r}" if ident.tenant else "anonymous clients"
+            raise HTTPException(
+                status_code=429,
+                detail=(
+                    f"{who} already hold {cfg.max_streams_per_tenant} live streams, the limit; "
+                    "close one or retry later"
+                ),
+                headers={"Retry-After": "5"},
+            )
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> Health:
@@ -51,13 +181,31 @@ def create_app(store: LogStore | None, ready: Callable[[], bool] | None = None) 
             raise HTTPException(status_code=503, detail="not ready")
         return Health(status="ready")
 
+    @app.post(
+        "/api/v1/auth/stream-token",
+        tags=["auth"],
+        responses={401: {"description": "missing or unknown bearer token"}},
+    )
+    async def stream_token(ident: Annotated[Identity, Depends(header_identity)]) -> StreamToken:
+        """Mint a short-lived query token for EventSource, which cannot send headers."""
+        tenant = ident.tenant or ""
+        token, expires = signer.mint(tenant)
+        return StreamToken(access_token=token, tenant=tenant, expires_at=expires)
+
     @app.get(
         "/api/v1/tasks/{task_run_id}/logs",
         tags=["history"],
-        responses={400: {"description": "bad cursor or limit"}, 503: {"description": "no store"}},
+        responses={
+            400: {"description": "bad cursor, filter or limit"},
+            401: {"description": "missing or invalid token"},
+            404: {"description": "the task belongs to another tenant"},
+            503: {"description": "no store"},
+        },
     )
-    def task_history(
+    async def task_history(
         task_run_id: str,
+        ident: Annotated[Identity, Depends(any_identity)],
+        flt: Annotated[LineFilter, Depends(filter_params)],
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
     ) -> HistoryResponse:
@@ -68,14 +216,142 @@ def create_app(store: LogStore | None, ready: Callable[[], bool] | None = None) 
             after = Cursor.decode(cursor) if cursor else None
         except StoreError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
+        await require_visible_task(task_run_id, ident)
+        query = history_query(task_run_id, ident, flt, after, limit)
         try:
-            page = store.query(HistoryQuery(task_run_id=task_run_id, after=after, limit=limit))
+            page = await run_in_threadpool(store.query, query)
         except StoreError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
+        records = [r for r in page.records if visible(r, ident, flt)]
         return HistoryResponse(
             task_run_id=task_run_id,
-            records=page.records,
+            records=records,
             next_cursor=page.next_cursor.encode() if page.next_cursor else None,
         )
 
+    @app.get(
+        "/api/v1/tasks/{task_run_id}/logs/download",
+        tags=["history"],
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "every matching stored line, streamed page by page",
+                "content": {
+                    "text/plain": {},
+                    "application/x-ndjson": {},
+                    "text/csv": {},
+                },
+            },
+            401: {"description": "missing or invalid token"},
+            404: {"description": "the task belongs to another tenant"},
+            503: {"description": "no store"},
+        },
+    )
+    async def task_download(
+        task_run_id: str,
+        ident: Annotated[Identity, Depends(any_identity)],
+        flt: Annotated[LineFilter, Depends(filter_params)],
+        format: Annotated[Literal["text", "ndjson", "csv"], Query()] = "text",  # noqa: A002
+    ) -> StreamingResponse:
+        """A task run's whole stored log as text, NDJSON or CSV, of any size."""
+        if store is None:
+            raise HTTPException(status_code=503, detail="no history store is configured")
+        await require_visible_task(task_run_id, ident)
+
+        async def pages() -> AsyncIterator[list[StoredLog]]:
+            after: Cursor | None = None
+            while True:
+                q = history_query(task_run_id, ident, flt, after, 5000)
+                page = await run_in_threadpool(store.query, q)
+                yield [r for r in page.records if visible(r, ident, flt)]
+                if page.next_cursor is None:
+                    return
+                after = page.next_cursor
+
+        return download.response(task_run_id, format, pages())
+
+    @app.get(
+        "/api/v1/tasks/{task_run_id}/logs/stream",
+        tags=["live"],
+        response_class=SSEResponse,
+        responses=_SSE_DOC,  # type: ignore[arg-type]
+    )
+    async def task_live(
+        task_run_id: str,
+        ident: Annotated[Identity, Depends(any_identity)],
+        flt: Annotated[LineFilter, Depends(filter_params)],
+        last_event_id: Annotated[
+            str | None, Header(description="id of the last event received (seq)")
+        ] = None,
+        after_seq: Annotated[
+            int | None, Query(ge=0, description="resume after this seq (like Last-Event-ID)")
+        ] = None,
+    ) -> SSEResponse:
+        """Recent lines of a task run, then live lines until its ``end``."""
+        last = after_seq
+        if last_event_id:
+            try:
+                last = int(last_event_id)
+            except ValueError:
+                raise HTTPException(
+                    status_code=400, detail="Last-Event-ID of a task stream is a seq number"
+                ) from None
+        await ctx.bus.start()
+        await require_visible_task(task_run_id, ident)
+        open_stream(ident)
+        body = task_stream(ctx, task_run_id, ident, flt, last)
+        return SSEResponse(body, on_close=lambda: ctx.release(ident))
+
+    @app.get(
+        "/api/v1/runs/{run_id}/logs/stream",
+        tags=["live"],
+        response_class=SSEResponse,
+        responses=_SSE_DOC,  # type: ignore[arg-type]
+    )
+    async def run_live(
+        run_id: str,
+        ident: Annotated[Identity, Depends(any_identity)],
+        flt: Annotated[LineFilter, Depends(filter_params)],
+        last_event_id: Annotated[
+            str | None, Header(description="id of the last event received")
+        ] = None,
+    ) -> SSEResponse:
+        """Every task of a pipeline run, tasks that start later included."""
+        start = None
+        if last_event_id:
+            start = parse_run_id(last_event_id)
+            if start is None:
+                raise HTTPException(
+                    status_code=400,
+                    detail="Last-Event-ID of a run stream is '<entry id>/<index>' or 's/<cursor>'",
+                )
+        await ctx.bus.start()
+        await require_visible_run(run_id, ident)
+        open_stream(ident)
+        body = run_stream(ctx, run_id, ident, flt, start)
+        return SSEResponse(body, on_close=lambda: ctx.release(ident))
+
     return app
+
+
+def history_query(
+    task_run_id: str, ident: Identity, flt: LineFilter, after: Cursor | None, limit: int
+) -> HistoryQuery:
+    return HistoryQuery(
+        task_run_id=task_run_id,
+        tenant=ident.tenant,
+        min_severity=flt.min_severity,
+        include=flt.include,
+        exclude=flt.exclude,
+        text=flt.text,
+        attributes=flt.attributes,
+        task_name=flt.task_name,
+        after=after,
+        limit=limit,
+    )
+
+
+def visible(record: StoredLog, ident: Identity, flt: LineFilter) -> bool:
+    if ident.tenant is not None and record.tenant != ident.tenant:
+        return False
+    return flt.stored_ok(record)

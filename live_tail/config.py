@@ -15,7 +15,13 @@ class LiveTailConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: Lines kept per live stream (Redis ``MAXLEN ~``, or the in-process ring buffer).
+    #: Publish every record to the live bus. When no ``live_tail`` exporter is listed in a
+    #: pipeline, ``tasklogs serve`` adds one with :attr:`publish_linger_ms`.
+    enabled: bool = True
+    #: Batch linger of the implicit publisher: low, because this is the latency floor.
+    publish_linger_ms: int = Field(default=5, ge=0, le=10_000)
+    #: Lines kept per live stream (Redis ``MAXLEN ~`` scaled by the entry's line count,
+    #: or the in-process ring buffer exactly).
     stream_maxlen: int = Field(default=10_000, ge=100)
     #: Seconds a live stream is kept after its last line (Redis key expiry / ring eviction).
     stream_max_age_s: float = Field(default=3600, gt=0)
@@ -23,3 +29,12 @@ class LiveTailConfig(BaseModel):
     history_lines: int = Field(default=1000, ge=0, le=10_000)
     #: Seconds between heartbeat comments on an idle SSE stream.
     heartbeat_s: float = Field(default=15, gt=0)
+    #: Concurrent SSE streams per tenant (anonymous clients share one budget); over it: 429.
+    max_streams_per_tenant: int = Field(default=200, ge=1)
+    #: Lines buffered per SSE client; a client that falls further behind re-reads the live
+    #: stream (or the store) instead of holding server memory.
+    client_buffer_lines: int = Field(default=10_000, ge=100)
+    #: Lifetime of a signed query token (``?access_token=``) for EventSource clients.
+    query_token_ttl_s: int = Field(default=300, ge=10, le=86_400)
+    #: ``retry:`` (ms) sent to clients when the server shuts down, before it closes streams.
+    reconnect_ms: int = Field(default=1000, ge=0)

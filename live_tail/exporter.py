@@ -1,0 +1,74 @@
+"""The ``live_tail`` exporter: publishes every batch to the live bus.
+
+It is an ordinary exporter plugin behind the shared pipeline wrapper (queue, batch,
+retry), with a low linger so the bus sees lines within milliseconds. It publishes one
+bus entry per task run per batch. Which bus: the one :func:`bind_bus` registered in this
+process (the service shares its in-process bus with its API), else Redis from the
+``redis:`` config the service passes in, else a process-local memory bus that nobody
+reads (the exporter then only costs a grouping pass).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from collector_service.errors import RetryableExportError
+from collector_service.exporter import ExporterContext
+from collector_service.model import LogBatch
+from live_tail.bus import LiveBus
+from live_tail.model import chunks_from_batch
+
+__all__ = ["LiveTailExporter", "LiveTailExporterConfig", "LiveTailFactory", "bind_bus", "factory"]
+
+_BOUND: dict[str, LiveBus] = {}
+
+
+def bind_bus(component_id: str, bus: LiveBus) -> None:
+    """Make exporter ``component_id`` publish to ``bus`` (the API's bus in this process)."""
+    _BOUND[component_id] = bus
+
+
+def unbind_bus(component_id: str) -> None:
+    _BOUND.pop(component_id, None)
+
+
+class LiveTailExporterConfig(BaseModel):
+    """``exporters.live_tail``: nothing of its own; the bus comes from ``redis:``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LiveTailExporter:
+    def __init__(self, bus: LiveBus | None, component_id: str) -> None:
+        self._bus = bus
+        self.component_id = component_id
+
+    def start(self) -> None:
+        if self._bus is None:
+            self._bus = _BOUND.get(self.component_id)
+
+    def push(self, batch: LogBatch) -> None:
+        bus = self._bus or _BOUND.get(self.component_id)
+        if bus is None:
+            return
+        chunks = chunks_from_batch(batch)
+        try:
+            bus.publish(chunks)
+        except Exception as exc:
+            # The live bus is best effort for durability (the stores are the record) but
+            # a transient Redis error is retried by the wrapper like any export.
+            raise RetryableExportError(f"live bus publish failed: {exc}") from exc
+
+    def shutdown(self) -> None:
+        return None
+
+
+class LiveTailFactory:
+    type_name = "live_tail"
+    config_model: type[BaseModel] = LiveTailExporterConfig
+
+    def create(self, config: BaseModel, context: ExporterContext) -> LiveTailExporter:
+        return LiveTailExporter(_BOUND.get(context.component_id), context.component_id)
+
+
+factory = LiveTailFactory()

@@ -1,0 +1,218 @@
+"""The live bus on Redis Streams: one stream per task run and one per pipeline run.
+
+Keys of one pipeline run share a hash tag (one Redis Cluster slot). Streams are trimmed
+with ``XADD MAXLEN ~`` and expire ``max_age_s`` after their last entry. The publisher
+pipelines its XADDs on a synchronous client (it runs on the exporter's worker thread);
+the API process runs ONE reader task per hash-tag group (one in total without cluster
+mode) that multiplexes every subscribed stream with ``XREAD BLOCK`` and fans entries out
+to the subscriptions, so a thousand browsers cost one blocking connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+
+from live_tail.bus import Entry, LiveBus, Subscription, TaskInfo
+from live_tail.model import Chunk, EntryId, parse_entry_id, task_index_key
+
+__all__ = ["RedisBus"]
+
+_log = logging.getLogger(__name__)
+_BLOCK_MS = 100  # how soon a newly subscribed stream joins the reader's XREAD
+_DATA = b"d"
+
+
+def _fmt(pos: EntryId) -> str:
+    return f"{pos[0]}-{pos[1]}"
+
+
+def _entry(raw_id: bytes | str, fields: dict[bytes, bytes]) -> Entry:
+    text = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+    return Entry(text, parse_entry_id(text), Chunk.decode(fields[_DATA]))
+
+
+def _group_of(key: str) -> str:
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start : end + 1] if start >= 0 and end > start else key
+
+
+class _Reader:
+    """One XREAD BLOCK loop over a set of streams, fanning entries out."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.positions: dict[str, EntryId] = {}
+        self.subs: dict[str, set[Subscription]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while self.positions:
+            streams = {k: _fmt(p) for k, p in self.positions.items()}
+            try:
+                reply = await self.client.xread(streams, block=_BLOCK_MS)
+                backoff = 0.1
+            except RedisError as exc:
+                _log.warning("live bus reader: %r; retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for raw_key, items in reply or []:
+                key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+                subs = self.subs.get(key)
+                if not subs:
+                    continue
+                for raw_id, fields in items:
+                    entry = _entry(raw_id, fields)
+                    self.positions[key] = entry.pos
+                    for sub in list(subs):
+                        sub.offer(entry)
+
+
+class RedisBus(LiveBus):
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_prefix: str = "tasklogs",
+        cluster: bool = False,
+        maxlen: int = 10_000,
+        max_age_s: float = 3600,
+    ) -> None:
+        super().__init__(key_prefix, maxlen, max_age_s)
+        self.url = url
+        self.cluster = cluster
+        self._sync: Any = None
+        self._async: Any = None
+        self._readers: dict[str, _Reader] = {}
+        self._expire_s = max(1, math.ceil(max_age_s))
+
+    # -- publish (exporter thread) -----------------------------------------------------
+
+    def _sync_client(self) -> Any:
+        if self._sync is None:
+            if self.cluster:
+                self._sync = redis.RedisCluster.from_url(self.url)
+            else:
+                self._sync = redis.Redis.from_url(self.url)
+        return self._sync
+
+    def publish(self, chunks: Sequence[Chunk]) -> None:
+        if not chunks:
+            return
+        pipe = self._sync_client().pipeline(transaction=False)
+        for chunk in chunks:
+            info = TaskInfo(chunk.pipeline_run_id, chunk.tenant)
+            data = {_DATA: chunk.encode()}
+            # MAXLEN counts entries; scale it by this entry's lines so a stream holds about
+            # ``maxlen`` lines whatever the batch size.
+            maxlen = max(1, self.maxlen // max(1, len(chunk.lines)))
+            keys = [self.task_key(info, chunk.task_run_id)]
+            if chunk.pipeline_run_id:
+                keys.append(self.run_key(chunk.pipeline_run_id))
+            for key in keys:
+                pipe.xadd(key, data, maxlen=maxlen, approximate=True)
+                pipe.expire(key, self._expire_s)
+            pipe.set(
+                task_index_key(self.key_prefix, chunk.task_run_id),
+                f"{chunk.pipeline_run_id}\x1f{chunk.tenant}",
+                ex=self._expire_s,
+            )
+        pipe.execute()
+
+    # -- read (event loop) -------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._async is None:
+            if self.cluster:
+                self._async = aredis.RedisCluster.from_url(self.url)
+            else:
+                self._async = aredis.Redis.from_url(self.url)
+            await self._async.ping()
+
+    def _client(self) -> Any:
+        if self._async is None:
+            raise RuntimeError("RedisBus.start() was not awaited")
+        return self._async
+
+    async def close(self) -> None:
+        for reader in self._readers.values():
+            for subs in reader.subs.values():
+                for sub in subs:
+                    sub.close()
+            reader.positions.clear()
+            if reader.task is not None:
+                reader.task.cancel()
+                with contextlib.suppress(BaseException):
+                    await reader.task
+            if reader.client is not self._async:
+                await reader.client.aclose()
+        self._readers.clear()
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    def _reader(self, key: str) -> _Reader:
+        group = _group_of(key) if self.cluster else "*"
+        reader = self._readers.get(group)
+        if reader is None:
+            # The blocking XREAD gets a connection of its own, so range reads never wait.
+            client = self._async if self.cluster else aredis.Redis.from_url(self.url)
+            reader = self._readers[group] = _Reader(client)
+        return reader
+
+    async def subscribe(self, key: str, limit_lines: int) -> Subscription:
+        reader = self._reader(key)
+        if key not in reader.positions:
+            last = await self._client().xrevrange(key, "+", "-", count=1)
+            pos = parse_entry_id(last[0][0].decode()) if last else (0, 0)
+            reader.positions.setdefault(key, pos)  # another subscriber may have won
+        sub = Subscription(key, reader.positions[key], limit_lines)
+        reader.subs.setdefault(key, set()).add(sub)
+        if reader.task is None or reader.task.done():
+            reader.task = asyncio.create_task(reader.run(), name="live-bus-reader")
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        reader = self._reader(sub.key)
+        subs = reader.subs.get(sub.key)
+        if subs is None:
+            return
+        subs.discard(sub)
+        if not subs:
+            del reader.subs[sub.key]
+            reader.positions.pop(sub.key, None)
+
+    async def before(self, key: str, upto: EntryId, count: int) -> list[Entry]:
+        items = await self._client().xrevrange(key, _fmt(upto), "-", count=count)
+        return [_entry(i, f) for i, f in items]
+
+    async def after(self, key: str, after: EntryId, upto: EntryId, count: int) -> list[Entry]:
+        if after >= upto:
+            return []
+        items = await self._client().xrange(key, "(" + _fmt(after), _fmt(upto), count=count)
+        return [_entry(i, f) for i, f in items]
+
+    async def first_id(self, key: str) -> EntryId | None:
+        items = await self._client().xrange(key, "-", "+", count=1)
+        return parse_entry_id(items[0][0].decode()) if items else None
+
+    async def task_info(self, task_run_id: str) -> TaskInfo | None:
+        raw = await self._client().get(task_index_key(self.key_prefix, task_run_id))
+        if raw is None:
+            return None
+        pid, _, tenant = raw.decode().partition("\x1f")
+        return TaskInfo(pid, tenant)
