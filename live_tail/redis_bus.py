@@ -29,6 +29,7 @@ __all__ = ["RedisBus"]
 _log = logging.getLogger(__name__)
 _BLOCK_MS = 100  # how soon a newly subscribed stream joins the reader's XREAD
 _DATA = b"d"
+_POOL = 32  # connections for range reads and lookups, shared by every client
 
 
 def _fmt(pos: EntryId) -> str:
@@ -94,6 +95,7 @@ class RedisBus(LiveBus):
         self.cluster = cluster
         self._sync: Any = None
         self._async: Any = None
+        self._pool: Any = None
         self._readers: dict[str, _Reader] = {}
         self._expire_s = max(1, math.ceil(max_age_s))
 
@@ -137,7 +139,12 @@ class RedisBus(LiveBus):
             if self.cluster:
                 self._async = aredis.RedisCluster.from_url(self.url)
             else:
-                self._async = aredis.Redis.from_url(self.url)
+                # Many clients connecting at once queue for a connection, not fail.
+                pool = aredis.BlockingConnectionPool.from_url(
+                    self.url, max_connections=_POOL, timeout=30
+                )
+                self._pool = pool
+                self._async = aredis.Redis(connection_pool=pool)
             await self._async.ping()
 
     def _client(self) -> Any:
@@ -161,6 +168,9 @@ class RedisBus(LiveBus):
         if self._async is not None:
             await self._async.aclose()
             self._async = None
+        if self._pool is not None:
+            await self._pool.disconnect()
+            self._pool = None
         if self._sync is not None:
             self._sync.close()
             self._sync = None

@@ -61,9 +61,15 @@ class SSEResponse(StreamingResponse):
 
     media_type = "text/event-stream"
 
-    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        on_close: Callable[[], None] = lambda: None,
+        status_code: int = 200,
+    ) -> None:
         super().__init__(
             content,
+            status_code=status_code,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
         self._content = content

@@ -47,6 +47,8 @@ class LiveContext:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     subs: set[Subscription] = field(default_factory=set)
     streams: dict[str, int] = field(default_factory=dict)
+    #: Times a client fell behind its buffer and was re-synced from the stream.
+    lagged: int = 0
 
     async def subscribe(self, key: str) -> Subscription:
         sub = await self.bus.subscribe(key, self.config.client_buffer_lines)
@@ -348,6 +350,7 @@ async def task_stream(
                 return
             if sub.overflowed:
                 # Too slow for the buffer: re-read from the stream at our own pace.
+                ctx.lagged += 1
                 ctx.unsubscribe(sub)
                 sub = await ctx.subscribe(key)
                 resync = True
@@ -471,6 +474,7 @@ async def run_stream(
                 yield _bye(ctx)
                 return
             if sub.overflowed:
+                ctx.lagged += 1
                 resync_from = rs.pos or RunPosition(entry=sub.position, index=1 << 30)
                 ctx.unsubscribe(sub)
                 sub = await ctx.subscribe(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -198,17 +199,18 @@ async def test_many_subscribers_all_see_every_line(live_factory: LiveFactory) ->
 async def test_a_stalled_client_does_not_delay_the_others(live_factory: LiveFactory) -> None:
     async with live_factory(client_buffer_lines=200) as live:
         host, port = live.url.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.transport.set_write_buffer_limits(0)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        _reader, writer = await asyncio.open_connection(sock=sock)
         # A client that asks for the stream and then never reads a byte.
         writer.write(f"GET {_task_url('tr-s')} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         await writer.drain()
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096)
         await asyncio.sleep(0.2)
         async with open_stream(live.client, _task_url("tr-s")) as good:
             body = "x" * 2000 + " {seq}"
-            n = 2000
+            n = 5000
             loop = asyncio.get_running_loop()
             started = loop.time()
             for start in range(1, n + 1, 100):
@@ -219,15 +221,13 @@ async def test_a_stalled_client_does_not_delay_the_others(live_factory: LiveFact
             delivered_s = loop.time() - started
             assert good.seqs() == list(range(1, n + 1))
         # The stalled client's buffer stayed bounded: it overflowed instead of growing.
-        lagging = [s for s in live.ctx.subs if s.overflowed or s._lines <= 200]
-        assert lagging, "the stalled subscription should still exist, bounded"
+        assert live.ctx.lagged >= 1
         assert all(s._lines <= 200 for s in live.ctx.subs)
         # The good client got everything soon after the publisher was done (4 MB of lines).
         assert delivered_s < publish_s + 10
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
-        del reader
 
 
 async def test_per_tenant_stream_limit_is_a_clear_429(live_factory: LiveFactory) -> None:
