@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 from collections.abc import Generator
+from typing import Any
 
 import uvicorn
 
@@ -66,6 +67,7 @@ class Service:
         self.receivers: list[OtlpGrpcReceiver] = []
         self._api: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
+        self._api_live: Any = None
         self._started = False
 
     @property
@@ -124,6 +126,7 @@ class Service:
             uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
         )
         self._api = server
+        self._api_live = app.state.live
         self._api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         while not server.started:
             if self._api_task.done():
@@ -139,7 +142,7 @@ class Service:
             await receiver.stop(grace=min(5.0, timeout))
         self.receivers.clear()
         if self._api is not None and self._api_task is not None:
-            self._api.config.app.state.live.shutdown()  # open SSE streams end themselves
+            self._api_live.shutdown()  # open SSE streams end themselves, or uvicorn waits
             self._api.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._api_task, timeout=min(10.0, timeout))

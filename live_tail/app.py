@@ -5,12 +5,11 @@
 a ClickHouse/PostgreSQL server. See :mod:`live_tail.streams` for the SSE contract.
 """
 
-
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -20,10 +19,11 @@ from collector_service.config import AuthConfig
 from collector_service.errors import StoreError
 from collector_service.store import MAX_PAGE, Cursor, HistoryQuery, LogStore, StoredLog
 from live_tail import download
-from live_tail.auth import Identity, TokenSigner, resolve_identity
+from live_tail.auth import Identity, TokenSigner
 from live_tail.bus import LiveBus
 from live_tail.config import LiveTailConfig
 from live_tail.filters import LineFilter, filter_params
+from live_tail.guards import Guards
 from live_tail.memory_bus import MemoryBus
 from live_tail.sse import SSEResponse
 from live_tail.streams import LiveContext, parse_run_id, run_stream, task_stream
@@ -116,58 +116,7 @@ def create_app(
     )
     app.state.live = ctx
 
-    def header_identity(request: Request) -> Identity:
-        return resolve_identity(request, authn, signer, allow_query=False)
-
-    def any_identity(request: Request) -> Identity:
-        return resolve_identity(request, authn, signer, allow_query=True)
-
-    async def require_visible_task(task_run_id: str, ident: Identity) -> None:
-        """404 for another tenant's task: the same answer as for a task that is not there."""
-        if ident.tenant is None:
-            return
-        info = await live_bus.task_info(task_run_id)
-        owner = info.tenant if info is not None else None
-        if info is None and store is not None:
-            try:
-                page = await run_in_threadpool(
-                    store.query, HistoryQuery(task_run_id=task_run_id, limit=1)
-                )
-            except StoreError:
-                page = None
-            if page is not None and page.records:
-                owner = page.records[0].tenant
-        if owner is not None and owner != ident.tenant:
-            raise HTTPException(status_code=404, detail=f"task run {task_run_id!r} not found")
-
-    async def require_visible_run(run_id: str, ident: Identity) -> None:
-        if ident.tenant is None:
-            return
-        newest = await live_bus.before(live_bus.run_key(run_id), (2**63 - 1, 0), 1)
-        owner = newest[0].chunk.tenant if newest else None
-        if owner is None and store is not None:
-            try:
-                page = await run_in_threadpool(
-                    store.query, HistoryQuery(pipeline_run_id=run_id, limit=1)
-                )
-                found = [r for r in page.records if r.pipeline_run_id == run_id]
-                owner = found[0].tenant if found else None
-            except StoreError:
-                owner = None
-        if owner is not None and owner != ident.tenant:
-            raise HTTPException(status_code=404, detail=f"pipeline run {run_id!r} not found")
-
-    def open_stream(ident: Identity) -> None:
-        if not ctx.acquire(ident):
-            who = f"tenant {ident.tenant!r}" if ident.tenant else "anonymous clients"
-            raise HTTPException(
-                status_code=429,
-                detail=(
-                    f"{who} already hold {cfg.max_streams_per_tenant} live streams, the limit; "
-                    "close one or retry later"
-                ),
-                headers={"Retry-After": "5"},
-            )
+    guards = Guards(authn, signer, ctx)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> Health:
@@ -186,12 +135,43 @@ def create_app(
         tags=["auth"],
         responses={401: {"description": "missing or unknown bearer token"}},
     )
-    async def stream_token(ident: Annotated[Identity, Depends(header_identity)]) -> StreamToken:
+    async def stream_token(
+        ident: Annotated[Identity, Depends(guards.header_identity)],
+    ) -> StreamToken:
         """Mint a short-lived query token for EventSource, which cannot send headers."""
         tenant = ident.tenant or ""
         token, expires = signer.mint(tenant)
         return StreamToken(access_token=token, tenant=tenant, expires_at=expires)
 
+    _history_routes(app, guards, store)
+    _live_routes(app, guards, ctx)
+    return app
+
+
+def history_query(
+    task_run_id: str, ident: Identity, flt: LineFilter, after: Cursor | None, limit: int
+) -> HistoryQuery:
+    return HistoryQuery(
+        task_run_id=task_run_id,
+        tenant=ident.tenant,
+        min_severity=flt.min_severity,
+        include=flt.include,
+        exclude=flt.exclude,
+        text=flt.text,
+        attributes=flt.attributes,
+        task_name=flt.task_name,
+        after=after,
+        limit=limit,
+    )
+
+
+def visible(record: StoredLog, ident: Identity, flt: LineFilter) -> bool:
+    if ident.tenant is not None and record.tenant != ident.tenant:
+        return False
+    return flt.stored_ok(record)
+
+
+def _history_routes(app: FastAPI, guards: Guards, store: LogStore | None) -> None:
     @app.get(
         "/api/v1/tasks/{task_run_id}/logs",
         tags=["history"],
@@ -204,7 +184,7 @@ def create_app(
     )
     async def task_history(
         task_run_id: str,
-        ident: Annotated[Identity, Depends(any_identity)],
+        ident: Annotated[Identity, Depends(guards.any_identity)],
         flt: Annotated[LineFilter, Depends(filter_params)],
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
@@ -216,7 +196,7 @@ def create_app(
             after = Cursor.decode(cursor) if cursor else None
         except StoreError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
-        await require_visible_task(task_run_id, ident)
+        await guards.require_visible_task(task_run_id, ident)
         query = history_query(task_run_id, ident, flt, after, limit)
         try:
             page = await run_in_threadpool(store.query, query)
@@ -249,14 +229,14 @@ def create_app(
     )
     async def task_download(
         task_run_id: str,
-        ident: Annotated[Identity, Depends(any_identity)],
+        ident: Annotated[Identity, Depends(guards.any_identity)],
         flt: Annotated[LineFilter, Depends(filter_params)],
-        format: Annotated[Literal["text", "ndjson", "csv"], Query()] = "text",  # noqa: A002
+        format: Annotated[Literal["text", "ndjson", "csv"], Query()] = "text",
     ) -> StreamingResponse:
         """A task run's whole stored log as text, NDJSON or CSV, of any size."""
         if store is None:
             raise HTTPException(status_code=503, detail="no history store is configured")
-        await require_visible_task(task_run_id, ident)
+        await guards.require_visible_task(task_run_id, ident)
 
         async def pages() -> AsyncIterator[list[StoredLog]]:
             after: Cursor | None = None
@@ -270,6 +250,8 @@ def create_app(
 
         return download.response(task_run_id, format, pages())
 
+
+def _live_routes(app: FastAPI, guards: Guards, ctx: LiveContext) -> None:
     @app.get(
         "/api/v1/tasks/{task_run_id}/logs/stream",
         tags=["live"],
@@ -278,7 +260,7 @@ def create_app(
     )
     async def task_live(
         task_run_id: str,
-        ident: Annotated[Identity, Depends(any_identity)],
+        ident: Annotated[Identity, Depends(guards.any_identity)],
         flt: Annotated[LineFilter, Depends(filter_params)],
         last_event_id: Annotated[
             str | None, Header(description="id of the last event received (seq)")
@@ -297,8 +279,8 @@ def create_app(
                     status_code=400, detail="Last-Event-ID of a task stream is a seq number"
                 ) from None
         await ctx.bus.start()
-        await require_visible_task(task_run_id, ident)
-        open_stream(ident)
+        await guards.require_visible_task(task_run_id, ident)
+        guards.open_stream(ident)
         body = task_stream(ctx, task_run_id, ident, flt, last)
         return SSEResponse(body, on_close=lambda: ctx.release(ident))
 
@@ -310,7 +292,7 @@ def create_app(
     )
     async def run_live(
         run_id: str,
-        ident: Annotated[Identity, Depends(any_identity)],
+        ident: Annotated[Identity, Depends(guards.any_identity)],
         flt: Annotated[LineFilter, Depends(filter_params)],
         last_event_id: Annotated[
             str | None, Header(description="id of the last event received")
@@ -326,32 +308,7 @@ def create_app(
                     detail="Last-Event-ID of a run stream is '<entry id>/<index>' or 's/<cursor>'",
                 )
         await ctx.bus.start()
-        await require_visible_run(run_id, ident)
-        open_stream(ident)
+        await guards.require_visible_run(run_id, ident)
+        guards.open_stream(ident)
         body = run_stream(ctx, run_id, ident, flt, start)
         return SSEResponse(body, on_close=lambda: ctx.release(ident))
-
-    return app
-
-
-def history_query(
-    task_run_id: str, ident: Identity, flt: LineFilter, after: Cursor | None, limit: int
-) -> HistoryQuery:
-    return HistoryQuery(
-        task_run_id=task_run_id,
-        tenant=ident.tenant,
-        min_severity=flt.min_severity,
-        include=flt.include,
-        exclude=flt.exclude,
-        text=flt.text,
-        attributes=flt.attributes,
-        task_name=flt.task_name,
-        after=after,
-        limit=limit,
-    )
-
-
-def visible(record: StoredLog, ident: Identity, flt: LineFilter) -> bool:
-    if ident.tenant is not None and record.tenant != ident.tenant:
-        return False
-    return flt.stored_ok(record)

@@ -89,16 +89,15 @@ def _compile(name: str, pattern: str | None) -> re.Pattern[str] | None:
     try:
         return re.compile(pattern)
     except re.error as exc:
-        raise HTTPException(status_code=400, detail=f"{name}: invalid regular expression: {exc}")
+        raise HTTPException(
+            status_code=400, detail=f"{name}: invalid regular expression: {exc}"
+        ) from exc
 
 
 def _severity(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if value.isdigit():
-        number = int(value)
-    else:
-        number = _SEVERITY_NAMES.get(value.upper(), -1)
+    number = int(value) if value.isdigit() else _SEVERITY_NAMES.get(value.upper(), -1)
     if not 1 <= number <= 24:
         raise HTTPException(
             status_code=400,
@@ -108,6 +107,7 @@ def _severity(value: str | None) -> int | None:
 
 
 def filter_params(
+    *,
     min_severity: Annotated[
         str | None,
         Query(description="lowest severity: an OTel number 1..24 or TRACE/DEBUG/INFO/WARN/ERROR"),

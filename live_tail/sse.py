@@ -9,6 +9,7 @@ client frees its slot and its subscription at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -80,10 +81,8 @@ class SSEResponse(StreamingResponse):
             async with anyio.create_task_group() as tg:
 
                 async def _stream() -> None:
-                    try:
+                    with contextlib.suppress(OSError):
                         await self.stream_response(send)
-                    except OSError:
-                        pass
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(_stream)

@@ -217,52 +217,45 @@ class _TaskStream:
         self.emit_stored(keep[-count:], out)
         return out
 
-    async def catch_up(self, key: str, upto: EntryId) -> AsyncIterator[list[bytes]]:
-        """Everything owed up to bus position ``upto``: bus, and the store where trimmed."""
-        want = self.ctx.config.history_lines
+    def _enough(self, page: list[Entry], matched: int) -> tuple[bool, int]:
+        """Whether reading further back is pointless (for a resume, or a fresh client)."""
+        if self.last is not None:
+            oldest = [ln.seq for ln in page[-1].chunk.lines if ln.seq]
+            return bool(oldest) and min(oldest) <= self.last + 1, matched
+        matched += sum(
+            1
+            for e in page
+            if self.flt.chunk_ok(e.chunk.resource)
+            for ln in e.chunk.lines
+            if self.flt.line_ok(ln, e.chunk.resource)
+        )
+        return matched >= self.ctx.config.history_lines, matched
+
+    async def _read_back(self, key: str, upto: EntryId) -> tuple[list[Entry], bool]:
+        """Entries up to ``upto``, oldest first, as far back as needed; and whether the
+        stream's start was reached."""
         collected: list[Entry] = []
-        reached_start = False
-        cursor = upto
-        matched = 0
+        cursor, matched = upto, 0
         while True:
             page = await self.ctx.bus.before(key, cursor, _PAGE)
             collected.extend(page)
             if len(page) < _PAGE:
-                reached_start = True
-                break
+                collected.reverse()
+                return collected, True
             cursor = _prev(page[-1].pos)
-            oldest = [ln.seq for ln in page[-1].chunk.lines if ln.seq]
-            if self.last is not None:
-                if oldest and min(oldest) <= self.last + 1:
-                    break
-            else:
-                matched += sum(
-                    1
-                    for e in page
-                    for ln in e.chunk.lines
-                    if self.flt.chunk_ok(e.chunk.resource) and self.flt.line_ok(ln, e.chunk.resource)
-                )
-                if matched >= want:
-                    break
-        collected.reverse()
+            done, matched = self._enough(page, matched)
+            if done:
+                collected.reverse()
+                return collected, False
+
+    async def catch_up(self, key: str, upto: EntryId) -> AsyncIterator[list[bytes]]:
+        """Everything owed up to bus position ``upto``: bus, and the store where trimmed."""
+        collected, reached_start = await self._read_back(key, upto)
         seqs = [ln.seq for e in collected for ln in e.chunk.lines if ln.seq]
         bus_min = min(seqs) if seqs else None
         if self.last is None:
-            # A fresh client: the newest ``want`` matching lines, then live. The bus part
-            # is formatted first (to count it) but sent after the store's older part.
-            out: list[bytes] = []
-            self.emit_entries(collected, out)
-            bus_lines = out[-want:] if want else []
-            bus_last, bus_end = self.last, self.end
-            if reached_start and len(bus_lines) < want and (bus_min is None or bus_min > 1):
-                self.last = None
-                first = await self.store_newest(bus_min, want - len(bus_lines))
-                if first:
-                    yield first
-                self.last = max(bus_last or 0, self.last or 0)
-                self.end = bus_end or self.end
-            if bus_lines:
-                yield bus_lines
+            async for out in self._fresh(collected, reached_start, bus_min):
+                yield out
             return
         # A resuming client: everything after ``last``.
         if reached_start and (bus_min is None or bus_min > self.last + 1):
@@ -278,10 +271,30 @@ class _TaskStream:
                     )
                 ]
                 self.last = bus_min - 1
-        out = []
+        lines: list[bytes] = []
+        self.emit_entries(collected, lines)
+        if lines:
+            yield lines
+
+    async def _fresh(
+        self, collected: list[Entry], reached_start: bool, bus_min: int | None
+    ) -> AsyncIterator[list[bytes]]:
+        """A fresh client: the newest ``history_lines`` matching lines. The bus part is
+        formatted first (to count it) but sent after the store's older part."""
+        want = self.ctx.config.history_lines
+        out: list[bytes] = []
         self.emit_entries(collected, out)
-        if out:
-            yield out
+        bus_lines = out[-want:] if want else []
+        bus_last, bus_end = self.last, self.end
+        if reached_start and len(bus_lines) < want and (bus_min is None or bus_min > 1):
+            self.last = None
+            first = await self.store_newest(bus_min, want - len(bus_lines))
+            if first:
+                yield first
+            self.last = max(bus_last or 0, self.last or 0)
+            self.end = bus_end or self.end
+        if bus_lines:
+            yield bus_lines
 
 
 async def _wait_closing(ctx: LiveContext, timeout: float) -> bool:
@@ -294,57 +307,64 @@ def _bye(ctx: LiveContext) -> bytes:
     return sse.retry(ctx.config.reconnect_ms) + sse.comment("server shutting down; reconnect")
 
 
+async def _until_on_bus(ctx: LiveContext, st: _TaskStream) -> AsyncIterator[bytes]:
+    """A task not (or no longer) on the bus: what the store has, then wait for it.
+
+    Ends after an ``end`` event or the shutdown notice; otherwise once the task is live.
+    """
+    try:
+        if st.last is None:
+            yield b"".join(await st.store_newest(None, ctx.config.history_lines))
+            # The tail went out; anything earlier is history, not owed.
+            st.last = st.last or 0
+        async for out in st.store_after(None):
+            yield b"".join(out)
+    except StoreError as exc:
+        yield _gap("stored history", f"the store cannot answer: {exc}")
+    if st.end is not None:
+        yield _end_event(st.end, st.tid, str(st.end.seq))
+        return
+    idle = time.monotonic()
+    while await ctx.bus.task_info(st.tid) is None:
+        if await _wait_closing(ctx, _POLL_S):
+            yield _bye(ctx)
+            return
+        if time.monotonic() - idle >= ctx.config.heartbeat_s:
+            idle = time.monotonic()
+            yield sse.comment("ping")
+
+
+async def _catch_up(st: _TaskStream, key: str, sub: Subscription) -> AsyncIterator[bytes]:
+    try:
+        async for out in st.catch_up(key, sub.position):
+            yield b"".join(out)
+    except StoreError as exc:
+        yield _gap("stored history", f"the store cannot answer: {exc}")
+    if st.last is None:
+        st.last = 0
+
+
 async def task_stream(
     ctx: LiveContext, task_run_id: str, ident: Identity, flt: LineFilter, last: int | None
 ) -> AsyncIterator[bytes]:
     """The SSE body of ``GET /api/v1/tasks/{id}/logs/stream``."""
     st = _TaskStream(ctx, task_run_id, ident, flt, last)
-    heartbeat = ctx.config.heartbeat_s
     info = await ctx.bus.task_info(task_run_id)
     if info is None:
-        # Not (or no longer) on the bus: what the store has, then wait for it to appear.
-        try:
-            if st.last is None:
-                yield b"".join(await st.store_newest(None, ctx.config.history_lines))
-                if st.last is None:
-                    st.last = 0
-                # store_newest delivered the tail; anything earlier is history, not owed.
-            async for out in st.store_after(None):
-                yield b"".join(out)
-        except StoreError as exc:
-            yield _gap("stored history", f"the store cannot answer: {exc}")
-        if st.end is not None:
-            yield _end_event(st.end, task_run_id, str(st.end.seq))
+        async for out in _until_on_bus(ctx, st):
+            yield out
+        info = await ctx.bus.task_info(task_run_id)
+        if info is None or st.end is not None or ctx.closing.is_set():
             return
-        idle = time.monotonic()
-        while info is None:
-            if await _wait_closing(ctx, _POLL_S):
-                yield _bye(ctx)
-                return
-            info = await ctx.bus.task_info(task_run_id)
-            if time.monotonic() - idle >= heartbeat:
-                idle = time.monotonic()
-                yield sse.comment("ping")
     if ident.tenant is not None and info.tenant != ident.tenant:
         return  # another tenant's task appeared under this id: reveal nothing
     key = ctx.bus.task_key(info, task_run_id)
     sub = await ctx.subscribe(key)
     try:
-        resync = True
-        while True:
-            if resync:
-                resync = False
-                try:
-                    async for out in st.catch_up(key, sub.position):
-                        yield b"".join(out)
-                except StoreError as exc:
-                    yield _gap("stored history", f"the store cannot answer: {exc}")
-                if st.last is None:
-                    st.last = 0
-            if st.end is not None:
-                yield _end_event(st.end, task_run_id, str(st.end.seq))
-                return
-            entries = await sub.get(heartbeat)
+        async for out in _catch_up(st, key, sub):
+            yield out
+        while st.end is None:
+            entries = await sub.get(ctx.config.heartbeat_s)
             if ctx.closing.is_set() or sub.closed:
                 yield _bye(ctx)
                 return
@@ -353,15 +373,17 @@ async def task_stream(
                 ctx.lagged += 1
                 ctx.unsubscribe(sub)
                 sub = await ctx.subscribe(key)
-                resync = True
+                async for out in _catch_up(st, key, sub):
+                    yield out
                 continue
             if not entries:
                 yield sse.comment("ping")
                 continue
-            out: list[bytes] = []
-            st.emit_entries(entries, out)
-            if out:
-                yield b"".join(out)
+            lines: list[bytes] = []
+            st.emit_entries(entries, lines)
+            if lines:
+                yield b"".join(lines)
+        yield _end_event(st.end, task_run_id, str(st.end.seq))
     finally:
         ctx.unsubscribe(sub)
 
@@ -460,13 +482,12 @@ async def run_stream(
     key = ctx.bus.run_key(run_id)
     sub = await ctx.subscribe(key)
     heartbeat = ctx.config.heartbeat_s
-    want = ctx.config.history_lines
     try:
         resync_from: RunPosition | None = start
         fresh = start is None
         while True:
             if fresh or resync_from is not None:
-                async for out in _run_catch_up(ctx, rs, key, sub.position, resync_from, want):
+                async for out in _run_catch_up(ctx, rs, key, sub.position, resync_from):
                     yield b"".join(out)
                 fresh, resync_from = False, None
             entries = await sub.get(heartbeat)
@@ -482,59 +503,72 @@ async def run_stream(
             if not entries:
                 yield sse.comment("ping")
                 continue
-            out: list[bytes] = []
-            rs.emit_entries(entries, out)
-            if out:
-                yield b"".join(out)
+            lines: list[bytes] = []
+            rs.emit_entries(entries, lines)
+            if lines:
+                yield b"".join(lines)
     finally:
         ctx.unsubscribe(sub)
 
 
-async def _run_catch_up(
-    ctx: LiveContext,
-    rs: _RunStream,
-    key: str,
-    upto: EntryId,
-    start: RunPosition | None,
-    want: int,
+async def _store_part(
+    rs: _RunStream, after: Cursor | None, newest: int
 ) -> AsyncIterator[list[bytes]]:
-    bus = ctx.bus
-    first = await bus.first_id(key)
+    try:
+        async for out in rs.from_store(after, newest):
+            yield out
+    except StoreError as exc:
+        yield [_gap("stored history", f"the store cannot answer: {exc}")]
+
+
+async def _run_catch_up(
+    ctx: LiveContext, rs: _RunStream, key: str, upto: EntryId, start: RunPosition | None
+) -> AsyncIterator[list[bytes]]:
     if start is None:
-        # Fresh: the newest ``want`` matching lines of the run.
-        if first is None:
-            try:
-                async for out in rs.from_store(None, want):
-                    yield out
-            except StoreError as exc:
-                yield [_gap("stored history", f"the store cannot answer: {exc}")]
-            return
-        collected: list[Entry] = []
-        cursor = upto
-        while True:
-            page = await bus.before(key, cursor, _PAGE)
-            collected.extend(page)
-            lines = sum(len(e.chunk.lines) for e in collected)
-            if len(page) < _PAGE or lines >= want:
-                break
-            cursor = _prev(page[-1].pos)
-        collected.reverse()
-        out: list[bytes] = []
-        rs.emit_entries(collected, out)
-        if want and out:
-            yield out[-want:]
-        return
-    if start.cursor is not None:
-        try:
-            async for out in rs.from_store(start.cursor, 0):
-                yield out
-        except StoreError as exc:
-            yield [_gap("stored history", f"the store cannot answer: {exc}")]
-        after: EntryId = (0, 0)
-        skip = -1
+        gen = _run_fresh(ctx, rs, key, upto)
     else:
-        assert start.entry is not None
+        gen = _run_resume(ctx, rs, key, upto, start)
+    async for out in gen:
+        yield out
+
+
+async def _run_fresh(
+    ctx: LiveContext, rs: _RunStream, key: str, upto: EntryId
+) -> AsyncIterator[list[bytes]]:
+    """The newest ``history_lines`` matching lines of the run: bus, else the store."""
+    want = ctx.config.history_lines
+    if await ctx.bus.first_id(key) is None:
+        async for stored in _store_part(rs, None, want):
+            yield stored
+        return
+    collected: list[Entry] = []
+    cursor = upto
+    while True:
+        page = await ctx.bus.before(key, cursor, _PAGE)
+        collected.extend(page)
+        lines = sum(len(e.chunk.lines) for e in collected)
+        if len(page) < _PAGE or lines >= want:
+            break
+        cursor = _prev(page[-1].pos)
+    collected.reverse()
+    out: list[bytes] = []
+    rs.emit_entries(collected, out)
+    if want and out:
+        yield out[-want:]
+
+
+async def _run_resume(
+    ctx: LiveContext, rs: _RunStream, key: str, upto: EntryId, start: RunPosition
+) -> AsyncIterator[list[bytes]]:
+    """Everything after ``start``: from the store first when it is a store cursor."""
+    after: EntryId = (0, 0)
+    skip = -1
+    if start.cursor is not None:
+        async for stored in _store_part(rs, start.cursor, 0):
+            yield stored
+    elif start.entry is not None:
         after, skip = start.entry, start.index
+        first = await ctx.bus.first_id(key)
         if first is not None and first > start.entry:
             yield [
                 _gap(
@@ -548,10 +582,10 @@ async def _run_catch_up(
     rs.pos = RunPosition(entry=after, index=skip)
     while True:
         # Include the resume entry itself: lines after ``skip`` in it are still owed.
-        page = await bus.after(key, _prev(after) if skip >= 0 else after, upto, _PAGE)
+        page = await ctx.bus.after(key, _prev(after) if skip >= 0 else after, upto, _PAGE)
         if not page:
             return
-        out = []
+        out: list[bytes] = []
         rs.emit_entries(page, out, skip_upto=skip)
         skip = -1
         if out:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -37,7 +37,7 @@ def _drop_keys(prefix: str) -> None:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def bus_factory(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., LiveBus]]:
+def bus_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveBus]]:
     prefixes: list[str] = []
 
     def make(maxlen: int = 10_000) -> LiveBus:
@@ -47,7 +47,7 @@ def bus_factory(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., L
         prefixes.append(prefix)
         return RedisBus(REDIS_URL, key_prefix=prefix, maxlen=maxlen, max_age_s=600)
 
-    yield make  # type: ignore[misc]
+    yield make
     for prefix in prefixes:
         _drop_keys(prefix)
 
@@ -82,9 +82,12 @@ def live_factory(
         bus = bus_factory(maxlen=maxlen)
         config = LiveTailConfig.model_validate({"heartbeat_s": 0.5, **cfg})
         app = create_app(store, bus=bus, config=config, auth=auth)
-        async with serve(app) as url, httpx.AsyncClient(
-            base_url=url, timeout=30, limits=httpx.Limits(max_connections=None)
-        ) as client:
+        async with (
+            serve(app) as url,
+            httpx.AsyncClient(
+                base_url=url, timeout=30, limits=httpx.Limits(max_connections=None)
+            ) as client,
+        ):
             yield Live(url, bus, store, app.state.live, client, LiveTailExporter(bus, "live_tail"))
         await bus.close()
 

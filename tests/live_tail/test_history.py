@@ -57,7 +57,8 @@ async def test_download_every_format_streams_all_pages(live: Live) -> None:
     assert text.headers["content-type"].startswith("text/plain")
     lines = text.text.splitlines()
     assert len(lines) == 12_000
-    assert lines[0].endswith("INFO  line 1") and lines[-1].endswith("line 12000")
+    assert lines[0].endswith("INFO  line 1")
+    assert lines[-1].endswith("line 12000")
     nd = await c.get("/api/v1/tasks/tr-d/logs/download?format=ndjson&min_severity=9")
     records = [json.loads(x) for x in nd.text.splitlines()]
     assert [r["seq"] for r in records] == list(range(1, 12_001))

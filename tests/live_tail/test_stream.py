@@ -137,7 +137,8 @@ async def test_run_stream_resumes_inside_an_entry(live: Live) -> None:
         live.publish(make_batch("tr-1", range(1, 11), run="run-res"))
         await r1.wait(lambda r: len(r.logs()) >= 10)
     mid = r1.logs()[3]  # resume from the middle of the entry
-    assert mid.id is not None and mid.id.endswith("/3")
+    assert mid.id is not None
+    assert mid.id.endswith("/3")
     live.publish(make_batch("tr-2", range(1, 6), run="run-res"))
     async with open_stream(
         live.client, "/api/v1/runs/run-res/logs/stream", {"Last-Event-ID": mid.id}
@@ -156,9 +157,7 @@ async def test_live_filters(live: Live) -> None:
         await r.wait(lambda r: len(r.logs()) >= 3)
         await asyncio.sleep(0.1)
         assert r.seqs() == [6, 7, 8]
-    async with open_stream(
-        live.client, _task_url("tr-f", "?include=^ok&exclude=retry$")
-    ) as r:
+    async with open_stream(live.client, _task_url("tr-f", "?include=^ok&exclude=retry$")) as r:
         await r.wait(lambda r: len(r.logs()) >= 5)
         live.publish(make_batch("tr-f", [12, 13], body="ok {seq}"))
         await r.wait(lambda r: len(r.logs()) >= 7)
@@ -180,20 +179,22 @@ async def test_live_filters(live: Live) -> None:
 
 
 async def test_many_subscribers_all_see_every_line(live_factory: LiveFactory) -> None:
-    async with live_factory(max_streams_per_tenant=250) as live:
-        async with contextlib.AsyncExitStack() as stack:
-            readers: list[SSEReader] = []
-            for _ in range(200):
-                readers.append(
-                    await stack.enter_async_context(open_stream(live.client, _task_url("tr-m")))
-                )
-            await asyncio.sleep(0.3)
-            for start in range(1, 101, 20):
-                live.publish(make_batch("tr-m", range(start, start + 20)))
-                await asyncio.sleep(0.01)
-            for r in readers:
-                await r.wait(lambda r: len(r.logs()) >= 100, timeout=30)
-            assert all(r.seqs() == list(range(1, 101)) for r in readers)
+    async with (
+        live_factory(max_streams_per_tenant=250) as live,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        readers: list[SSEReader] = []
+        for _ in range(200):
+            readers.append(
+                await stack.enter_async_context(open_stream(live.client, _task_url("tr-m")))
+            )
+        await asyncio.sleep(0.3)
+        for start in range(1, 101, 20):
+            live.publish(make_batch("tr-m", range(start, start + 20)))
+            await asyncio.sleep(0.01)
+        for r in readers:
+            await r.wait(lambda r: len(r.logs()) >= 100, timeout=30)
+        assert all(r.seqs() == list(range(1, 101)) for r in readers)
 
 
 async def test_a_stalled_client_does_not_delay_the_others(live_factory: LiveFactory) -> None:
@@ -232,7 +233,10 @@ async def test_a_stalled_client_does_not_delay_the_others(live_factory: LiveFact
 
 async def test_per_tenant_stream_limit_is_a_clear_429(live_factory: LiveFactory) -> None:
     async with live_factory(max_streams_per_tenant=2) as live:
-        async with open_stream(live.client, _task_url("a")), open_stream(live.client, _task_url("b")):
+        async with (
+            open_stream(live.client, _task_url("a")),
+            open_stream(live.client, _task_url("b")),
+        ):
             resp = await live.client.get(_task_url("c"))
             assert resp.status_code == 429
             assert "limit" in resp.json()["detail"]
