@@ -171,6 +171,10 @@ class RedisBus(LiveBus):
         if self._pool is not None:
             await self._pool.disconnect()
             self._pool = None
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        """Close the publisher's connection (a process that only publishes)."""
         if self._sync is not None:
             self._sync.close()
             self._sync = None

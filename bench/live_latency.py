@@ -1,0 +1,312 @@
+"""Live-tail latency: from ``logger.info()`` in a task process to the SSE client.
+
+Runs a real ``tasklogs serve`` (in-process bus by default, ``--redis URL`` for the Redis
+Streams bus) and measures, on the same clock:
+
+1. ``probe``: a task process (``otel_sdk_ext.configure``) logs 100 lines/s, each body
+   its ``time.time_ns()`` at ``logger.info()``; one SSE client on its task stream
+   records receive time minus that. With the SDK's default 50 ms batch delay and with
+   5 ms (the SDK's delay is the largest share; the rest is the server).
+2. ``loaded``: the same while a background sender pushes 20,000 lines/s (OTLP/gRPC,
+   200-line Exports) into another task run of the same service.
+3. ``clients``: N concurrent SSE clients (in separate client processes) follow the probe
+   task at 20 lines/s; N grows until p99 passes 100 ms.
+
+    .venv/bin/python bench/live_latency.py [--seconds 8] [--redis redis://127.0.0.1:6379/0]
+
+Prints and saves bench/results/live_latency.json. The machine is shared and noisy:
+compare figures within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+RESULTS = Path(__file__).resolve().parent / "results" / "live_latency.json"
+PROBE = r"""
+import logging, sys, time
+import otel_sdk_ext
+tid, endpoint = sys.argv[1], sys.argv[2]
+rate, seconds, delay = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+otel_sdk_ext.configure(task_run_id=tid, pipeline_run_id="bench", endpoint=endpoint,
+                       capture_output=False, schedule_delay_ms=delay)
+log = logging.getLogger("probe")
+time.sleep(1.0)  # let the SSE clients attach
+n = int(rate * seconds)
+t0 = time.perf_counter()
+for i in range(n):
+    target = t0 + i / rate
+    now = time.perf_counter()
+    if target > now:
+        time.sleep(target - now)
+    log.info("%d", time.time_ns())
+otel_sdk_ext.shutdown()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def service(redis_url: str | None) -> Iterator[tuple[str, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        grpc_port, api_port = free_port(), free_port()
+        cfg = Path(tmp, "c.yaml")
+        text = (
+            f'receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}}}}}}}\n'
+            f'api: {{endpoint: "127.0.0.1:{api_port}"}}\n'
+            "live_tail: {max_streams_per_tenant: 10000, heartbeat_s: 5}\n"
+        )
+        if redis_url:
+            text += f'redis: {{url: "{redis_url}", key_prefix: "bench-{uuid.uuid4().hex[:8]}"}}\n'
+        cfg.write_text(text)
+        tasklogs = Path(sys.executable).with_name("tasklogs")
+        proc = subprocess.Popen(
+            [str(tasklogs), "serve", "--config", str(cfg), "--data-dir", tmp],
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{api_port}/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            yield f"127.0.0.1:{grpc_port}", f"127.0.0.1:{api_port}"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+# -- SSE clients: raw sockets, minimal parsing -------------------------------------------
+
+
+async def _client(api: str, tid: str, out: list[int], stop: asyncio.Event) -> None:
+    host, port = api.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET /api/v1/tasks/{tid}/logs/stream HTTP/1.1\r\nHost: b\r\n\r\n".encode())
+    await writer.drain()
+    marker = b'"body":"'
+    try:
+        while not stop.is_set():
+            try:
+                line = await asyncio.wait_for(reader.readline(), 0.5)
+            except TimeoutError:
+                continue
+            if not line:
+                return
+            at = line.find(marker)
+            if at >= 0 and line.startswith(b"data:"):
+                start = at + len(marker)
+                sent = int(line[start : line.index(b'"', start)])
+                out.append(time.time_ns() - sent)
+    finally:
+        writer.close()
+
+
+async def _clients(api: str, tid: str, n: int, seconds: float, ready: Any) -> list[int]:
+    out: list[int] = []
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(_client(api, tid, out, stop)) for _ in range(n)]
+    await asyncio.sleep(0.5)
+    if ready is not None:
+        ready.set()
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return out
+
+
+def _client_proc(args: tuple[str, str, int, float], ready: Any, q: Any) -> None:
+    api, tid, n, seconds = args
+    q.put(asyncio.run(_clients(api, tid, n, seconds, ready)))
+
+
+def run_clients(api: str, tid: str, n: int, seconds: float, procs: int) -> tuple[list[int], Any]:
+    """Start ``n`` SSE clients over ``procs`` processes; returns a collector."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    readies = []
+    ps = []
+    for i in range(procs):
+        share = n // procs + (1 if i < n % procs else 0)
+        ev = ctx.Event()
+        p = ctx.Process(target=_client_proc, args=((api, tid, share, seconds), ev, q))
+        p.start()
+        ps.append(p)
+        readies.append(ev)
+    for ev in readies:
+        ev.wait(60)
+
+    def collect() -> list[int]:
+        lat: list[int] = []
+        for _ in ps:
+            lat.extend(q.get(timeout=seconds + 120))
+        for p in ps:
+            p.join(30)
+        return lat
+
+    return [], collect
+
+
+# -- producers ----------------------------------------------------------------------------
+
+
+def probe(
+    endpoint: str, tid: str, rate: float, seconds: float, delay_ms: int
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            tid,
+            f"http://{endpoint}",
+            str(rate),
+            str(seconds),
+            str(delay_ms),
+        ],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+
+
+BACKGROUND = r"""
+import sys, time, grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+endpoint, rate, seconds = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+BATCH = 200
+res = Resource(attributes=[
+    KeyValue(key="service.name", value=AnyValue(string_value="bg")),
+    KeyValue(key="cicd.pipeline.task.run.id", value=AnyValue(string_value="background")),
+    KeyValue(key="cicd.pipeline.run.id", value=AnyValue(string_value="bg-run"))])
+ch = grpc.insecure_channel(endpoint)
+export = ch.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+seq, sent, t0 = 1, 0, time.perf_counter()
+while time.perf_counter() - t0 < seconds:
+    target = t0 + sent / rate
+    now = time.perf_counter()
+    if target > now:
+        time.sleep(target - now)
+    ts = time.time_ns()
+    recs = [LogRecord(time_unix_nano=ts + i, severity_number=9, severity_text="INFO",
+            body=AnyValue(string_value="background " + "x" * 150),
+            attributes=[KeyValue(key="tasklogs.seq", value=AnyValue(int_value=seq + i))])
+            for i in range(BATCH)]
+    req = ExportLogsServiceRequest(resource_logs=[ResourceLogs(resource=res,
+          scope_logs=[ScopeLogs(log_records=recs)])])
+    try:
+        export(req.SerializeToString(), timeout=10)
+    except grpc.RpcError:
+        time.sleep(0.01)
+        continue
+    seq += BATCH
+    sent += BATCH
+print(sent / (time.perf_counter() - t0), flush=True)
+"""
+
+
+def background(endpoint: str, rate: float, seconds: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", BACKGROUND, endpoint, str(rate), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stats(lat_ns: list[int]) -> dict[str, float]:
+    if not lat_ns:
+        return {"samples": 0}
+    ms = sorted(x / 1e6 for x in lat_ns)
+
+    def q(p: float) -> float:
+        return round(ms[min(len(ms) - 1, int(p * len(ms)))], 2)
+
+    return {
+        "samples": len(ms),
+        "p50_ms": q(0.5),
+        "p99_ms": q(0.99),
+        "p999_ms": q(0.999),
+        "max_ms": round(ms[-1], 2),
+    }
+
+
+def measure(
+    endpoint: str, api: str, rate: float, seconds: float, *, delay: int, clients: int, procs: int
+) -> dict[str, float]:
+    tid = f"probe-{uuid.uuid4().hex[:8]}"
+    _, collect = run_clients(api, tid, clients, seconds + 2.5, procs)
+    p = probe(endpoint, tid, rate, seconds, delay)
+    p.wait(seconds + 60)
+    result = stats(collect())
+    result["expected_samples"] = int(rate * seconds) * clients
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--redis", default=None)
+    ap.add_argument("--max-clients", type=int, default=2000)
+    args = ap.parse_args()
+    s = args.seconds
+    out: dict[str, Any] = {"bus": "redis" if args.redis else "memory", "seconds_per_run": s}
+    with service(args.redis) as (endpoint, api):
+        out["probe_100_lines_s_sdk_delay_50ms"] = measure(
+            endpoint, api, 100, s, delay=50, clients=1, procs=1
+        )
+        out["probe_100_lines_s_sdk_delay_5ms"] = measure(
+            endpoint, api, 100, s, delay=5, clients=1, procs=1
+        )
+        bg = background(endpoint, 20_000, s + 6)
+        time.sleep(2)
+        out["loaded_20k_lines_s_sdk_delay_5ms"] = measure(
+            endpoint, api, 100, s, delay=5, clients=1, procs=1
+        )
+        bg_out, _ = bg.communicate(timeout=120)
+        out["loaded_20k_lines_s_sdk_delay_5ms"]["background_lines_s"] = round(
+            float(bg_out.strip() or 0)
+        )
+        scaling = []
+        sustained = 0
+        n = 100
+        while n <= args.max_clients:
+            r = measure(endpoint, api, 20, s, delay=5, clients=n, procs=2)
+            r["clients"] = n
+            scaling.append(r)
+            print(json.dumps(r), flush=True)
+            if r.get("p99_ms", 1e9) >= 100 or r["samples"] < 0.95 * r["expected_samples"]:
+                break
+            sustained = n
+            n *= 2
+        out["clients_at_20_lines_s"] = scaling
+        out["max_clients_p99_under_100ms"] = sustained
+    print(json.dumps(out, indent=2))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The two buses behind one interface: keys, trimming, expiry, fan-out, bounded buffers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import redis
+
+from live_tail.bus import Entry, Subscription
+from live_tail.memory_bus import MemoryBus
+from live_tail.model import chunks_from_batch
+from live_tail.redis_bus import RedisBus
+from tests.live_tail.conftest import REDIS_URL, _drop_keys
+from tests.live_tail.support import make_batch
+
+
+async def test_redis_keys_share_the_runs_hash_tag_and_are_trimmed_and_expire() -> None:
+    prefix = f"tltest-{uuid.uuid4().hex[:12]}"
+    bus = RedisBus(REDIS_URL, key_prefix=prefix, maxlen=100, max_age_s=120)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        await bus.start()
+        for start in range(1, 2001, 10):
+            bus.publish(chunks_from_batch(make_batch("tr-k", range(start, start + 10), run="r9")))
+        keys = sorted(k.decode() for k in client.scan_iter(match=f"{prefix}:*"))
+        assert keys == [
+            f"{prefix}:taskrun:{{tr-k}}",
+            f"{prefix}:{{run:r9}}:run",
+            f"{prefix}:{{run:r9}}:task:tr-k",
+        ]
+        task_key = f"{prefix}:{{run:r9}}:task:tr-k"
+        # MAXLEN ~ (100 lines / 10 per entry): approximate trimming keeps about 10 entries.
+        assert 10 <= client.xlen(task_key) < 200
+        assert 0 < client.ttl(task_key) <= 120
+        info = await bus.task_info("tr-k")
+        assert info is not None
+        assert info.pipeline_run_id == "r9"
+        first = await bus.first_id(task_key)
+        assert first is not None
+    finally:
+        client.close()
+        await bus.close()
+        _drop_keys(prefix)
+
+
+async def test_memory_ring_keeps_maxlen_lines_and_evicts_by_age() -> None:
+    bus = MemoryBus(maxlen=100, max_age_s=0.05)
+    await bus.start()
+    for start in range(1, 1001, 10):
+        bus.publish(chunks_from_batch(make_batch("tr-m", range(start, start + 10))))
+    info = await bus.task_info("tr-m")
+    assert info is not None
+    key = bus.task_key(info, "tr-m")
+    entries = await bus.before(key, (2**62, 0), 1000)
+    assert sum(len(e.chunk.lines) for e in entries) == 100
+    assert entries[-1].chunk.lines[0].seq == 901
+    await asyncio.sleep(0.1)
+    bus._next_sweep = 0
+    bus.publish(chunks_from_batch(make_batch("tr-other", [1])))
+    assert await bus.task_info("tr-m") is None
+    assert await bus.first_id(key) is None
+
+
+async def test_a_subscription_never_holds_more_than_its_limit() -> None:
+    bus = MemoryBus()
+    await bus.start()
+    sub: Subscription = await bus.subscribe("k", limit_lines=100)
+    chunk = chunks_from_batch(make_batch("t", range(1, 51)))[0]
+    for i in range(1, 10):
+        sub.offer(Entry(f"{i}-0", (i, 0), chunk))
+    assert sub.overflowed
+    assert sub._lines == 0
+    got = await sub.get(0.01)
+    assert got == []
+
+
+def test_chunks_group_a_batch_by_task_run() -> None:
+    batch = make_batch("a", [1, 2])
+    batch.extend(make_batch("b", [1]))
+    batch.extend(make_batch("a", [3]))
+    chunks = chunks_from_batch(batch)
+    assert [(c.task_run_id, [ln.seq for ln in c.lines]) for c in chunks] == [
+        ("a", [1, 2, 3]),
+        ("b", [1]),
+    ]
+    again = type(chunks[0]).decode(chunks[0].encode())
+    assert [ln.seq for ln in again.lines] == [1, 2, 3]
+    assert again.pipeline_run_id == "run-1"
