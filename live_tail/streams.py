@@ -314,7 +314,9 @@ async def _until_on_bus(ctx: LiveContext, st: _TaskStream) -> AsyncIterator[byte
     """
     try:
         if st.last is None:
-            yield b"".join(await st.store_newest(None, ctx.config.history_lines))
+            tail = await st.store_newest(None, ctx.config.history_lines)
+            if tail:
+                yield b"".join(tail)
             # The tail went out; anything earlier is history, not owed.
             st.last = st.last or 0
         async for out in st.store_after(None):
