@@ -86,6 +86,7 @@ def create_app(
     bus: LiveBus | None = None,
     config: LiveTailConfig | None = None,
     auth: AuthConfig | None = None,
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
     """The API over ``store`` (``None``: no history; history is 503) and ``bus``.
 
@@ -96,7 +97,7 @@ def create_app(
     """
     cfg = config or LiveTailConfig()
     auth_cfg = auth or AuthConfig()
-    authn = Authenticator(auth_cfg)
+    authn = authenticator or Authenticator(auth_cfg)  # the receivers' one, when given
     key = auth_cfg.signing_key.get_secret_value().encode() if auth_cfg.signing_key else None
     signer = TokenSigner(key, cfg.query_token_ttl_s)
     live_bus = bus or MemoryBus(cfg.stream_maxlen, cfg.stream_max_age_s)

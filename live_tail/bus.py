@@ -80,7 +80,10 @@ class Subscription:
         if not self._queue and not self.overflowed and not self.closed:
             self._event.clear()
             try:
-                await asyncio.wait_for(self._event.wait(), timeout)
+                # asyncio.timeout, not wait_for: no task per wait (this runs per client
+                # per batch, the hottest path of a fan-out).
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
             except TimeoutError:
                 return []
         out = list(self._queue)
