@@ -14,7 +14,8 @@ Streams bus) and measures, on the same clock:
 
     .venv/bin/python bench/live_latency.py [--seconds 8] [--redis redis://127.0.0.1:6379/0]
 
-Prints and saves bench/results/live_latency.json. The machine is shared and noisy:
+Prints and saves bench/results/live_latency.json (live_latency_redis.json with
+--redis). The machine is shared and noisy:
 compare figures within one run.
 """
 
@@ -82,8 +83,9 @@ def service(redis_url: str | None, store: bool = True) -> Iterator[tuple[str, st
                 "exporters: {live_tail: {batch: {timeout_ms: 5}}}\n"
                 "service: {pipelines: {logs: {receivers: [otlp], exporters: [live_tail]}}}\n"
             )
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"
         if redis_url:
-            text += f'redis: {{url: "{redis_url}", key_prefix: "bench-{uuid.uuid4().hex[:8]}"}}\n'
+            text += f'redis: {{url: "{redis_url}", key_prefix: "{prefix}"}}\n'
         cfg.write_text(text)
         tasklogs = Path(sys.executable).with_name("tasklogs")
         proc = subprocess.Popen(
@@ -101,6 +103,20 @@ def service(redis_url: str | None, store: bool = True) -> Iterator[tuple[str, st
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
+            if redis_url:
+                _drop_keys(redis_url, prefix)
+
+
+def _drop_keys(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i : i + 500])
+    finally:
+        client.close()
 
 
 # -- SSE clients: raw sockets, minimal parsing -------------------------------------------
@@ -288,8 +304,9 @@ def main() -> None:
         if args.only != "probe":
             scale(out, endpoint, api, s, start=args.start_clients, most=args.max_clients)
     print(json.dumps(out, indent=2))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    path = RESULTS.with_name("live_latency_redis.json") if args.redis else RESULTS
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
 
 
 def probes(out: dict[str, Any], endpoint: str, api: str, s: float) -> None:
