@@ -1,0 +1,50 @@
+"""Fixtures of the PostgreSQL store tests: the real server, one schema per test.
+
+``POSTGRES_DSN`` (default ``postgresql://127.0.0.1:5432/test``) names the server. Every
+test gets a schema of its own (``t_<uuid>``), dropped afterwards: others share the server.
+A missing server fails the tests loudly; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from exporters.postgres import PostgresConfig, PostgresExporter
+
+DEFAULT_DSN = "postgresql://127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    return os.environ.get("POSTGRES_DSN", DEFAULT_DSN)
+
+
+@pytest.fixture
+def pg_schema(pg_dsn: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield name
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def make_config(pg_dsn: str, pg_schema: str) -> Callable[..., PostgresConfig]:
+    def make(**overrides: Any) -> PostgresConfig:
+        return PostgresConfig.model_validate({"dsn": pg_dsn, "schema": pg_schema, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def pg_store(make_config: Callable[..., PostgresConfig]) -> Iterator[PostgresExporter]:
+    store = PostgresExporter(make_config())
+    store.start()
+    yield store
+    store.shutdown()
