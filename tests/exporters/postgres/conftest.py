@@ -7,31 +7,25 @@ A missing server fails the tests loudly; nothing is skipped.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from exporters.postgres import PostgresConfig, PostgresExporter
-
-DEFAULT_DSN = "postgresql://127.0.0.1:5432/test"
+from tests.exporters.postgres.support import drop_schema, postgres_dsn, unique_schema
 
 
 @pytest.fixture(scope="session")
 def pg_dsn() -> str:
-    return os.environ.get("POSTGRES_DSN", DEFAULT_DSN)
+    return postgres_dsn()
 
 
 @pytest.fixture
 def pg_schema(pg_dsn: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:16]}"
+    name = unique_schema()
     yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    drop_schema(pg_dsn, name)
 
 
 @pytest.fixture
