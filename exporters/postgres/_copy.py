@@ -121,13 +121,17 @@ def _text_column(values: list[str]) -> list[str]:
     return values
 
 
+#: One encoder for every call: ``json.dumps`` with options builds a new one each time.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _encode_attributes(attrs: Mapping[str, Any]) -> bytes:
-    text = json.dumps(attrs, ensure_ascii=False, separators=(",", ":"))
+    text = _ENCODE(attrs)
     if "\\u0000" in text:  # json spells NUL \u0000, which jsonb refuses
         clean = {
             escape_nul(k): escape_nul(v) if isinstance(v, str) else v for k, v in attrs.items()
         }
-        text = json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
+        text = _ENCODE(clean)
     return _JSONB_VERSION + text.encode("utf-8")
 
 
@@ -147,16 +151,27 @@ def _jsonb_column(values: Sequence[Mapping[str, Any]]) -> list[bytes]:
     return out
 
 
+def _checked_ints(values: list[int], name: str, low: int, high: int) -> list[int]:
+    # psycopg's binary integer dumpers truncate silently: refuse out-of-range values.
+    if values and (min(values) < low or max(values) > high):
+        raise ValueError(f"{name} outside {low}..{high} in this batch")
+    return values
+
+
 def rows_for_copy(batch: LogBatch) -> Iterator[tuple[Any, ...]]:
-    """The batch's rows in :data:`COPY_COLUMNS` order, converted column by column."""
+    """The batch's rows in :data:`COPY_COLUMNS` order, converted column by column.
+
+    Raises :class:`ValueError` for values the columns cannot hold (the batch is refused).
+    """
+    timestamps = _checked_ints(batch.timestamp, "Timestamp", -(2**63), 2**63 - 1)
     return zip(
-        batch.timestamp,
-        batch.timestamp,
+        timestamps,
+        timestamps,
         _text_column(batch.trace_id),
         _text_column(batch.span_id),
-        batch.trace_flags,
+        _checked_ints(batch.trace_flags, "TraceFlags", 0, 255),
         _text_column(batch.severity_text),
-        batch.severity_number,
+        _checked_ints(batch.severity_number, "SeverityNumber", 0, 255),
         _text_column(batch.service_name),
         _text_column(batch.body),
         _text_column(batch.resource_schema_url),

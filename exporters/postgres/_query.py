@@ -14,6 +14,7 @@ value from the query travels as a bound parameter. The semantics are those of
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString
 
@@ -23,7 +24,7 @@ from psycopg.types.json import Jsonb
 from collector_service.store import Cursor, HistoryQuery, StoredLog
 from exporters.postgres._copy import escape_nul
 
-__all__ = ["SELECT_COLUMNS", "build_history_query", "next_cursor", "record_from_row"]
+__all__ = ["SELECT_COLUMNS", "RecordReader", "build_history_query", "next_cursor"]
 
 SELECT_COLUMNS: tuple[str, ...] = (
     "TimestampNs",
@@ -39,6 +40,9 @@ SELECT_COLUMNS: tuple[str, ...] = (
     "ResourceAttributes",
     "LogAttributes",
 )
+#: Resource attributes repeat on every record of a resource: read them as text, and
+#: parse each distinct text once per page.
+_TEXT_COLUMNS = frozenset({"ResourceAttributes"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -143,7 +147,12 @@ def build_history_query(
     order = _order(query, where)
     direction: LiteralString = " DESC" if query.newest else ""
     stmt = sql.SQL("SELECT {cols} FROM {table} WHERE {where} ORDER BY {order} LIMIT %s").format(
-        cols=sql.SQL(", ").join(sql.Identifier(c) for c in SELECT_COLUMNS),
+        cols=sql.SQL(", ").join(
+            sql.SQL("{}::text").format(sql.Identifier(c))
+            if c in _TEXT_COLUMNS
+            else sql.Identifier(c)
+            for c in SELECT_COLUMNS
+        ),
         table=table,
         where=sql.SQL(" AND ").join(where.clauses),
         order=sql.SQL(", ").join(sql.SQL(col + direction) for col in order),
@@ -154,24 +163,38 @@ def build_history_query(
 def _attrs(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
+    if all(isinstance(v, str) for v in value.values()):
+        return value
     return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
 
 
-def record_from_row(row: tuple[Any, ...]) -> StoredLog:
-    return StoredLog(
-        timestamp_ns=int(row[0]),
-        seq=int(row[1]),
-        severity_text=row[2],
-        severity_number=int(row[3]),
-        body=row[4],
-        service_name=row[5],
-        trace_id=row[6],
-        span_id=row[7],
-        event_name=row[8],
-        scope_name=row[9],
-        resource_attributes=_attrs(row[10]),
-        log_attributes=_attrs(row[11]),
-    )
+class RecordReader:
+    """Builds :class:`StoredLog` s from the rows of one page."""
+
+    def __init__(self) -> None:
+        self._resources: dict[str, dict[str, str]] = {}
+
+    def _resource(self, text: str) -> dict[str, str]:
+        parsed = self._resources.get(text)
+        if parsed is None:
+            parsed = self._resources[text] = _attrs(json.loads(text))
+        return dict(parsed)  # each record owns its dict
+
+    def record(self, row: tuple[Any, ...]) -> StoredLog:
+        return StoredLog(
+            timestamp_ns=row[0],
+            seq=row[1],
+            severity_text=row[2],
+            severity_number=row[3],
+            body=row[4],
+            service_name=row[5],
+            trace_id=row[6],
+            span_id=row[7],
+            event_name=row[8],
+            scope_name=row[9],
+            resource_attributes=self._resource(row[10]),
+            log_attributes=_attrs(row[11]),
+        )
 
 
 def next_cursor(query: HistoryQuery, records: list[StoredLog]) -> Cursor | None:

@@ -36,7 +36,7 @@ from collector_service.store import (
 )
 from exporters.postgres import _partitions as parts
 from exporters.postgres._copy import COPY_COLUMNS, COPY_TYPES, register_copy_dumpers, rows_for_copy
-from exporters.postgres._query import build_history_query, next_cursor, record_from_row
+from exporters.postgres._query import RecordReader, build_history_query, next_cursor
 from exporters.postgres._schema import migrate
 from exporters.postgres.config import PostgresConfig, redact_dsn
 
@@ -245,7 +245,8 @@ class PostgresExporter:
                 rows = conn.execute(stmt, params).fetchall()
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"history query failed: {exc}") from exc
-        records = [record_from_row(r) for r in rows]
+        reader = RecordReader()
+        records = [reader.record(r) for r in rows]
         if query.newest:
             records.reverse()
         return HistoryPage(records=records, next_cursor=next_cursor(query, records))
