@@ -102,9 +102,12 @@ def list_partitions(conn: psycopg.Connection[Any], config: PostgresConfig) -> li
     return sorted(found, key=lambda p: p.day)
 
 
-def _set_lock_timeout(conn: psycopg.Connection[Any], config: PostgresConfig) -> None:
+def _set_lock_timeout(
+    conn: psycopg.Connection[Any], config: PostgresConfig, *, local: bool
+) -> None:
     ms = int(config.lock_timeout.total_seconds() * 1000)
-    conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{ms}ms")))
+    scope: LiteralString = "LOCAL " if local else ""
+    conn.execute(sql.SQL("SET " + scope + "lock_timeout = {}").format(sql.Literal(f"{ms}ms")))
 
 
 def create_partitions(
@@ -121,7 +124,7 @@ def create_partitions(
             "SELECT pg_advisory_xact_lock(hashtext(%s))",
             (f"tasklogs:partitions:{config.db_schema}.{config.table}",),
         )
-        _set_lock_timeout(conn, config)
+        _set_lock_timeout(conn, config, local=True)
         existing = {p.name for p in list_partitions(conn, config) if p.attached}
         for day in wanted:
             name = partition_name(config.table, day)
@@ -151,14 +154,27 @@ def apply_retention(
     """
     if config.ttl is None:
         return []
-    ttl_ns = int(config.ttl.total_seconds()) * 1_000_000_000
+    key = f"tasklogs:retention:{config.db_schema}.{config.table}"
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+    if row is None or not row[0]:
+        return []  # another writer is applying retention to this table right now
+    try:
+        _set_lock_timeout(conn, config, local=False)
+        return _drop_expired(conn, config, now_ns - int(config.ttl.total_seconds()) * 10**9)
+    finally:
+        conn.execute("RESET lock_timeout")
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+def _drop_expired(
+    conn: psycopg.Connection[Any], config: PostgresConfig, horizon_ns: int
+) -> list[Dropped]:
     parent = sql.Identifier(config.db_schema, config.table)
     dropped: list[Dropped] = []
     for part in list_partitions(conn, config):
-        if (part.day + 1) * DAY_NS > now_ns - ttl_ns:
+        if (part.day + 1) * DAY_NS > horizon_ns:
             continue  # some of its day is still within the TTL
         ident = sql.Identifier(config.db_schema, part.name)
-        _set_lock_timeout(conn, config)
         if part.attached:
             mode: LiteralString = "FINALIZE" if part.detach_pending else "CONCURRENTLY"
             conn.execute(

@@ -123,7 +123,8 @@ def test_the_maintenance_thread_applies_retention_on_its_schedule(
         while not store.retention_report().dropped:
             assert time.monotonic() < deadline, "the maintenance thread never ran"
             time.sleep(0.05)
-        assert store.retention_report().dropped[0]["partition"] == "otel_logs_p20261118"
+        dropped = {d["partition"] for d in store.retention_report().dropped}
+        assert "otel_logs_p20261118" in dropped
         assert store.query(HistoryQuery(task_run_id="tr-1")).records == []
 
 
