@@ -36,6 +36,7 @@ from collector_service.model import LogBatch
 from collector_service.store import HistoryQuery
 from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
 from exporters.postgres import PostgresConfig, PostgresExporter
+from exporters.postgres._query import build_history_query
 from exporters.postgres._schema import MIGRATIONS, render
 
 DSN = os.environ.get("POSTGRES_DSN", "postgresql://127.0.0.1:5432/test")
@@ -157,6 +158,14 @@ FROM (SELECT i, i %% %(tasks)s AS task, i / %(tasks)s + 1 AS seq,
 """
 
 
+def explain(store: PostgresExporter, q: HistoryQuery) -> list[str]:
+    """The executed plan's node lines (what the server did), for the results file."""
+    stmt, params = build_history_query(q, sql.Identifier(store.config.db_schema, "otel_logs"))
+    with psycopg.connect(DSN) as conn:
+        rows = conn.execute(sql.SQL("EXPLAIN (ANALYZE, COSTS OFF) {}").format(stmt), params)
+        return [str(r[0]).strip() for r in rows if "->" in str(r[0]) or "Execution" in str(r[0])]
+
+
 def scale_benchmark(total: int, tasks: int, chunk: int, repeats: int) -> dict[str, Any]:
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     days = 5
@@ -212,6 +221,7 @@ def scale_benchmark(total: int, tasks: int, chunk: int, repeats: int) -> dict[st
                     page = store.query(q)
                     times.append((time.perf_counter() - t0) * 1000)
                 latencies[name] = {
+                    "plan": explain(store, q),
                     "records": len(page.records),
                     "first_ms": round(times[0], 2),
                     "median_ms": round(statistics.median(times), 2),
