@@ -15,6 +15,7 @@ request whose records cannot be counted (malformed, too large, unauthenticated) 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsPartialSuccess,
@@ -28,7 +29,7 @@ from collector_service.auth import Authenticator, bearer_token
 from collector_service.decode import count_records
 from collector_service.errors import AuthError, BackpressureError, UnavailableError
 from collector_service.metrics import RECEIVER_ACCEPTED, RECEIVER_REFUSED, REGISTRY
-from collector_service.pipeline import IngestEntry, Pipeline
+from collector_service.pipeline import IngestEntry
 from collector_service.semconv import TASK_RUN_ID
 
 __all__ = [
@@ -58,6 +59,16 @@ RECEIVER_REFUSED_REQUESTS = Counter(
 _EMPTY = ExportLogsServiceResponse()
 
 
+class Submitter(Protocol):
+    """The receiver->pipeline seam (:meth:`collector_service.pipeline.Pipeline.submit`).
+
+    Returns once the entry is as safe as the pipeline makes it; raises
+    :class:`BackpressureError` (or its :class:`UnavailableError`) to refuse it whole.
+    """
+
+    async def submit(self, entry: IngestEntry) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiverSettings:
     """What the transport-independent part needs to know of the receiver config."""
@@ -79,7 +90,7 @@ class Ingestor:
     def __init__(
         self,
         settings: ReceiverSettings,
-        pipeline: Pipeline,
+        pipeline: Submitter,
         authenticator: Authenticator | None = None,
     ) -> None:
         self._settings = settings

@@ -23,7 +23,6 @@ import logging
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from collector_service.config import GrpcConfig
 from collector_service.decode import parse_request
@@ -76,13 +75,14 @@ class OtlpGrpcReceiver:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
             response = await ingestor.export(_TRANSPORT, request, payload, tenant)
-        except UnavailableError as exc:
-            await context.abort_with_status(
-                _retryable_status(code_pb2.UNAVAILABLE, str(exc), exc.retry_after)
-            )
         except BackpressureError as exc:
-            await context.abort_with_status(
-                _retryable_status(code_pb2.RESOURCE_EXHAUSTED, str(exc), exc.retry_after)
+            unavailable = isinstance(exc, UnavailableError)
+            code = (
+                grpc.StatusCode.UNAVAILABLE if unavailable else grpc.StatusCode.RESOURCE_EXHAUSTED
+            )
+            rpc_code = code_pb2.UNAVAILABLE if unavailable else code_pb2.RESOURCE_EXHAUSTED
+            await context.abort(
+                code, str(exc), _retry_trailers(rpc_code, str(exc), exc.retry_after)
             )
         data: bytes = response.SerializeToString()
         return data
@@ -120,11 +120,16 @@ def _authorization(context: grpc.aio.ServicerContext) -> str | None:
     return None
 
 
-def _retryable_status(code: int, message: str, retry_after: float) -> grpc.Status:
+def _retry_trailers(code: int, message: str, retry_after: float) -> tuple[tuple[str, bytes], ...]:
+    """The retry hint twice: as a ``google.rpc.Status`` detail (Go, Java, the Collector)
+    and as the ``google.rpc.retryinfo-bin`` trailer the Python SDK reads."""
     seconds = int(retry_after)
     info = error_details_pb2.RetryInfo(
         retry_delay=Duration(seconds=seconds, nanos=int((retry_after - seconds) * 1e9))
     )
     status = status_pb2.Status(code=code, message=message)
     status.details.add().Pack(info)
-    return rpc_status.to_status(status)
+    return (
+        ("grpc-status-details-bin", status.SerializeToString()),
+        ("google.rpc.retryinfo-bin", info.SerializeToString()),
+    )
