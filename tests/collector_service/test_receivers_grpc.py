@@ -30,7 +30,8 @@ async def _call(
     ) as channel:
         export = channel.unary_unary(GRPC_METHOD)
         data = await export(payload, metadata=metadata, compression=compression, timeout=10)
-        return ExportLogsServiceResponse.FromString(data)
+        response: ExportLogsServiceResponse = ExportLogsServiceResponse.FromString(data)
+        return response
 
 
 async def _error(rx: Receivers, payload: bytes, **kwargs: object) -> grpc.aio.AioRpcError:

@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import zlib
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -89,11 +90,12 @@ async def test_protobuf_and_json_bodies_are_accepted_and_answered_in_kind() -> N
 @pytest.mark.parametrize("coding", ["gzip", "zstd", "deflate"])
 async def test_compressed_bodies(coding: str) -> None:
     raw = make_request(["tr-c"], per_resource=50).SerializeToString()
-    compress = {
+    compressors: dict[str, Callable[[bytes], bytes]] = {
         "gzip": gzip.compress,
         "zstd": zstandard.ZstdCompressor().compress,
         "deflate": zlib.compress,
-    }[coding]
+    }
+    compress = compressors[coding]
     async with running_receivers() as rx, httpx.AsyncClient() as client:
         resp = await client.post(
             rx.http_url, content=compress(raw), headers={**PB, "Content-Encoding": coding}
