@@ -15,7 +15,7 @@ import socket
 from collections.abc import Generator
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -60,8 +60,10 @@ def _bind(endpoint: str) -> socket.socket:
 
 
 async def _metrics(request: Request) -> Response:
-    """Prometheus text exposition of :data:`collector_service.metrics.REGISTRY`."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    """:data:`collector_service.metrics.REGISTRY` in the format the scraper asks for
+    (Prometheus text 0.0.4 by default, OpenMetrics on request)."""
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(REGISTRY), headers={"Content-Type": content_type})
 
 
 class Service:
@@ -147,9 +149,9 @@ class Service:
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Receivers first, then the API, then drain and stop the exporters."""
-        self._started = False
-        for receiver in self.receivers:
-            await receiver.stop(grace=min(5.0, timeout))
+        self._started = False  # /readyz answers 503 from here on
+        # Every receiver stops accepting at once; in-flight Exports get the same grace.
+        await asyncio.gather(*(r.stop(grace=min(5.0, timeout)) for r in self.receivers))
         self.receivers.clear()
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True
