@@ -6,6 +6,8 @@
       otlp:
         protocols:
           grpc: {endpoint: 127.0.0.1:4317}
+          http: {endpoint: 127.0.0.1:4318}
+        require_task_identity: false
     exporters:
       clickhouse:                  # "type" or "type/name"
         dsn: chdb:///var/lib/tasklogs/chdb
@@ -15,9 +17,11 @@
         logs: {receivers: [otlp], exporters: [clickhouse]}
     api: {endpoint: 127.0.0.1:8080}
 
-Unknown keys are rejected. Exporter sections are validated in two parts: the shared
-wrapper keys (``sending_queue``, ``batch``, ``retry_on_failure``, ``timeout``) here, the
-rest by the exporter factory's own model, all before any I/O.
+Unknown keys are rejected. ``TASKLOGS_*`` environment overrides and ``${env:...}`` /
+``${file:...}`` secrets are applied before validation (:mod:`collector_service.config_env`).
+Exporter sections are validated in two parts: the shared wrapper keys
+(``sending_queue``, ``batch``, ``retry_on_failure``, ``timeout``) here, the rest by the
+exporter factory's own model, all before any I/O.
 """
 
 from __future__ import annotations
