@@ -79,6 +79,21 @@ async def test_oversized_message_is_refused_and_counted() -> None:
         await _call(rx, make_request(["ok"]).SerializeToString())
 
 
+async def test_gzip_bomb_is_bounded_by_the_decompressed_size() -> None:
+    async with running_receivers(grpc_mib=1) as rx:
+        gz = grpc.Compression.Gzip
+        inflates = make_request(["bomb"], per_resource=1, body="\x00" * (1536 * 1024))
+        err = await _error(rx, inflates.SerializeToString(), compression=gz)
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert rx.refused_requests("grpc", "too_large") == 1
+        # 8 MiB inflated: gRPC stops decompressing at its own (2x) limit.
+        bomb = make_request(["bomb"], per_resource=1, body="\x00" * (8 << 20))
+        err = await _error(rx, bomb.SerializeToString(), compression=gz)
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        await _call(rx, make_request(["ok"]).SerializeToString(), compression=gz)
+        assert rx.sink.records == 2
+
+
 async def test_auth_metadata() -> None:
     auth = AuthConfig(
         tenants={
