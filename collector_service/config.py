@@ -39,6 +39,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
     field_validator,
@@ -62,6 +63,7 @@ __all__ = [
     "RedisConfig",
     "RetryConfig",
     "TenantConfig",
+    "TlsConfig",
     "default_data_dir",
     "load_config",
     "parse_duration",
@@ -111,9 +113,20 @@ def _check_endpoint(value: str) -> str:
     return value
 
 
+class TlsConfig(_Strict):
+    """TLS for a receiver (the Collector's ``tls`` keys); files are checked at load time."""
+
+    cert_file: FilePath
+    key_file: FilePath
+    #: When set, clients must present a certificate signed by this CA (mutual TLS).
+    client_ca_file: FilePath | None = None
+
+
 class GrpcConfig(_Strict):
     endpoint: str = "127.0.0.1:4317"
     max_recv_msg_size_mib: int = Field(default=16, ge=1, le=1024)
+    #: Serve TLS (needed e.g. by the Collector's bearertokenauth over gRPC).
+    tls: TlsConfig | None = None
 
     _endpoint = field_validator("endpoint")(_check_endpoint)
 
@@ -136,6 +149,7 @@ class HttpConfig(_Strict):
     #: Largest request body in bytes, on the wire and after decompression (no zip bombs).
     max_request_body_size: int = Field(default=20 * 1024 * 1024, ge=1024)
     cors: CorsConfig = CorsConfig()
+    tls: TlsConfig | None = None
 
     _endpoint = field_validator("endpoint")(_check_endpoint)
 

@@ -99,12 +99,25 @@ class OtlpGrpcReceiver:
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(_SERVICE, {"Export": handler}),)
         )
-        self.bound_port = server.add_insecure_port(self._config.endpoint)
+        tls = self._config.tls
+        if tls is None:
+            self.bound_port = server.add_insecure_port(self._config.endpoint)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+                root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
+                require_client_auth=tls.client_ca_file is not None,
+            )
+            self.bound_port = server.add_secure_port(self._config.endpoint, credentials)
         if not self.bound_port:
             raise OSError(f"OTLP/gRPC receiver cannot bind {self._config.endpoint}")
         await server.start()
         self._server = server
-        _log.info("OTLP/gRPC receiver listening on %s", self._config.endpoint)
+        _log.info(
+            "OTLP/gRPC receiver listening on %s%s",
+            self._config.endpoint,
+            " (TLS)" if tls is not None else "",
+        )
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting new calls and let in-flight Exports finish within ``grace``."""

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import math
 import socket
+import ssl
 from collections.abc import Generator
 
 import uvicorn
@@ -204,6 +205,7 @@ class OtlpHttpReceiver:
     async def start(self) -> None:
         sock = _bind(self._config.endpoint)
         self.bound_port = int(sock.getsockname()[1])
+        tls = self._config.tls
         server = _Server(
             uvicorn.Config(
                 self.app,
@@ -212,6 +214,10 @@ class OtlpHttpReceiver:
                 access_log=False,
                 server_header=False,
                 timeout_graceful_shutdown=5,
+                ssl_certfile=str(tls.cert_file) if tls else None,
+                ssl_keyfile=str(tls.key_file) if tls else None,
+                ssl_ca_certs=str(tls.client_ca_file) if tls and tls.client_ca_file else None,
+                ssl_cert_reqs=ssl.CERT_REQUIRED if tls and tls.client_ca_file else ssl.CERT_NONE,
             )
         )
         self._server = server
@@ -221,7 +227,10 @@ class OtlpHttpReceiver:
                 await self._task
                 raise OSError(f"OTLP/HTTP receiver on {self._config.endpoint} did not start")
             await asyncio.sleep(0.01)
-        _log.info("OTLP/HTTP receiver listening on http://%s%s", self._config.endpoint, LOGS_PATH)
+        scheme = "https" if tls else "http"
+        _log.info(
+            "OTLP/HTTP receiver listening on %s://%s%s", scheme, self._config.endpoint, LOGS_PATH
+        )
 
     async def stop(self, grace: float = 5.0) -> None:
         """Close the listener, let in-flight requests finish within ``grace`` seconds."""
