@@ -1,10 +1,6 @@
-"""OTLP bodies in and out: protobuf and JSON encodings, and bounded decompression.
+"""OTLP bodies in and out: responses in OTLP/JSON, and bounded decompression.
 
-OTLP/JSON is the protobuf JSON mapping with three OTLP rules on top (specification,
-"JSON Protobuf Encoding"): ``traceId`` and ``spanId`` are hex strings, not base64; enum
-values are integers; unknown fields are ignored. 64-bit integers may be strings or
-numbers, which the protobuf JSON parser accepts either way. Names must be lowerCamelCase;
-the parser also takes the original snake_case names, which is harmless leniency.
+(Requests in OTLP/JSON are parsed by :mod:`collector_service.receivers.otlp_json`.)
 
 Decompression never produces more than the configured limit: a body that would inflate
 past it is refused as too large (no zip bombs), whatever its compressed size.
@@ -12,67 +8,19 @@ past it is refused as too large (no zip bombs), whatever its compressed size.
 
 from __future__ import annotations
 
-import base64
 import io
-import json
 import zlib
-from typing import Any
 
 import zstandard
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from collector_service.errors import DecodeError, RequestTooLargeError
 
-__all__ = ["ENCODINGS", "decompress", "parse_json_request", "to_json"]
+__all__ = ["ENCODINGS", "decompress", "to_json"]
 
 #: Content-Encoding values the HTTP receiver accepts.
 ENCODINGS = ("gzip", "zstd", "deflate", "identity")
-
-
-def _hex_ids_to_base64(record: dict[str, Any]) -> None:
-    for key in ("traceId", "spanId", "trace_id", "span_id"):
-        value = record.get(key)
-        if isinstance(value, str) and value:
-            try:
-                raw = bytes.fromhex(value)
-            except ValueError as exc:
-                raise DecodeError(f"logRecords[].{key}: not a hex string: {value!r}") from exc
-            record[key] = base64.b64encode(raw).decode("ascii")
-
-
-def _list(node: dict[str, Any], *names: str) -> list[Any]:
-    for name in names:
-        value = node.get(name)
-        if isinstance(value, list):
-            return value
-    return []
-
-
-def parse_json_request(body: bytes) -> ExportLogsServiceRequest:
-    """Parse an OTLP/JSON logs request; raises :class:`DecodeError` when malformed."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DecodeError(f"malformed JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise DecodeError("malformed ExportLogsServiceRequest: the JSON body must be an object")
-    for rl in _list(doc, "resourceLogs", "resource_logs"):
-        if not isinstance(rl, dict):
-            continue
-        for sl in _list(rl, "scopeLogs", "scope_logs"):
-            if not isinstance(sl, dict):
-                continue
-            for rec in _list(sl, "logRecords", "log_records"):
-                if isinstance(rec, dict):
-                    _hex_ids_to_base64(rec)
-    request = ExportLogsServiceRequest()
-    try:
-        json_format.ParseDict(doc, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise DecodeError(f"malformed ExportLogsServiceRequest: {exc}") from exc
-    return request
 
 
 def to_json(message: Message) -> bytes:

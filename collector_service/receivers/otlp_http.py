@@ -49,8 +49,9 @@ from collector_service.errors import (
     RequestTooLargeError,
     UnavailableError,
 )
-from collector_service.receivers.codec import decompress, parse_json_request, to_json
+from collector_service.receivers.codec import decompress, to_json
 from collector_service.receivers.ingest import Ingestor
+from collector_service.receivers.otlp_json import parse_json_request
 
 __all__ = ["LOGS_PATH", "OtlpHttpReceiver"]
 
