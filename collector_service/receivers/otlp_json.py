@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Callable
 from typing import Any, cast
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -92,29 +93,50 @@ def _double(value: Any, where: str) -> float:
     raise DecodeError(f"{where}: expected a number")
 
 
-def _any(value: Any, where: str) -> AnyValue:  # noqa: PLR0911 - one return per value kind
-    v = _obj(value, where)
-    if (s := _get(v, "stringValue", "string_value")) is not None:
-        return AnyValue(string_value=_str(s, where))
-    if (b := _get(v, "boolValue", "bool_value")) is not None:
-        if not isinstance(b, bool):
-            raise DecodeError(f"{where}.boolValue: expected true or false")
-        return AnyValue(bool_value=b)
-    if (i := _get(v, "intValue", "int_value")) is not None:
-        return AnyValue(int_value=_int(i, where + ".intValue"))
-    if (d := _get(v, "doubleValue", "double_value")) is not None:
-        return AnyValue(double_value=_double(d, where + ".doubleValue"))
-    if (a := _get(v, "arrayValue", "array_value")) is not None:
-        values = _list(_obj(a, where).get("values"), where + ".arrayValue.values")
-        return AnyValue(array_value=ArrayValue(values=[_any(x, where + "[]") for x in values]))
-    if (kv := _get(v, "kvlistValue", "kvlist_value")) is not None:
-        values = _list(_obj(kv, where).get("values"), where + ".kvlistValue.values")
-        return AnyValue(kvlist_value=KeyValueList(values=_attributes(values, where)))
-    if (raw := _get(v, "bytesValue", "bytes_value")) is not None:
-        try:
-            return AnyValue(bytes_value=base64.b64decode(_str(raw, where), validate=True))
-        except binascii.Error:
-            raise DecodeError(f"{where}.bytesValue: not base64") from None
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise DecodeError(f"{where}: expected true or false")
+    return value
+
+
+def _base64(value: Any, where: str) -> bytes:
+    try:
+        return base64.b64decode(_str(value, where), validate=True)
+    except binascii.Error:
+        raise DecodeError(f"{where}: not base64") from None
+
+
+def _array(value: Any, where: str) -> ArrayValue:
+    values = _list(_obj(value, where).get("values"), where + ".values")
+    return ArrayValue(values=[_any(x, where + "[]") for x in values])
+
+
+def _kvlist(value: Any, where: str) -> KeyValueList:
+    return KeyValueList(values=_attributes(_obj(value, where).get("values"), where))
+
+
+_Convert = Callable[[Any, str], Any]
+
+#: AnyValue JSON key -> (field, converter); the first known key of the object wins.
+_ANY_KINDS: dict[str, tuple[str, _Convert]] = {}
+for _camel, _field, _conv in (
+    ("stringValue", "string_value", _str),
+    ("boolValue", "bool_value", _bool),
+    ("intValue", "int_value", _int),
+    ("doubleValue", "double_value", _double),
+    ("arrayValue", "array_value", _array),
+    ("kvlistValue", "kvlist_value", _kvlist),
+    ("bytesValue", "bytes_value", _base64),
+):
+    _ANY_KINDS[_camel] = _ANY_KINDS[_field] = (_field, _conv)
+
+
+def _any(value: Any, where: str) -> AnyValue:
+    for key, item in _obj(value, where).items():
+        kind = _ANY_KINDS.get(key)
+        if kind is not None and item is not None:
+            field, convert = kind
+            return AnyValue(**{field: convert(item, f"{where}.{key}")})
     return AnyValue()
 
 
@@ -134,29 +156,40 @@ def _severity(value: Any, where: str) -> SeverityNumber.ValueType:
             return cast("SeverityNumber.ValueType", SeverityNumber.Value(value))
         except ValueError:
             raise DecodeError(f"{where}: unknown severity {value!r}") from None
-    return cast("SeverityNumber.ValueType", _int(value, where + ".severityNumber"))
+    return cast("SeverityNumber.ValueType", _int(value, where))
+
+
+def _record_fields() -> dict[str, tuple[str, _Convert]]:
+    fields: dict[str, tuple[str, _Convert]] = {}
+    for camel, field, convert in (
+        ("timeUnixNano", "time_unix_nano", _int),
+        ("observedTimeUnixNano", "observed_time_unix_nano", _int),
+        ("severityNumber", "severity_number", _severity),
+        ("severityText", "severity_text", _str),
+        ("body", "body", _any),
+        ("attributes", "attributes", _attributes),
+        ("droppedAttributesCount", "dropped_attributes_count", _int),
+        ("flags", "flags", _int),
+        ("traceId", "trace_id", _hex),
+        ("spanId", "span_id", _hex),
+        ("eventName", "event_name", _str),
+    ):
+        fields[camel] = fields[field] = (field, convert)
+    return fields
+
+
+#: LogRecord JSON key -> (field, converter): one dict lookup per key actually present.
+_RECORD_FIELDS = _record_fields()
 
 
 def _record(rec: _Obj) -> LogRecord:
-    w = "logRecords[]"
-    body = rec.get("body")
-    return LogRecord(
-        time_unix_nano=_int(_get(rec, "timeUnixNano", "time_unix_nano"), w + ".timeUnixNano"),
-        observed_time_unix_nano=_int(
-            _get(rec, "observedTimeUnixNano", "observed_time_unix_nano"), w + ".observedTime"
-        ),
-        severity_number=_severity(_get(rec, "severityNumber", "severity_number"), w),
-        severity_text=_str(_get(rec, "severityText", "severity_text"), w + ".severityText"),
-        body=_any(body, w + ".body") if body is not None else AnyValue(),
-        attributes=_attributes(rec.get("attributes"), w),
-        dropped_attributes_count=_int(
-            _get(rec, "droppedAttributesCount", "dropped_attributes_count"), w
-        ),
-        flags=_int(rec.get("flags"), w + ".flags"),
-        trace_id=_hex(_get(rec, "traceId", "trace_id"), w + ".traceId"),
-        span_id=_hex(_get(rec, "spanId", "span_id"), w + ".spanId"),
-        event_name=_str(_get(rec, "eventName", "event_name"), w + ".eventName"),
-    )
+    kwargs: dict[str, Any] = {}
+    for key, value in rec.items():
+        known = _RECORD_FIELDS.get(key)
+        if known is not None and value is not None:
+            field, convert = known
+            kwargs[field] = convert(value, f"logRecords[].{key}")
+    return LogRecord(**kwargs)
 
 
 def _scope_logs(sl: _Obj) -> ScopeLogs:

@@ -291,3 +291,15 @@ async def test_graceful_stop_finishes_in_flight_requests_then_refuses_connection
         assert rx.sink.records == 2
         with pytest.raises(httpx.ConnectError):
             await client.post(rx.http_url, content=body, headers=PB)
+
+
+async def test_a_large_json_body_is_parsed_off_the_event_loop() -> None:
+    doc = _json_body()
+    records = doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"]  # type: ignore[index]
+    records.extend([dict(records[0], body={"stringValue": "y" * 300}) for _ in range(399)])
+    body = json.dumps(doc).encode()
+    assert len(body) > 128 * 1024
+    async with running_receivers(http_limit=1 << 20) as rx, httpx.AsyncClient() as client:
+        resp = await client.post(rx.http_url, content=body, headers=JS)
+        assert resp.status_code == 200, resp.text
+        assert rx.sink.records == 400
