@@ -7,8 +7,10 @@ Python work here. Status codes follow the OTLP specification:
 - ``UNAUTHENTICATED``: tenants are configured and the ``authorization`` metadata holds no
   known bearer token;
 - ``INVALID_ARGUMENT``: a malformed body (not retryable);
-- ``RESOURCE_EXHAUSTED`` without retry hint: a message over ``max_recv_msg_size_mib``
-  (not retryable: the same message would fail again);
+- ``INVALID_ARGUMENT``: a message over ``max_recv_msg_size_mib`` (the same message would
+  fail again, and the Python SDK retries ``RESOURCE_EXHAUSTED`` even without a hint);
+  past twice the limit gRPC itself refuses with ``RESOURCE_EXHAUSTED`` before the handler
+  runs (not counted by the receiver metrics);
 - ``RESOURCE_EXHAUSTED`` / ``UNAVAILABLE`` with a ``RetryInfo`` detail: the pipeline is
   full or its durable queue is down; every OTel SDK retries after the hinted delay.
 
@@ -64,7 +66,7 @@ class OtlpGrpcReceiver:
         if len(payload) > self._limit:
             ingestor.refused(_TRANSPORT, "too_large")
             await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                grpc.StatusCode.INVALID_ARGUMENT,
                 f"message of {len(payload)} bytes is larger than max_recv_msg_size_mib "
                 f"({self._limit} bytes)",
             )

@@ -66,10 +66,9 @@ async def test_oversized_message_is_refused_and_counted() -> None:
     async with running_receivers(grpc_mib=1) as rx:
         big = make_request(["big"], per_resource=1, body="x" * (1024 * 1024 + 10))
         err = await _error(rx, big.SerializeToString())
-        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # Not retryable: the same message would fail again.
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "larger than max_recv_msg_size_mib" in (err.details() or "")
-        # No retry hint: the same message would fail again, so SDKs must not retry it.
-        assert "google.rpc.retryinfo-bin" not in dict(err.trailing_metadata() or ())
         # Far past the limit, gRPC itself refuses before the handler runs.
         huge = make_request(["huge"], per_resource=1, body="x" * (3 * 1024 * 1024))
         assert (await _error(rx, huge.SerializeToString())).code() == (
@@ -84,7 +83,7 @@ async def test_gzip_bomb_is_bounded_by_the_decompressed_size() -> None:
         gz = grpc.Compression.Gzip
         inflates = make_request(["bomb"], per_resource=1, body="\x00" * (1536 * 1024))
         err = await _error(rx, inflates.SerializeToString(), compression=gz)
-        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert rx.refused_requests("grpc", "too_large") == 1
         # 8 MiB inflated: gRPC stops decompressing at its own (2x) limit.
         bomb = make_request(["bomb"], per_resource=1, body="\x00" * (8 << 20))

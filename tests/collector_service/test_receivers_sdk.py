@@ -111,3 +111,20 @@ async def test_sdk_exporters_without_a_token_fail_without_retrying() -> None:
         assert rx.refused_requests("grpc", "unauthenticated") == 1
         assert rx.refused_requests("http", "unauthenticated") == 1
         assert rx.sink.entries == []
+
+
+async def test_sdk_exporters_do_not_retry_an_oversized_export() -> None:
+    async with running_receivers(grpc_mib=1, http_limit=64 * 1024) as rx:
+        big = "x" * (1100 * 1024)
+        for exporter, transport in (
+            (GrpcLogExporter(endpoint=rx.grpc_target, insecure=True), "grpc"),
+            (HttpLogExporter(endpoint=rx.http_url), "http"),
+        ):
+            records = _records(1)
+            records[0].log_record.body = big
+            try:
+                result = await asyncio.to_thread(exporter.export, records)  # type: ignore[arg-type]
+            finally:
+                await asyncio.to_thread(exporter.shutdown)
+            assert result.name == "FAILURE"
+            assert rx.refused_requests(transport, "too_large") == 1  # one try, no retries

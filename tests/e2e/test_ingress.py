@@ -245,7 +245,8 @@ def test_malformed_and_oversized_requests_get_clear_errors(ingress: Ingress) -> 
     assert ingress.http_export(bomb, **{"Content-Encoding": "gzip"}).status_code == 413
     with pytest.raises(grpc.RpcError) as info:
         ingress.grpc_export(big.SerializeToString())
-    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "max_recv_msg_size_mib" in (info.value.details() or "")
     for transport, reason, least in (
         ("http", "malformed", 2),
         ("grpc", "malformed", 1),
