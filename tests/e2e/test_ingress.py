@@ -327,3 +327,25 @@ def test_health_and_metrics_endpoints(ingress: Ingress) -> None:
         "tasklogs_receiver_accepted_log_records_total", receiver="otlp", transport="http"
     )
     assert after - before == 2
+
+
+def test_tasklogs_run_sends_its_token_from_the_standard_otlp_headers_variable(
+    ingress: Ingress,
+) -> None:
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{GLOBEX}"}
+    trid = f"tr-{uuid.uuid4()}"
+    proc = subprocess.run(
+        tasklogs_cmd(
+            "run", "--task-run-id", trid, "--endpoint", ingress.service.grpc_endpoint,
+            "--", "sh", "-c", "echo one; echo two",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    records = ingress.service.wait_for(trid, 3)
+    assert [r["body"] for r in records][:2] == ["one", "two"]
+    assert {r["resource_attributes"]["tasklogs.tenant"] for r in records} == {"globex"}
