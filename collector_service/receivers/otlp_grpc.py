@@ -58,6 +58,10 @@ class OtlpGrpcReceiver:
         self.bound_port: int | None = None
 
     async def _export(self, payload: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        with self._ingestor.timer(_TRANSPORT):
+            return await self._handle(payload, context)
+
+    async def _handle(self, payload: bytes, context: grpc.aio.ServicerContext) -> bytes:
         ingestor = self._ingestor
         try:
             tenant = ingestor.authenticate(_TRANSPORT, _authorization(context))

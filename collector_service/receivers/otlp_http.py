@@ -151,6 +151,10 @@ class OtlpHttpReceiver:
         return b"".join(chunks)
 
     async def _logs(self, request: Request) -> Response:
+        with self._ingestor.timer(_TRANSPORT):
+            return await self._handle(request)
+
+    async def _handle(self, request: Request) -> Response:
         ingestor = self._ingestor
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         reply_type = _PROTOBUF if ctype == _PROTOBUF else _JSON

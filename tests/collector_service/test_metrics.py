@@ -116,6 +116,11 @@ async def test_metrics_move_with_receiver_traffic(
         text = (await client.get(f"{api}/metrics")).text
         assert _sample(text, accepted) - before == 7
         assert _sample(text, malformed) == 1
+        count = (
+            "tasklogs_receiver_export_duration_seconds_count"
+            '{receiver="otlp/metrics",transport="http"}'
+        )
+        assert _sample(text, count) == 2  # the refused request is timed too
         # The exporter-side families are served from the same registry.
         assert "# TYPE tasklogs_exporter_sent_log_records_total counter" in text
     assert factory.exporter.pushed.wait(5)
