@@ -33,10 +33,11 @@ from collections.abc import Generator
 import uvicorn
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -150,6 +151,22 @@ class OtlpHttpReceiver:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    async def _decode(
+        self, request: Request, ctype: str, coding: str
+    ) -> tuple[ExportLogsServiceRequest, bytes]:
+        """The parsed request and its binary protobuf form (the payload handed on)."""
+        try:
+            body = decompress(await self._read_body(request), coding, self._limit)
+        except ClientDisconnect:
+            raise DecodeError("the client went away before the body was complete") from None
+        if ctype == _PROTOBUF:
+            return parse_request(body), body
+        if len(body) <= _JSON_INLINE_BYTES:
+            parsed = parse_json_request(body)
+        else:  # pure Python work: a thread lets the event loop run in between
+            parsed = await asyncio.to_thread(parse_json_request, body)
+        return parsed, parsed.SerializeToString()
+
     async def _logs(self, request: Request) -> Response:
         with self._ingestor.timer(_TRANSPORT):
             return await self._handle(request)
@@ -171,11 +188,8 @@ class OtlpHttpReceiver:
         coding = request.headers.get("content-encoding", "").strip().lower()
         if ctype not in (_PROTOBUF, _JSON) or coding not in _CODINGS:
             ingestor.refused(_TRANSPORT, "malformed")
-            what = (
-                f"Content-Encoding {coding!r}"
-                if ctype in (_PROTOBUF, _JSON)
-                else (f"Content-Type {ctype!r}")
-            )
+            known_type = ctype in (_PROTOBUF, _JSON)
+            what = f"Content-Encoding {coding!r}" if known_type else f"Content-Type {ctype!r}"
             return _error(
                 reply_type,
                 415,
@@ -184,15 +198,7 @@ class OtlpHttpReceiver:
                 "optionally with Content-Encoding gzip, zstd or deflate",
             )
         try:
-            body = decompress(await self._read_body(request), coding, self._limit)
-            if ctype == _PROTOBUF:
-                parsed, payload = parse_request(body), body
-            elif len(body) <= _JSON_INLINE_BYTES:
-                parsed = parse_json_request(body)
-                payload = parsed.SerializeToString()
-            else:  # pure Python work: a thread lets the event loop run in between
-                parsed = await asyncio.to_thread(parse_json_request, body)
-                payload = parsed.SerializeToString()
+            parsed, payload = await self._decode(request, ctype, coding)
         except RequestTooLargeError as exc:
             ingestor.refused(_TRANSPORT, "too_large")
             return _error(reply_type, 413, code_pb2.INVALID_ARGUMENT, str(exc))

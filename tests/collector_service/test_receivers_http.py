@@ -303,3 +303,23 @@ async def test_a_large_json_body_is_parsed_off_the_event_loop() -> None:
         resp = await client.post(rx.http_url, content=body, headers=JS)
         assert resp.status_code == 200, resp.text
         assert rx.sink.records == 400
+
+
+async def test_a_client_that_goes_away_mid_body_is_counted_and_serving_goes_on() -> None:
+    async with running_receivers() as rx, httpx.AsyncClient() as client:
+        assert rx.http.bound_port is not None
+        _reader, writer = await asyncio.open_connection("127.0.0.1", rx.http.bound_port)
+        writer.write(
+            b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Content-Length: 10000\r\n\r\n" + b"\x0a" * 100
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(50):
+            if rx.refused_requests("http", "malformed") == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert rx.refused_requests("http", "malformed") == 1
+        await _ok(client, rx.http_url)
