@@ -97,6 +97,11 @@ class PostgresExporter:
         try:
             self._pool.open(wait=True, timeout=self.config.connect_timeout.total_seconds())
             self.run_maintenance()
+        except (psycopg.Error, PoolTimeout) as exc:
+            self.shutdown()
+            raise RetryableExportError(
+                f"PostgreSQL store at {self._dsn_shown}: start-up failed: {exc}"
+            ) from exc
         except BaseException:
             self.shutdown()
             raise
