@@ -54,11 +54,12 @@ class RunningService:
     api_url: str
     log_path: Path
 
-    def history(self, task_run_id: str) -> list[dict[str, Any]]:
-        """Every stored record of a task run, following cursors."""
+    def history(self, task_run_id: str, token: str | None = None) -> list[dict[str, Any]]:
+        """Every stored record of a task run, following cursors (as ``token``'s tenant)."""
         records: list[dict[str, Any]] = []
         cursor: str | None = None
-        with httpx.Client(timeout=30) as client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with httpx.Client(timeout=30, headers=headers) as client:
             while True:
                 params: dict[str, Any] = {"limit": 5000}
                 if cursor:
@@ -71,15 +72,17 @@ class RunningService:
                 if not cursor:
                     return records
 
-    def wait_for(self, task_run_id: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    def wait_for(
+        self, task_run_id: str, count: int, timeout: float = 30.0, token: str | None = None
+    ) -> list[dict[str, Any]]:
         """Poll history until ``count`` records are stored; then once more to catch extras."""
         deadline = time.monotonic() + timeout
-        records = self.history(task_run_id)
+        records = self.history(task_run_id, token)
         while len(records) < count and time.monotonic() < deadline:
             time.sleep(0.1)
-            records = self.history(task_run_id)
+            records = self.history(task_run_id, token)
         time.sleep(0.5)  # let anything extra (a duplicate) land before the caller counts
-        return self.history(task_run_id)
+        return self.history(task_run_id, token)
 
     def run_shell(self, script: str, *options: str) -> tuple[str, subprocess.CompletedProcess[str]]:
         """`tasklogs run` a shell script against this service under a new task run id."""
