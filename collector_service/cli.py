@@ -154,7 +154,9 @@ def _records(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
 def _from_api(api: str, task_run_id: str) -> Iterator[dict[str, Any]]:
     url = f"{api.rstrip('/')}/api/v1/tasks/{quote(task_run_id, safe='')}/logs"
     cursor: str | None = None
-    with httpx.Client(timeout=30.0) as client:
+    token = os.environ.get("TASKLOGS_TOKEN")  # a reader's bearer token when auth is on
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(timeout=30.0, headers=headers) as client:
         while True:
             params: dict[str, str | int] = {"limit": _PAGE}
             if cursor:

@@ -75,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     host, _, port = (args.endpoint or config.api.endpoint).rpartition(":")
     server = _Server(
-        uvicorn.Config(app, host=host, port=int(port), log_level="info", lifespan="on")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=int(port),
+            log_level="info",
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
     )
     try:
         asyncio.run(server.serve())

@@ -51,8 +51,9 @@ async def test_sigterm_with_open_streams_exits_promptly(service: RunningService)
         await asyncio.sleep(0.3)
         started = time.monotonic()
         service.process.send_signal(signal.SIGTERM)
-        await r.wait(lambda r: r.closed, timeout=15)
+        await r.wait(lambda r: r.closed, timeout=30)
         assert r.retry == 1000  # told to reconnect (to whichever instance serves next)
-        code = await asyncio.to_thread(service.process.wait, 20)
+        code = await asyncio.to_thread(service.process.wait, 60)
     assert code == 0
-    assert time.monotonic() - started < 15
+    # Stock uvicorn waits for open streams forever; generous for a loaded machine.
+    assert time.monotonic() - started < 45

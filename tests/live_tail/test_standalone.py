@@ -62,8 +62,10 @@ async def test_standalone_api_follows_the_redis_bus(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
             await r.wait(lambda r: r.closed, timeout=15)
             assert r.retry == 1000
-        assert await asyncio.to_thread(proc.wait, 20) == 0
-        assert time.monotonic() - started < 15
+        assert await asyncio.to_thread(proc.wait, 60) == 0
+        # Stock uvicorn would wait for the open stream forever; the bound is generous
+        # because closing the embedded store is slow on a loaded machine.
+        assert time.monotonic() - started < 45
     finally:
         if proc.poll() is None:
             proc.kill()
