@@ -1,41 +1,56 @@
 """TaskLogging: one task run's OTel logging pipeline, and the configure()/shutdown() pair.
 
 Wiring: ``LoggerProvider(resource=identity)`` -> :class:`SequenceProcessor` (stamps
-``tasklogs.seq``) -> ``BatchLogRecordProcessor`` -> OTLP/gRPC exporter. Sources: the
-root ``logging`` logger (through :class:`TaskLoggingHandler`), the stdout/stderr tees,
-and :meth:`TaskLogging.emit_line` / :meth:`TaskLogging.emit_task_end`.
+``tasklogs.seq``) -> :class:`DeliveryProcessor` (queue, export thread, retry, bounded
+exit) -> the stock OTLP exporter (gRPC or HTTP). Sources: the root ``logging`` logger
+(through :class:`TaskLoggingHandler`), the stdout/stderr tees or fd capture, and
+:meth:`TaskLogging.emit_line` / ``emit_task_start`` / ``emit_task_end``.
+
+Exit paths that flush: normal exit and ``sys.exit`` and an uncaught exception (atexit),
+SIGTERM (turned into :class:`TaskTerminated`, a ``SystemExit``, when nobody else handles
+it), and a multiprocessing child's exit (a multiprocessing finaliser: those children
+leave through ``os._exit``, which skips atexit).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
+import shlex
+import signal
 import sys
 import threading
+import traceback
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
 from time import time_ns
-from typing import Final, Literal, TextIO
+from types import FrameType
+from typing import Any, Final, Literal, TextIO
 
 from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
 from collector_service import semconv
 from collector_service.errors import ConfigError
 from otel_sdk_ext import _guard
+from otel_sdk_ext._delivery import EXPORTER_LOGGER, DeliveryProcessor, ExporterErrors
+from otel_sdk_ext._exporters import build_exporter
+from otel_sdk_ext._fdcapture import FdCapture
 from otel_sdk_ext._handler import TaskLoggingHandler
-from otel_sdk_ext._seq import SequenceProcessor
-from otel_sdk_ext._tee import LineSink, TeeTextStream
+from otel_sdk_ext._lines import IdleFlusher
+from otel_sdk_ext._seq import SeqCounter, SequenceProcessor
+from otel_sdk_ext._tee import TeeTextStream
 from otel_sdk_ext.identity import TaskIdentity
+from otel_sdk_ext.settings import Settings
+
+__all__ = ["TaskLogging", "TaskTerminated", "active", "shutdown", "start"]
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_ENDPOINT: Final = "http://127.0.0.1:4317"
-MAX_QUEUE_SIZE: Final = 65536
-MAX_EXPORT_BATCH_SIZE: Final = 512
 STDOUT_SCOPE: Final = "tasklogs.stdout"
 STDERR_SCOPE: Final = "tasklogs.stderr"
 LIFECYCLE_SCOPE: Final = "tasklogs.task"
@@ -48,38 +63,13 @@ _STREAM_SEVERITY: Final[dict[str, tuple[SeverityNumber, str]]] = {
 }
 
 
-def resolve_endpoint(endpoint: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """The OTLP/gRPC endpoint: the argument, else ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``,
-    else ``OTEL_EXPORTER_OTLP_ENDPOINT``, else ``http://127.0.0.1:4317``."""
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    for candidate in (
-        endpoint,
-        env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
-        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
-    ):
-        if candidate is not None and candidate.strip():
-            return candidate.strip()
-    return DEFAULT_ENDPOINT
+class TaskTerminated(SystemExit):
+    """Raised in the main thread on SIGTERM, so ``finally`` blocks, the task context
+    manager and the exit flush all run; exit status 128 + the signal number."""
 
-
-def insecure_for(endpoint: str) -> bool | None:
-    """``True`` for ``http://``, ``False`` for ``https://``; ``None`` (the exporter and
-    ``OTEL_EXPORTER_OTLP_*INSECURE`` decide) for a bare ``host:port``."""
-    lowered = endpoint.lower()
-    if lowered.startswith("http://"):
-        return True
-    if lowered.startswith("https://"):
-        return False
-    return None
-
-
-def build_otlp_exporter(endpoint: str) -> LogRecordExporter:
-    # Imported here: grpc is heavy, and not needed when an exporter is injected.
-    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
-        OTLPLogExporter,
-    )
-
-    return OTLPLogExporter(endpoint=endpoint, insecure=insecure_for(endpoint))
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
 
 
 class TaskLogging:
@@ -88,27 +78,38 @@ class TaskLogging:
     def __init__(
         self,
         identity: TaskIdentity,
-        exporter: LogRecordExporter,
+        settings: Settings,
+        exporter_factory: Callable[[], LogRecordExporter],
         *,
+        counter: SeqCounter,
         capture_output: bool = True,
         level: int = logging.INFO,
-        schedule_delay_ms: int = 50,
+        handle_sigterm: bool = True,
     ) -> None:
-        _check_settings(level, schedule_delay_ms)
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise ConfigError(f"level must be an int logging level, got {level!r}")
         self.identity = identity
+        self.settings = settings
         self.logger_provider = LoggerProvider(
             resource=Resource.create(identity.resource_attributes()),
             shutdown_on_exit=False,  # our own atexit hook orders the shutdown
         )
-        self._seq = SequenceProcessor(
-            BatchLogRecordProcessor(
-                exporter,
-                schedule_delay_millis=schedule_delay_ms,
-                max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
-                max_queue_size=MAX_QUEUE_SIZE,
-            ),
-            first_seq=_next_seq_for(identity.task_run_id),
+        self._errors = ExporterErrors()
+        self._exporter_logger = logging.getLogger(EXPORTER_LOGGER)
+        self._exporter_logger_propagate = self._exporter_logger.propagate
+        self._exporter_logger.addHandler(self._errors)
+        self._exporter_logger.propagate = False
+        self._delivery = DeliveryProcessor(
+            exporter_factory,
+            schedule_delay_ms=settings.schedule_delay_ms,
+            max_queue_size=settings.max_queue_size,
+            max_export_batch_size=settings.max_export_batch_size,
+            flush_timeout_s=settings.flush_timeout_s,
+            describe_target=f"{settings.endpoint} ({settings.protocol})",
+            report=self._report,
+            errors=self._errors,
         )
+        self._seq = SequenceProcessor(self._delivery, counter)
         self.logger_provider.add_log_record_processor(self._seq)
         self._loggers: dict[str, Logger] = {
             "stdout": self.logger_provider.get_logger(STDOUT_SCOPE),
@@ -126,20 +127,18 @@ class TaskLogging:
         root.addHandler(self._handler)
         root.setLevel(level)
 
+        self._flusher = IdleFlusher(settings.partial_line_flush_ms / 1000)
         self._tees: dict[str, TeeTextStream] = {}
-        if capture_output:
+        self._fds: dict[str, FdCapture] = {}
+        self._line_buffering_before: bool | None = None
+        if settings.capture_fds:
+            self._install_fd_capture()
+        elif capture_output:
             self._install_tees()
 
+        self._sigterm_installed = handle_sigterm and self._install_sigterm()
         atexit.register(self._at_exit)
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._after_fork_in_child)
-
-            def _after_in_child() -> None:
-                method = ref()
-                if method is not None:
-                    method()
-
-            os.register_at_fork(after_in_child=_after_in_child)
+        self._register_fork_hooks()
 
     # -- public API ---------------------------------------------------------------------
 
@@ -150,10 +149,22 @@ class TaskLogging:
 
     @property
     def last_seq(self) -> int:
-        """The ``tasklogs.seq`` of the last record queued for export (0 if none yet)."""
+        """The ``tasklogs.seq`` last taken in this task run (0 if none yet)."""
         return self._seq.last_seq
 
-    def emit_line(self, stream: Stream, line: str) -> None:
+    @property
+    def dropped_records(self) -> int:
+        """Records this process could not queue (queue full, runaway re-entrancy)."""
+        return self._delivery.dropped + self._seq.reentrant_drops
+
+    @property
+    def undelivered_records(self) -> int:
+        """Records given up at shutdown because the collector could not be reached."""
+        return self._delivery.undelivered
+
+    def emit_line(
+        self, stream: Stream, line: str, attributes: dict[str, Any] | None = None
+    ) -> None:
         """Emit one line of a standard stream: INFO for stdout, ERROR for stderr.
 
         ``line`` is the line without its newline. Never raises for a record the SDK
@@ -166,25 +177,47 @@ class TaskLogging:
         if self._closed:
             return
         severity_number, severity_text = _STREAM_SEVERITY[stream]
-        _guard.enter()
-        try:
-            logger.emit(
-                timestamp=time_ns(),
-                severity_number=severity_number,
-                severity_text=severity_text,
-                body=line,
-                attributes={semconv.LOG_IOSTREAM: stream},
-            )
-        except Exception:
-            _logger.exception("could not emit a %s line", stream)
-        finally:
-            _guard.leave()
+        attrs: dict[str, Any] = {semconv.LOG_IOSTREAM: stream}
+        if attributes:
+            attrs.update(attributes)
+        self._emit(logger, severity_number, severity_text, line, attrs, None)
+
+    def emit_task_start(self, command: Sequence[str] | None = None) -> None:
+        """Emit the ``tasklogs.task.start`` record (pid, and the command if given)."""
+        attrs: dict[str, Any] = {"process.pid": os.getpid()}
+        if command is not None:
+            attrs["process.command_line"] = shlex.join(command)
+        self._emit(
+            self._lifecycle_logger,
+            SeverityNumber.INFO,
+            "INFO",
+            "task started",
+            attrs,
+            semconv.EVENT_TASK_START,
+        )
+
+    def emit_exception(self, exc: BaseException) -> None:
+        """Emit an ERROR record with the exception's traceback (OTel ``exception.*``)."""
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self._emit(
+            self._lifecycle_logger,
+            SeverityNumber.ERROR,
+            "ERROR",
+            stack.rstrip("\n"),
+            {
+                "exception.type": type(exc).__qualname__,
+                "exception.message": str(exc),
+                "exception.stacktrace": stack,
+            },
+            None,
+        )
 
     def emit_task_end(self, exit_code: int, result: str | None = None) -> None:
         """Emit the ``tasklogs.task.end`` record (after any pending partial lines).
 
         ``result`` defaults to ``"success"`` for exit code 0, else ``"failure"``; other
         values of ``cicd.pipeline.task.run.result`` are ``cancellation``, ``timeout``...
+        The record carries ``tasklogs.dropped_records``: what this process dropped.
         """
         if isinstance(exit_code, bool) or not isinstance(exit_code, int):
             raise ConfigError(f"exit_code must be an int, got {type(exit_code).__name__}")
@@ -192,28 +225,25 @@ class TaskLogging:
             result = "success" if exit_code == 0 else "failure"
         elif not isinstance(result, str) or not result.strip():
             raise ConfigError(f"result must be a non-empty string, got {result!r}")
+        self.flush_partial_lines()
+        ok = exit_code == 0
+        self._emit(
+            self._lifecycle_logger,
+            SeverityNumber.INFO if ok else SeverityNumber.ERROR,
+            "INFO" if ok else "ERROR",
+            f"task ended with exit code {exit_code}",
+            {
+                semconv.TASK_RUN_RESULT: result,
+                semconv.PROCESS_EXIT_CODE: exit_code,
+                semconv.DROPPED_RECORDS: self.dropped_records,
+            },
+            semconv.EVENT_TASK_END,
+        )
+
+    def flush_partial_lines(self) -> None:
+        """Send captured lines still waiting for their newline."""
         for tee in self._tees.values():
             tee.flush_partial()
-        if self._closed:
-            return
-        ok = exit_code == 0
-        _guard.enter()
-        try:
-            self._lifecycle_logger.emit(
-                timestamp=time_ns(),
-                severity_number=SeverityNumber.INFO if ok else SeverityNumber.ERROR,
-                severity_text="INFO" if ok else "ERROR",
-                body=f"task ended with exit code {exit_code}",
-                attributes={
-                    semconv.TASK_RUN_RESULT: result,
-                    semconv.PROCESS_EXIT_CODE: exit_code,
-                },
-                event_name=semconv.EVENT_TASK_END,
-            )
-        except Exception:
-            _logger.exception("could not emit the task end record")
-        finally:
-            _guard.leave()
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Export everything queued so far. False on timeout or after shutdown."""
@@ -222,48 +252,140 @@ class TaskLogging:
         return self.logger_provider.force_flush(max(1, int(timeout_s * 1000)))
 
     def shutdown(self) -> None:
-        """Emit pending partial lines, restore sys.stdout/sys.stderr and the root logger,
-        then flush and stop the exporter. Idempotent."""
+        """Emit pending partial lines, restore the streams and the root logger, then
+        flush (at most ``flush_timeout_s``) and stop the exporter. Idempotent."""
         with self._state_lock:
             if self._shutdown_started:
                 return
             self._shutdown_started = True
         atexit.unregister(self._at_exit)
         try:
-            self._uninstall_tees()
+            self._uninstall_capture()
             self._uninstall_handler()
+            self._uninstall_sigterm()
         finally:
+            self._flusher.stop()
             self._closed = True
             try:
                 self.logger_provider.shutdown()
             finally:
-                _record_used_seq(self.identity.task_run_id, self._seq.last_seq)
+                self._exporter_logger.removeHandler(self._errors)
+                self._exporter_logger.propagate = self._exporter_logger_propagate
                 _forget(self)
 
-    # -- internals ---------------------------------------------------------------------
+    # -- emission -------------------------------------------------------------------------
+
+    def _emit(  # noqa: PLR0917 - private; one call site per record kind
+        self,
+        logger: Logger,
+        severity_number: SeverityNumber,
+        severity_text: str,
+        body: str,
+        attributes: dict[str, Any],
+        event_name: str | None,
+    ) -> None:
+        if self._closed:
+            return
+        _guard.enter()
+        try:
+            logger.emit(
+                timestamp=time_ns(),
+                severity_number=severity_number,
+                severity_text=severity_text,
+                body=body,
+                attributes=attributes,
+                event_name=event_name,
+            )
+        except Exception:
+            _logger.exception("could not emit a record")
+        finally:
+            _guard.leave()
+
+    def _report(self, message: str) -> None:
+        """Tell the user something about delivery on the real stderr, uncaptured."""
+        line = message + "\n"
+        fd_capture = self._fds.get("stderr")
+        if fd_capture is not None and not self._closed:
+            with contextlib.suppress(OSError):
+                os.write(fd_capture.saved_fd, line.encode("utf-8", "replace"))
+            return
+        tee = self._tees.get("stderr")
+        stream: TextIO | None = tee.original if tee is not None else sys.stderr
+        if stream is None:
+            return
+        _guard.enter()
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+        finally:
+            _guard.leave()
+
+    # -- capture ----------------------------------------------------------------------
+
+    def _sink(self, stream: Stream) -> Callable[[str, dict[str, Any] | None], None]:
+        def sink(line: str, attrs: dict[str, Any] | None) -> None:
+            self.emit_line(stream, line, attrs)
+
+        return sink
 
     def _install_tees(self) -> None:
         for stream in ("stdout", "stderr"):
             original: TextIO | None = getattr(sys, stream)
             if original is None:  # e.g. pythonw: no console
                 continue
-            tee = TeeTextStream(original, self._make_sink(stream))
+            tee = TeeTextStream(
+                original,
+                self._sink(stream),
+                max_line_chars=self.settings.max_line_chars,
+                long_lines=self.settings.long_lines,
+            )
             self._tees[stream] = tee
             setattr(sys, stream, tee)
+            self._flusher.add(tee)
 
-    def _make_sink(self, stream: Stream) -> LineSink:
-        def sink(line: str) -> None:
-            self.emit_line(stream, line)
+    def _install_fd_capture(self) -> None:
+        streams: tuple[tuple[Stream, int], ...] = (("stdout", 1), ("stderr", 2))
+        for stream, fd in streams:
+            current: TextIO | None = getattr(sys, stream)
+            with contextlib.suppress(Exception):
+                if current is not None:
+                    current.flush()
+            capture = FdCapture(
+                fd,
+                self._sink(stream),
+                max_line_chars=self.settings.max_line_chars,
+                long_lines=self.settings.long_lines,
+            )
+            self._fds[stream] = capture
+            self._flusher.add(capture)
+        # Python's own stdout buffer sits above the fd: make it line buffered, or a
+        # print() to a non-terminal would reach the pipe only 8 KiB at a time.
+        stdout = sys.stdout
+        if stdout is not None and hasattr(stdout, "reconfigure"):
+            self._line_buffering_before = bool(getattr(stdout, "line_buffering", False))
+            with contextlib.suppress(Exception):
+                stdout.reconfigure(line_buffering=True)
 
-        return sink
-
-    def _uninstall_tees(self) -> None:
+    def _uninstall_capture(self) -> None:
         for stream, tee in self._tees.items():
             tee.stop_capture()
             # Only undo our own replacement: if someone wrapped our tee since, leave
             # theirs in place (ours now only writes through).
             if getattr(sys, stream) is tee:
                 setattr(sys, stream, tee.original)
+        if self._fds:
+            for stream in ("stdout", "stderr"):
+                with contextlib.suppress(Exception):
+                    current: TextIO | None = getattr(sys, stream)
+                    if current is not None:
+                        current.flush()
+            for capture in self._fds.values():
+                capture.stop()
+            if self._line_buffering_before is not None and hasattr(sys.stdout, "reconfigure"):
+                with contextlib.suppress(Exception):
+                    sys.stdout.reconfigure(line_buffering=self._line_buffering_before)
 
     def _uninstall_handler(self) -> None:
         root = logging.getLogger()
@@ -272,48 +394,94 @@ class TaskLogging:
         if root.level == self._root_level:
             root.setLevel(self._root_level_before)
 
+    # -- signals, exit and fork ---------------------------------------------------------
+
+    def _install_sigterm(self) -> bool:
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return False  # somebody else handles SIGTERM; their choice
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        return True
+
+    def _uninstall_sigterm(self) -> None:
+        if not self._sigterm_installed:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is _raise_terminated:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
     def _at_exit(self) -> None:
         try:
             self.shutdown()
         except Exception:  # at exit there is nobody left to raise to
             _logger.exception("tasklogs shutdown at exit failed")
 
+    def _register_fork_hooks(self) -> None:
+        ref = weakref.ref(self)
+
+        def before() -> None:
+            instance = ref()
+            if instance is not None and not instance._closed:
+                instance._seq.before_fork()
+
+        def after_in_parent() -> None:
+            instance = ref()
+            if instance is not None:
+                instance._seq.after_fork_in_parent()
+
+        def after_in_child() -> None:
+            instance = ref()
+            if instance is not None and not instance._closed:
+                instance._after_fork_in_child()
+
+        os.register_at_fork(
+            before=before, after_in_parent=after_in_parent, after_in_child=after_in_child
+        )
+        import multiprocessing.util as mp_util
+
+        # multiprocessing children leave through os._exit (no atexit): a finaliser
+        # registered in the child (after its registry is reset) flushes them.
+        mp_util.register_after_fork(self, _register_mp_finalizer)
+
     def _after_fork_in_child(self) -> None:
-        # A forked child would number records from the parent's counter: duplicates
-        # under the same task run id. It stops emitting; its output still goes to the
-        # inherited streams (wrap the command with `tasklogs run` to capture those).
+        """The child keeps shipping: new locks, queue, export thread and exporter; the
+        shared counter continues the task run's sequence (see ``_seq``)."""
+        self._state_lock = threading.Lock()
         self._seq.after_fork_in_child()
+        self._delivery.after_fork_in_child()
         for tee in self._tees.values():
             tee.after_fork_in_child()
+        for capture in self._fds.values():
+            capture.after_fork_in_child()
+        self._flusher.restart()
 
 
-def _check_settings(level: int, schedule_delay_ms: int) -> None:
-    if isinstance(level, bool) or not isinstance(level, int):
-        raise ConfigError(f"level must be an int logging level, got {level!r}")
-    if (
-        isinstance(schedule_delay_ms, bool)
-        or not isinstance(schedule_delay_ms, int)
-        or schedule_delay_ms <= 0
-    ):
-        raise ConfigError(f"schedule_delay_ms must be a positive int, got {schedule_delay_ms!r}")
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise TaskTerminated(signum)
 
 
-# -- sequence numbers already used in this process, per task run id ---------------------
-# A second configure() for the same task run continues the count: starting again at 1
+def _register_mp_finalizer(instance: TaskLogging) -> None:
+    import multiprocessing.util as mp_util
+
+    mp_util.Finalize(instance, instance._at_exit, exitpriority=100)
+
+
+# -- sequence counters per task run id in this process ---------------------------------
+# A second configure() for the same task run continues its count: starting again at 1
 # would make every consumer drop the new lines as duplicates.
 
-_used_seq: dict[str, int] = {}
-_used_seq_lock = threading.Lock()
+_counters: dict[str, SeqCounter] = {}
+_counters_lock = threading.Lock()
 
 
-def _next_seq_for(task_run_id: str) -> int:
-    with _used_seq_lock:
-        return _used_seq.get(task_run_id, 0) + 1
-
-
-def _record_used_seq(task_run_id: str, last_seq: int) -> None:
-    with _used_seq_lock:
-        _used_seq[task_run_id] = max(_used_seq.get(task_run_id, 0), last_seq)
+def _counter_for(task_run_id: str) -> SeqCounter:
+    with _counters_lock:
+        counter = _counters.get(task_run_id)
+        if counter is None:
+            counter = _counters[task_run_id] = SeqCounter()
+        return counter
 
 
 # -- the process-wide active TaskLogging ---------------------------------------------
@@ -336,28 +504,38 @@ def active() -> TaskLogging | None:
 
 def start(
     identity: TaskIdentity,
+    settings: Settings,
     *,
-    endpoint: str | None = None,
     capture_output: bool = True,
     level: int = logging.INFO,
-    schedule_delay_ms: int = 50,
+    handle_sigterm: bool = True,
     exporter: LogRecordExporter | None = None,
 ) -> TaskLogging:
     """Shut down the active TaskLogging, if any, and make ``identity``'s the active one."""
     global _active  # noqa: PLW0603
-    _check_settings(level, schedule_delay_ms)
+    factory: Callable[[], LogRecordExporter]
     if exporter is None:
-        exporter = build_otlp_exporter(resolve_endpoint(endpoint))
+
+        def factory() -> LogRecordExporter:
+            return build_exporter(settings)
+    else:
+        injected = exporter
+
+        def factory() -> LogRecordExporter:
+            return injected
+
     with _active_lock:
         previous = _active
         if previous is not None:
             previous.shutdown()
         instance = TaskLogging(
             identity,
-            exporter,
+            settings,
+            factory,
+            counter=_counter_for(identity.task_run_id),
             capture_output=capture_output,
             level=level,
-            schedule_delay_ms=schedule_delay_ms,
+            handle_sigterm=handle_sigterm,
         )
         _active = instance
         return instance

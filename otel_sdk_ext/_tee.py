@@ -1,9 +1,14 @@
-"""Tee streams: sys.stdout / sys.stderr replacements that also emit complete lines.
+"""Tee streams: sys.stdout / sys.stderr replacements that also emit terminal lines.
 
-Everything written goes through to the original stream at once; complete lines
-(split on ``"\\n"``) are handed to a sink, which emits them as log records. The
-text stream and its ``.buffer`` share one line buffer and one lock, so text and bytes
-written in any mix, from any thread, form the same lines the terminal shows.
+Everything written goes through to the original stream at once; lines (as
+:class:`~otel_sdk_ext._lines.LineSplitter` sees them: ``\\r`` collapsed, long lines split
+or truncated, idle partial lines sent) are handed to a sink, which emits them as log
+records. The text stream and its ``.buffer`` share one line buffer and one lock, so text
+and bytes written in any mix, from any thread, form the same lines the terminal shows.
+
+A write that re-enters on the same thread while a capture is in progress (a signal
+handler that prints) is written through and captured right after the outer write: no
+deadlock and no corrupted line state.
 """
 
 from __future__ import annotations
@@ -11,69 +16,14 @@ from __future__ import annotations
 import codecs
 import io
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import IO, Any, AnyStr, BinaryIO, Final, Self, TextIO
+from typing import IO, Any, AnyStr, BinaryIO, Literal, Self, TextIO
 
 from otel_sdk_ext import _guard
+from otel_sdk_ext._lines import MAX_LINE_CHARS, LineSink, LineSplitter
 
-#: Receives one line, without its line terminator.
-LineSink = Callable[[str], None]
-
-#: A line longer than this (in characters) is emitted in pieces of this size.
-MAX_LINE_CHARS: Final = 64 * 1024
-
-
-class LineSplitter:
-    """Splits a stream of text into lines for a sink. Not thread-safe by itself."""
-
-    def __init__(self, sink: LineSink, max_line_chars: int = MAX_LINE_CHARS) -> None:
-        self._sink = sink
-        self._max = max_line_chars
-        self._pending: list[str] = []
-        self._pending_len = 0
-
-    def feed(self, text: str) -> None:
-        if not text:
-            return
-        parts = text.split("\n")
-        if len(parts) > 1:
-            self._pending.append(parts[0])
-            self._emit("".join(self._pending))
-            self._pending.clear()
-            self._pending_len = 0
-            for line in parts[1:-1]:
-                self._emit(line)
-        tail = parts[-1]
-        if tail:
-            self._pending.append(tail)
-            self._pending_len += len(tail)
-            if self._pending_len >= self._max:
-                self._spill()
-
-    def flush_partial(self) -> None:
-        """Emit what is pending (a line without its newline yet), if anything."""
-        if self._pending_len:
-            self._emit("".join(self._pending))
-        self._pending.clear()
-        self._pending_len = 0
-
-    def _spill(self) -> None:
-        text = "".join(self._pending)
-        cut = len(text) - len(text) % self._max
-        for start in range(0, cut, self._max):
-            self._sink(text[start : start + self._max])
-        rest = text[cut:]
-        self._pending = [rest] if rest else []
-        self._pending_len = len(rest)
-
-    def _emit(self, line: str) -> None:
-        if line.endswith("\r"):
-            line = line[:-1]
-        while len(line) > self._max:
-            self._sink(line[: self._max])
-            line = line[self._max :]
-        self._sink(line)
+__all__ = ["TeeBinaryStream", "TeeTextStream"]
 
 
 def _unsupported(what: str) -> io.UnsupportedOperation:
@@ -132,11 +82,22 @@ class _WriteOnly(IO[AnyStr]):
 class TeeTextStream(_WriteOnly[str], TextIO):
     """A write-only text stream that writes through to ``original`` and captures lines."""
 
-    def __init__(self, original: TextIO, sink: LineSink) -> None:
+    def __init__(
+        self,
+        original: TextIO,
+        sink: LineSink,
+        *,
+        max_line_chars: int = MAX_LINE_CHARS,
+        long_lines: Literal["split", "truncate"] = "split",
+    ) -> None:
         self._original = original
         self._lock = threading.RLock()
-        self._lines = LineSplitter(sink)
+        self._sink = sink
+        self._line_options: tuple[int, Literal["split", "truncate"]] = (max_line_chars, long_lines)
+        self._lines = LineSplitter(sink, max_line_chars, long_lines)
         self._capturing = True
+        self._busy = False  # inside a capture (the lock is held by this thread then)
+        self._deferred: list[str | bytes] = []
         encoding = getattr(original, "encoding", None) or "utf-8"
         try:
             decoder_factory = codecs.getincrementaldecoder(encoding)
@@ -168,22 +129,47 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             self.flush_partial()
             self._capturing = False
 
-    def after_fork_in_child(self) -> None:
-        """In a forked child: write through only. The lock may have been copied while
-        held by a thread the child does not have, so it is replaced, not taken."""
-        self._lock = threading.RLock()
-        self._capturing = False
+    def flush_if_idle(self, now: float, idle_s: float) -> None:
+        """Send the pending partial line if output has been idle (the IdleFlusher)."""
+        if not self._lock.acquire(timeout=0.5):
+            return
+        try:
+            if self._capturing and not self._busy:
+                self._lines.flush_if_idle(now, idle_s)
+        finally:
+            self._lock.release()
 
-    def _capture_text(self, text: str) -> None:
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a new lock (it may have been copied while held by a thread
+        the child does not have) and an empty line state (the parent sends its own
+        partial line); capture goes on into the child's own pipeline."""
+        self._lock = threading.RLock()
+        self._busy = False
+        self._deferred = []
+        self._lines = LineSplitter(self._sink, *self._line_options)
+        self._decoder.reset()
+
+    def _capture(self, data: str | bytes) -> None:
         # Caller holds the lock.
+        if self._busy:  # re-entered on this thread (a signal handler): after the outer
+            self._deferred.append(data)
+            return
+        self._busy = True
+        try:
+            self._capture_one(data)
+            while self._deferred:
+                self._capture_one(self._deferred.pop(0))
+        finally:
+            self._busy = False
+
+    def _capture_one(self, data: str | bytes) -> None:
+        if isinstance(data, bytes):
+            self._lines.feed(self._decoder.decode(data))
+            return
         pending = self._decoder.decode(b"", final=True)
         if pending:
             self._lines.feed(pending)
-        self._lines.feed(text)
-
-    def _capture_bytes(self, data: bytes) -> None:
-        # Caller holds the lock.
-        self._lines.feed(self._decoder.decode(data))
+        self._lines.feed(data)
 
     def _passthrough(self) -> bool:
         # While this thread is emitting a record (or the SDK is, on its behalf), a
@@ -203,7 +189,7 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             if "\n" in s:
                 self._original.flush()
             if self._capturing:
-                self._capture_text(s)
+                self._capture(s)
         return len(s)
 
     def writelines(self, lines: Iterable[str], /) -> None:
@@ -282,7 +268,7 @@ class TeeBinaryStream(_WriteOnly[bytes], BinaryIO):
         with tee._lock:
             self._write_original(data)
             if tee.capturing:
-                tee._capture_bytes(data)
+                tee._capture(data)
         return len(data)
 
     def _write_original(self, data: bytes) -> None:

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 from otel_sdk_ext import _guard
-from otel_sdk_ext._tee import LineSplitter, TeeTextStream
+from otel_sdk_ext._tee import TeeTextStream
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,27 +81,10 @@ def test_exit_flushes_everything_and_captures_the_traceback(tmp_path: Path) -> N
     assert by_scope["tasklogs.stderr"][-1] == "RuntimeError: uncaught"
 
 
-def test_splitter_lines_crlf_and_long_lines() -> None:
-    got: list[str] = []
-    splitter = LineSplitter(got.append, max_line_chars=5)
-    splitter.feed("ab")
-    splitter.feed("c\r\nde\n\nf")
-    assert got == ["abc", "de", ""]
-    splitter.feed("ghijklm")  # "fghijklm" passes the limit: emitted in pieces
-    assert got == ["abc", "de", "", "fghij"]
-    splitter.feed("\n")
-    assert got == ["abc", "de", "", "fghij", "klm"]
-    splitter.feed("xyz")
-    splitter.flush_partial()
-    splitter.flush_partial()  # nothing pending any more
-    assert got[-1] == "xyz"
-    assert len(got) == 6
-
-
 def test_tee_writes_through_without_capture_while_emitting(tmp_path: Path) -> None:
     got: list[str] = []
     with open(tmp_path / "out.txt", "w", encoding="utf-8") as original:
-        tee = TeeTextStream(original, got.append)
+        tee = TeeTextStream(original, lambda line, _attrs: got.append(line))
         tee.write("captured\n")
         _guard.enter()
         try:
