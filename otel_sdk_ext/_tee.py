@@ -79,6 +79,29 @@ class _WriteOnly(IO[AnyStr]):
         self.close()
 
 
+class _ThreadLine:
+    """One thread's line splitter and byte decoder."""
+
+    __slots__ = ("decoder", "lines")
+
+    def __init__(self, lines: LineSplitter, encoding: str) -> None:
+        self.lines = lines
+        self.decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+
+    def feed(self, data: str | bytes) -> None:
+        if isinstance(data, bytes):
+            self.lines.feed(self.decoder.decode(data))
+            return
+        pending = self.decoder.decode(b"", final=True)
+        if pending:
+            self.lines.feed(pending)
+        self.lines.feed(data)
+
+    def flush(self) -> None:
+        self.lines.feed(self.decoder.decode(b"", final=True))
+        self.lines.flush_partial()
+
+
 class TeeTextStream(_WriteOnly[str], TextIO):
     """A write-only text stream that writes through to ``original`` and captures lines."""
 
@@ -94,16 +117,19 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         self._lock = threading.RLock()
         self._sink = sink
         self._line_options: tuple[int, Literal["split", "truncate"]] = (max_line_chars, long_lines)
-        self._lines = LineSplitter(sink, max_line_chars, long_lines)
+        #: Line state per writing thread: print() writes the text and the newline
+        #: separately, so threads interleave between the two; per thread, each record is
+        #: still the line that thread printed.
+        self._threads: dict[int, _ThreadLine] = {}
         self._capturing = True
         self._busy = False  # inside a capture (the lock is held by this thread then)
         self._deferred: list[str | bytes] = []
         encoding = getattr(original, "encoding", None) or "utf-8"
         try:
-            decoder_factory = codecs.getincrementaldecoder(encoding)
+            codecs.getincrementaldecoder(encoding)
         except LookupError:
-            decoder_factory = codecs.getincrementaldecoder("utf-8")
-        self._decoder = decoder_factory(errors="replace")
+            encoding = "utf-8"
+        self._encoding = encoding
         self._buffer = TeeBinaryStream(self)
 
     # -- capture control ------------------------------------------------------------
@@ -117,11 +143,12 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         return self._capturing
 
     def flush_partial(self) -> None:
-        """Emit a pending partial line (text written without a trailing newline)."""
+        """Emit pending partial lines (text written without a trailing newline)."""
         with self._lock:
             if self._capturing:
-                self._lines.feed(self._decoder.decode(b"", final=True))
-                self._lines.flush_partial()
+                for state in list(self._threads.values()):
+                    state.flush()
+                self._threads.clear()
 
     def stop_capture(self) -> None:
         """Emit the pending partial line, then only write through from now on."""
@@ -130,24 +157,29 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             self._capturing = False
 
     def flush_if_idle(self, now: float, idle_s: float) -> None:
-        """Send the pending partial line if output has been idle (the IdleFlusher)."""
+        """Send pending partial lines if output has been idle (the IdleFlusher); forget
+        the line state of threads that have ended."""
         if not self._lock.acquire(timeout=0.5):
             return
         try:
             if self._capturing and not self._busy:
-                self._lines.flush_if_idle(now, idle_s)
+                for state in self._threads.values():
+                    state.lines.flush_if_idle(now, idle_s)
+                if len(self._threads) > 1:
+                    alive = {t.ident for t in threading.enumerate()}
+                    for ident in [i for i in self._threads if i not in alive]:
+                        self._threads.pop(ident).flush()
         finally:
             self._lock.release()
 
     def after_fork_in_child(self) -> None:
         """In a forked child: a new lock (it may have been copied while held by a thread
         the child does not have) and an empty line state (the parent sends its own
-        partial line); capture goes on into the child's own pipeline."""
+        partial lines); capture goes on into the child's own pipeline."""
         self._lock = threading.RLock()
         self._busy = False
         self._deferred = []
-        self._lines = LineSplitter(self._sink, *self._line_options)
-        self._decoder.reset()
+        self._threads = {}
 
     def _capture(self, data: str | bytes) -> None:
         # Caller holds the lock.
@@ -156,20 +188,16 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             return
         self._busy = True
         try:
-            self._capture_one(data)
+            state = self._threads.get(threading.get_ident())
+            if state is None:
+                state = self._threads[threading.get_ident()] = _ThreadLine(
+                    LineSplitter(self._sink, *self._line_options), self._encoding
+                )
+            state.feed(data)
             while self._deferred:
-                self._capture_one(self._deferred.pop(0))
+                state.feed(self._deferred.pop(0))
         finally:
             self._busy = False
-
-    def _capture_one(self, data: str | bytes) -> None:
-        if isinstance(data, bytes):
-            self._lines.feed(self._decoder.decode(data))
-            return
-        pending = self._decoder.decode(b"", final=True)
-        if pending:
-            self._lines.feed(pending)
-        self._lines.feed(data)
 
     def _passthrough(self) -> bool:
         # While this thread is emitting a record (or the SDK is, on its behalf), a

@@ -25,8 +25,8 @@ from collector_service.errors import ConfigError
 from otel_sdk_ext import TaskLogging
 from otel_sdk_ext._exporters import insecure_for
 from otel_sdk_ext._task_logging import active
-from otel_sdk_ext.settings import DEFAULT_GRPC_ENDPOINT, Settings
 from otel_sdk_ext._tee import TeeTextStream
+from otel_sdk_ext.settings import DEFAULT_GRPC_ENDPOINT, Settings
 
 RUN_ID = f"capture-{uuid.uuid4()}"
 
