@@ -32,10 +32,15 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from collector_service import semconv
+
 __all__ = ["DeliveryProcessor", "ExporterErrors"]
 
 _MAX_BACKOFF_S: Final = 5.0
 _EMPTY_RESOURCE: Final = Resource.get_empty()
+#: Lifecycle records are queued even when the queue is full: the end record is where
+#: the drops are reported, and there are only two per task run.
+_KEEP_EVENTS: Final = frozenset({semconv.EVENT_TASK_START, semconv.EVENT_TASK_END})
 _FIRST_BACKOFF_S: Final = 0.2
 
 #: The stock exporters log their failures here.
@@ -116,7 +121,7 @@ class DeliveryProcessor(LogRecordProcessor):
             self.dropped += 1
             return
         queue = self._queue
-        if len(queue) >= self._max_queue:
+        if len(queue) >= self._max_queue and log_record.log_record.event_name not in _KEEP_EVENTS:
             self.dropped += 1
             return
         # The exporters take the frozen form; the API record itself is shared, not

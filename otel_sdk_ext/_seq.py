@@ -35,7 +35,6 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from collector_service import semconv
-from otel_sdk_ext import _guard
 
 __all__ = ["SeqCounter", "SequenceProcessor"]
 
@@ -142,7 +141,6 @@ class SequenceProcessor(LogRecordProcessor):
             return
         deferred = _local.deferred = []
         _local.deferred_total = 0
-        _guard.enter()
         try:
             with self._lock:
                 if self._stopped:
@@ -151,7 +149,6 @@ class SequenceProcessor(LogRecordProcessor):
                 while deferred:
                     self._hand_on(deferred.pop(0))
         finally:
-            _guard.leave()
             _local.deferred = None
         # A signal handler may have slipped one in after the loop ended: stamp it now.
         while deferred:

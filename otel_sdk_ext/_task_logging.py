@@ -36,7 +36,6 @@ from opentelemetry.sdk.resources import Resource
 
 from collector_service import semconv
 from collector_service.errors import ConfigError
-from otel_sdk_ext import _guard
 from otel_sdk_ext._delivery import EXPORTER_LOGGER, DeliveryProcessor, ExporterErrors
 from otel_sdk_ext._exporters import build_exporter
 from otel_sdk_ext._fdcapture import FdCapture
@@ -286,7 +285,6 @@ class TaskLogging:
     ) -> None:
         if self._closed:
             return
-        _guard.enter()
         try:
             logger.emit(
                 timestamp=time_ns(),
@@ -298,8 +296,6 @@ class TaskLogging:
             )
         except Exception:
             _logger.exception("could not emit a record")
-        finally:
-            _guard.leave()
 
     def _report(self, message: str) -> None:
         """Tell the user something about delivery on the real stderr, uncaptured."""
@@ -313,14 +309,11 @@ class TaskLogging:
         stream: TextIO | None = tee.original if tee is not None else sys.stderr
         if stream is None:
             return
-        _guard.enter()
         try:
             stream.write(line)
             stream.flush()
         except (OSError, ValueError):
             pass
-        finally:
-            _guard.leave()
 
     # -- capture ----------------------------------------------------------------------
 

@@ -18,12 +18,16 @@ import io
 import threading
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import IO, Any, AnyStr, BinaryIO, Literal, Self, TextIO
+from typing import IO, Any, AnyStr, BinaryIO, Final, Literal, Self, TextIO
 
-from otel_sdk_ext import _guard
 from otel_sdk_ext._lines import MAX_LINE_CHARS, LineSink, LineSplitter
 
 __all__ = ["TeeBinaryStream", "TeeTextStream"]
+
+#: Writes made while a capture is in progress on the same thread (a signal handler's
+#: print, or output the SDK produces while emitting a captured line) are captured after
+#: it; at most this many per outer write, so output caused by emitting cannot loop.
+_MAX_DEFERRED: Final = 1024
 
 
 def _unsupported(what: str) -> io.UnsupportedOperation:
@@ -124,6 +128,7 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         self._capturing = True
         self._busy = False  # inside a capture (the lock is held by this thread then)
         self._deferred: list[str | bytes] = []
+        self._budget = _MAX_DEFERRED
         encoding = getattr(original, "encoding", None) or "utf-8"
         try:
             codecs.getincrementaldecoder(encoding)
@@ -184,9 +189,12 @@ class TeeTextStream(_WriteOnly[str], TextIO):
     def _capture(self, data: str | bytes) -> None:
         # Caller holds the lock.
         if self._busy:  # re-entered on this thread (a signal handler): after the outer
-            self._deferred.append(data)
+            if self._budget > 0:  # bounded: a write per emission must not loop forever
+                self._budget -= 1
+                self._deferred.append(data)
             return
         self._busy = True
+        self._budget = _MAX_DEFERRED
         try:
             state = self._threads.get(threading.get_ident())
             if state is None:
@@ -200,9 +208,7 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             self._busy = False
 
     def _passthrough(self) -> bool:
-        # While this thread is emitting a record (or the SDK is, on its behalf), a
-        # write must not be captured: that would emit again and could deadlock.
-        return not self._capturing or _guard.active()
+        return not self._capturing
 
     # -- writing ----------------------------------------------------------------------
 
