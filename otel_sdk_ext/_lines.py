@@ -81,6 +81,21 @@ class LineSplitter:
             return
         now = time.monotonic()
         self.last_feed = now
+        if (
+            "\n" not in text
+            and "\r" not in text
+            and not self._cr
+            and not self._cut
+            and self._len + len(text) <= self._max
+        ):
+            # The common partial write (print() writes its pieces one by one): just
+            # keep it; lines are cut when the newline comes.
+            self._buf.append(text)
+            self._len += len(text)
+            self._total += len(text)
+            if self._dirty_since is None:
+                self._dirty_since = now
+            return
         start = 0
         while True:
             nl = text.find("\n", start)

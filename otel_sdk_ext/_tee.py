@@ -86,23 +86,29 @@ class _WriteOnly(IO[AnyStr]):
 class _ThreadLine:
     """One thread's line splitter and byte decoder."""
 
-    __slots__ = ("decoder", "lines")
+    __slots__ = ("decoder", "decoding", "lines")
 
     def __init__(self, lines: LineSplitter, encoding: str) -> None:
         self.lines = lines
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        self.decoding = False  # bytes were written: the decoder may hold a partial char
 
     def feed(self, data: str | bytes) -> None:
         if isinstance(data, bytes):
+            self.decoding = True
             self.lines.feed(self.decoder.decode(data))
             return
-        pending = self.decoder.decode(b"", final=True)
-        if pending:
-            self.lines.feed(pending)
+        if self.decoding:
+            self.decoding = False
+            pending = self.decoder.decode(b"", final=True)
+            if pending:
+                self.lines.feed(pending)
         self.lines.feed(data)
 
     def flush(self) -> None:
-        self.lines.feed(self.decoder.decode(b"", final=True))
+        if self.decoding:
+            self.decoding = False
+            self.lines.feed(self.decoder.decode(b"", final=True))
         self.lines.flush_partial()
 
 
@@ -196,12 +202,16 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         self._busy = True
         self._budget = _MAX_DEFERRED
         try:
-            state = self._threads.get(threading.get_ident())
+            ident = threading.get_ident()
+            state = self._threads.get(ident)
             if state is None:
-                state = self._threads[threading.get_ident()] = _ThreadLine(
+                state = self._threads[ident] = _ThreadLine(
                     LineSplitter(self._sink, *self._line_options), self._encoding
                 )
-            state.feed(data)
+            if data.__class__ is str and not state.decoding:
+                state.lines.feed(data)
+            else:
+                state.feed(data)
             while self._deferred:
                 state.feed(self._deferred.pop(0))
         finally:
@@ -219,9 +229,8 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             self._original.write(s)
             return len(s)
         with self._lock:
+            # The original keeps its own buffering (line buffered on a terminal).
             self._original.write(s)
-            if "\n" in s:
-                self._original.flush()
             if self._capturing:
                 self._capture(s)
         return len(s)

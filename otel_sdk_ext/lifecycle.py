@@ -13,12 +13,14 @@ no arguments are given) and a ``tasklogs.task.start`` record. On exit: the
 ``tasklogs.task.end`` record with the result and exit code, and for an uncaught
 exception first an ERROR record with its traceback. ``SystemExit`` keeps its code,
 ``KeyboardInterrupt`` is a cancellation (130), SIGTERM a cancellation (143). Exceptions
-always propagate. A configuration made here is shut down (flushed) on exit.
+always propagate. A configuration made here is shut down (flushed) on exit. A forked
+child that leaves the block (``sys.exit`` in a worker) only flushes: no end record.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from types import TracebackType
 from typing import Any
 
@@ -52,6 +54,7 @@ class task(contextlib.ContextDecorator):
         self._kwargs = configure_kwargs
         self._owned: TaskLogging | None = None
         self._logging: TaskLogging | None = None
+        self._pid = 0
 
     def __enter__(self) -> TaskLogging:
         from otel_sdk_ext import configure
@@ -61,6 +64,7 @@ class task(contextlib.ContextDecorator):
             current = configure(**self._kwargs)
             self._owned = current
         self._logging = current
+        self._pid = os.getpid()
         current.emit_task_start()
         return current
 
@@ -73,6 +77,11 @@ class task(contextlib.ContextDecorator):
         tl = self._logging
         self._logging = None
         if tl is None:
+            return
+        if os.getpid() != self._pid:
+            # A forked child leaving the block (a worker's sys.exit): the task goes on
+            # in the parent. Only send what the child logged.
+            tl.shutdown()
             return
         exit_code, result = outcome_of(exc)
         if exc is not None and result == "failure" and not isinstance(exc, SystemExit):

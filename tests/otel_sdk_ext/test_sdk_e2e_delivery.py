@@ -190,15 +190,15 @@ def work(n):
 
 with otel_sdk_ext.task():
     print("parent before fork")
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=work, args=(n,)) for n in range(3)]
-    for p in procs:
-        p.start()
     pid = os.fork()
     if pid == 0:  # a gunicorn-style worker: plain fork, leaves through sys.exit
         for i in range(50):
             print(f"forked print {i}")
-        sys.exit(0)
+        sys.exit(0)  # inside the parent's task block: must not end the task
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=work, args=(n,)) for n in range(3)]
+    for p in procs:
+        p.start()
     os.waitpid(pid, 0)
     for p in procs:
         p.join()
