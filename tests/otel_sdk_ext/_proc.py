@@ -91,15 +91,17 @@ def stop_service(service: RunningService) -> None:
     assert service.process.wait(timeout=30) == 0, service.log_text()
 
 
-def start_service_again(service: RunningService, config: Path) -> None:
-    """``tasklogs serve`` on the same ports and data dir; the fixture stops it later."""
-    with service.log_path.open("ab") as log:
-        service.process = subprocess.Popen(
-            tasklogs_cmd("serve", "--config", str(config), "--data-dir", str(service.data_dir)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+def start_service_again(service: RunningService, config: Path, *, wait_only: bool = False) -> None:
+    """``tasklogs serve`` on the same ports and data dir (the caller stops it), then wait
+    until it is ready; ``wait_only``: it was started already, just wait."""
+    if not wait_only:
+        with service.log_path.open("ab") as log:
+            service.process = subprocess.Popen(
+                tasklogs_cmd("serve", "--config", str(config), "--data-dir", str(service.data_dir)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert service.process.poll() is None, service.log_text()

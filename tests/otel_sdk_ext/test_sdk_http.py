@@ -1,17 +1,21 @@
 """OTLP/HTTP from a real child process, chosen by the standard environment variables.
 
-The receiver on this branch speaks OTLP/gRPC only, so the endpoint here is a small
-in-test HTTP server that decodes ``ExportLogsServiceRequest`` exactly as a receiver
-would (and refuses the first request with 503, so the retry is exercised too).
+The first test uses a small in-test HTTP server that decodes ``ExportLogsServiceRequest``
+and shows exactly what goes over the wire (path, bearer header, gzip), refusing the
+first request with 503 so the retry is exercised too; the second sends to the real
+`tasklogs serve` OTLP/HTTP receiver, authenticated as a tenant.
 """
 
 from __future__ import annotations
 
 import gzip
+import subprocess
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +24,16 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
-from tests.otel_sdk_ext._proc import child_env, new_run_id, run_python
+from tests.otel_sdk_ext._proc import (
+    child_env,
+    new_run_id,
+    ordered,
+    run_python,
+    start_service_again,
+    stop_service,
+    wait_for_end,
+)
+from tests.support import RunningService, free_port, tasklogs_cmd
 
 pytestmark = pytest.mark.e2e
 
@@ -126,3 +139,71 @@ def test_http_protobuf_with_bearer_token_and_gzip(otlp_http: tuple[str, Received
     ]
     assert [attrs["tasklogs.seq"].int_value for _, _, attrs in lines] == [1, 2, 3, 4]
     assert {resource["cicd.pipeline.task.run.id"] for resource, _, _ in lines} == {run_id}
+
+
+def test_http_protobuf_against_the_real_receiver_with_a_tenant_token(tmp_path: Path) -> None:
+    token = f"sdk-token-{uuid.uuid4().hex}"
+    http_port, grpc_port, api_port = free_port(), free_port(), free_port()
+    config = tmp_path / "tasklogs.yaml"
+    config.write_text(
+        f"""
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}
+      http: {{endpoint: "127.0.0.1:{http_port}"}}
+exporters:
+  clickhouse:
+    batch: {{timeout_ms: 50}}
+service:
+  pipelines:
+    logs: {{receivers: [otlp], exporters: [clickhouse]}}
+api: {{endpoint: "127.0.0.1:{api_port}"}}
+auth:
+  tenants:
+    acme: {{tokens: ["{token}"]}}
+""",
+        encoding="utf-8",
+    )
+    with (tmp_path / "serve.log").open("wb") as log:
+        serve = subprocess.Popen(
+            tasklogs_cmd("serve", "--config", str(config), "--data-dir", str(tmp_path / "data")),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    service = RunningService(
+        serve,
+        tmp_path / "data",
+        f"http://127.0.0.1:{grpc_port}",
+        f"http://127.0.0.1:{api_port}",
+        tmp_path / "serve.log",
+    )
+    try:
+        start_service_again(service, config, wait_only=True)
+        run_id = new_run_id("http-real")
+        env = child_env(
+            None,
+            run_id,
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{http_port}",
+            OTEL_EXPORTER_OTLP_HEADERS=f"authorization=Bearer%20{token}",
+            OTEL_EXPORTER_OTLP_COMPRESSION="gzip",
+        )
+        proc = run_python(
+            """
+            import otel_sdk_ext
+            with otel_sdk_ext.task():
+                print("over real http")
+            """,
+            env,
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        records = wait_for_end(service, run_id)
+    finally:
+        stop_service(service)
+    assert [r["body"] for r in ordered(records)] == [
+        "task started",
+        "over real http",
+        "task ended with exit code 0",
+    ]
+    assert {r["resource_attributes"]["tasklogs.tenant"] for r in records} == {"acme"}
