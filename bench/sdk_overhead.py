@@ -4,7 +4,9 @@
    (records exported for real, in the background) vs. with a ``logging.NullHandler``;
    and ``print`` through the stdout tee vs. a plain stream. Interleaved rounds in one
    process, medians; the ratios are the figures to compare across machines.
-2. Highest sustained rate one task can emit with nothing dropped: a child process logs
+2. Latency under light load (100 lines/s): from the record's timestamp to the receiver's
+   acknowledgement of the Export that carried it, p50/p99.
+3. Highest sustained rate one task can emit with nothing dropped: a child process logs
    at a fixed pace for a few seconds, rate after rate; a rate counts when the child
    kept the pace (>= 95%), its end record says 0 dropped, nothing was left undelivered,
    and the service stored every line.
@@ -158,7 +160,59 @@ def per_line_cost(endpoint: str, n: int, rounds: int) -> dict[str, Any]:
     }
 
 
-# -- 2. sustained rate ------------------------------------------------------------------
+# -- 2. latency under light load --------------------------------------------------------
+
+
+def light_load_latency(endpoint: str, lines: int = 300, per_s: float = 100) -> dict[str, Any]:
+    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+
+    import otel_sdk_ext
+    from otel_sdk_ext._exporters import build_exporter
+    from otel_sdk_ext.settings import Settings
+
+    inner = build_exporter(Settings.from_env(endpoint=endpoint))
+    latencies_ms: list[float] = []
+
+    class Timed(LogRecordExporter):
+        def export(self, batch: Any) -> LogRecordExportResult:
+            result = inner.export(batch)
+            acked = time.time_ns()
+            if result == LogRecordExportResult.SUCCESS:
+                latencies_ms.extend((acked - r.log_record.timestamp) / 1e6 for r in batch)
+            return result
+
+        def shutdown(self) -> None:
+            inner.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    tl = otel_sdk_ext.configure(
+        task_run_id=f"bench-latency-{uuid.uuid4()}",
+        capture_output=False,
+        handle_sigterm=False,
+        _exporter=Timed(),
+    )
+    log = logging.getLogger("bench.latency")
+    try:
+        for i in range(lines):
+            log.info("light load line %d", i)
+            time.sleep(1 / per_s)
+        tl.flush(30)
+    finally:
+        tl.shutdown()
+    latencies_ms.sort()
+    return {
+        "lines": lines,
+        "lines_per_s": per_s,
+        "schedule_delay_ms": tl.settings.schedule_delay_ms,
+        "p50_ms": round(latencies_ms[len(latencies_ms) // 2], 1),
+        "p99_ms": round(latencies_ms[int(len(latencies_ms) * 0.99)], 1),
+        "max_ms": round(latencies_ms[-1], 1),
+    }
+
+
+# -- 3. sustained rate ------------------------------------------------------------------
 
 PACED = textwrap.dedent(
     """
@@ -234,6 +288,8 @@ def main() -> None:
         try:
             cost = per_line_cost(endpoint, args.lines, args.rounds)
             print(json.dumps(cost, indent=2), flush=True)
+            latency = light_load_latency(endpoint)
+            print(json.dumps(latency), flush=True)
             steps = []
             for rate in (int(r) for r in args.rates.split(",")):
                 step = sustained(endpoint, api, rate, args.seconds)
@@ -250,6 +306,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "note": "2 shared cores, 6 engineers: noisy; compare ratios",
         "per_line_cost": cost,
+        "light_load_latency": latency,
         "sustained_steps": steps,
         "max_sustained_lines_per_s_nothing_dropped": best,
     }

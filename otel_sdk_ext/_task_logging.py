@@ -15,19 +15,17 @@ leave through ``os._exit``, which skips atexit).
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import shlex
 import signal
-import sys
 import threading
 import traceback
 import weakref
 from collections.abc import Callable, Sequence
 from time import time_ns
 from types import FrameType
-from typing import Any, Final, Literal, TextIO
+from typing import Any, Final
 
 from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
@@ -36,13 +34,11 @@ from opentelemetry.sdk.resources import Resource
 
 from collector_service import semconv
 from collector_service.errors import ConfigError
+from otel_sdk_ext._capture import OutputCapture, Stream
 from otel_sdk_ext._delivery import EXPORTER_LOGGER, DeliveryProcessor, ExporterErrors
 from otel_sdk_ext._exporters import build_exporter
-from otel_sdk_ext._fdcapture import FdCapture
 from otel_sdk_ext._handler import TaskLoggingHandler
-from otel_sdk_ext._lines import IdleFlusher
 from otel_sdk_ext._seq import SeqCounter, SequenceProcessor
-from otel_sdk_ext._tee import TeeTextStream
 from otel_sdk_ext.identity import TaskIdentity
 from otel_sdk_ext.settings import Settings
 
@@ -53,8 +49,6 @@ _logger = logging.getLogger(__name__)
 STDOUT_SCOPE: Final = "tasklogs.stdout"
 STDERR_SCOPE: Final = "tasklogs.stderr"
 LIFECYCLE_SCOPE: Final = "tasklogs.task"
-
-Stream = Literal["stdout", "stderr"]
 
 _STREAM_SEVERITY: Final[dict[str, tuple[SeverityNumber, str]]] = {
     "stdout": (SeverityNumber.INFO, "INFO"),
@@ -126,14 +120,11 @@ class TaskLogging:
         root.addHandler(self._handler)
         root.setLevel(level)
 
-        self._flusher = IdleFlusher(settings.partial_line_flush_ms / 1000)
-        self._tees: dict[str, TeeTextStream] = {}
-        self._fds: dict[str, FdCapture] = {}
-        self._line_buffering_before: bool | None = None
-        if settings.capture_fds:
-            self._install_fd_capture()
-        elif capture_output:
-            self._install_tees()
+        self._capture = OutputCapture(
+            settings,
+            self._sink,
+            "fd" if settings.capture_fds else "python" if capture_output else "off",
+        )
 
         self._sigterm_installed = handle_sigterm and self._install_sigterm()
         atexit.register(self._at_exit)
@@ -241,8 +232,7 @@ class TaskLogging:
 
     def flush_partial_lines(self) -> None:
         """Send captured lines still waiting for their newline."""
-        for tee in self._tees.values():
-            tee.flush_partial()
+        self._capture.flush_partial()
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Export everything queued so far. False on timeout or after shutdown."""
@@ -259,11 +249,10 @@ class TaskLogging:
             self._shutdown_started = True
         atexit.unregister(self._at_exit)
         try:
-            self._uninstall_capture()
+            self._capture.uninstall()
             self._uninstall_handler()
             self._uninstall_sigterm()
         finally:
-            self._flusher.stop()
             self._closed = True
             try:
                 self.logger_provider.shutdown()
@@ -299,86 +288,15 @@ class TaskLogging:
 
     def _report(self, message: str) -> None:
         """Tell the user something about delivery on the real stderr, uncaptured."""
-        line = message + "\n"
-        fd_capture = self._fds.get("stderr")
-        if fd_capture is not None and not self._closed:
-            with contextlib.suppress(OSError):
-                os.write(fd_capture.saved_fd, line.encode("utf-8", "replace"))
-            return
-        tee = self._tees.get("stderr")
-        stream: TextIO | None = tee.original if tee is not None else sys.stderr
-        if stream is None:
-            return
-        try:
-            stream.write(line)
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-
-    # -- capture ----------------------------------------------------------------------
+        capture = getattr(self, "_capture", None)
+        if capture is not None:
+            capture.report(message)
 
     def _sink(self, stream: Stream) -> Callable[[str, dict[str, Any] | None], None]:
         def sink(line: str, attrs: dict[str, Any] | None) -> None:
             self.emit_line(stream, line, attrs)
 
         return sink
-
-    def _install_tees(self) -> None:
-        for stream in ("stdout", "stderr"):
-            original: TextIO | None = getattr(sys, stream)
-            if original is None:  # e.g. pythonw: no console
-                continue
-            tee = TeeTextStream(
-                original,
-                self._sink(stream),
-                max_line_chars=self.settings.max_line_chars,
-                long_lines=self.settings.long_lines,
-            )
-            self._tees[stream] = tee
-            setattr(sys, stream, tee)
-            self._flusher.add(tee)
-
-    def _install_fd_capture(self) -> None:
-        streams: tuple[tuple[Stream, int], ...] = (("stdout", 1), ("stderr", 2))
-        for stream, fd in streams:
-            current: TextIO | None = getattr(sys, stream)
-            with contextlib.suppress(Exception):
-                if current is not None:
-                    current.flush()
-            capture = FdCapture(
-                fd,
-                self._sink(stream),
-                max_line_chars=self.settings.max_line_chars,
-                long_lines=self.settings.long_lines,
-            )
-            self._fds[stream] = capture
-            self._flusher.add(capture)
-        # Python's own stdout buffer sits above the fd: make it line buffered, or a
-        # print() to a non-terminal would reach the pipe only 8 KiB at a time.
-        stdout = sys.stdout
-        if stdout is not None and hasattr(stdout, "reconfigure"):
-            self._line_buffering_before = bool(getattr(stdout, "line_buffering", False))
-            with contextlib.suppress(Exception):
-                stdout.reconfigure(line_buffering=True)
-
-    def _uninstall_capture(self) -> None:
-        for stream, tee in self._tees.items():
-            tee.stop_capture()
-            # Only undo our own replacement: if someone wrapped our tee since, leave
-            # theirs in place (ours now only writes through).
-            if getattr(sys, stream) is tee:
-                setattr(sys, stream, tee.original)
-        if self._fds:
-            for stream in ("stdout", "stderr"):
-                with contextlib.suppress(Exception):
-                    current: TextIO | None = getattr(sys, stream)
-                    if current is not None:
-                        current.flush()
-            for capture in self._fds.values():
-                capture.stop()
-            if self._line_buffering_before is not None and hasattr(sys.stdout, "reconfigure"):
-                with contextlib.suppress(Exception):
-                    sys.stdout.reconfigure(line_buffering=self._line_buffering_before)
 
     def _uninstall_handler(self) -> None:
         root = logging.getLogger()
@@ -444,11 +362,7 @@ class TaskLogging:
         self._state_lock = threading.Lock()
         self._seq.after_fork_in_child()
         self._delivery.after_fork_in_child()
-        for tee in self._tees.values():
-            tee.after_fork_in_child()
-        for capture in self._fds.values():
-            capture.after_fork_in_child()
-        self._flusher.restart()
+        self._capture.after_fork_in_child()
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
