@@ -115,18 +115,9 @@ class DeliveryProcessor(LogRecordProcessor):
     # -- LogRecordProcessor ----------------------------------------------------------------
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        if self._pid != os.getpid():
-            self.after_fork_in_child()  # no at-fork hook ran (os.fork without hooks?)
-        if self._stopped:
-            self.dropped += 1
-            return
-        queue = self._queue
-        if len(queue) >= self._max_queue and log_record.log_record.event_name not in _KEEP_EVENTS:
-            self.dropped += 1
-            return
         # The exporters take the frozen form; the API record itself is shared, not
         # copied (nothing changes it after emission).
-        queue.append(
+        self.enqueue(
             ReadableLogRecord(
                 log_record=log_record.log_record,
                 resource=log_record.resource or _EMPTY_RESOURCE,
@@ -134,6 +125,19 @@ class DeliveryProcessor(LogRecordProcessor):
                 limits=log_record.limits,
             )
         )
+
+    def enqueue(self, record: ReadableLogRecord) -> None:
+        """Queue a finished record (the fast path for the SDK's own records)."""
+        if self._pid != os.getpid():
+            self.after_fork_in_child()  # no at-fork hook ran (os.fork without hooks?)
+        if self._stopped:
+            self.dropped += 1
+            return
+        queue = self._queue
+        if len(queue) >= self._max_queue and record.log_record.event_name not in _KEEP_EVENTS:
+            self.dropped += 1
+            return
+        queue.append(record)
         if self._worker is None:
             self._start_worker()
         if len(queue) >= self._max_batch:

@@ -31,7 +31,7 @@ from typing import Final
 
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from collector_service import semconv
@@ -131,11 +131,22 @@ class SequenceProcessor(LogRecordProcessor):
     # -- LogRecordProcessor ----------------------------------------------------------------
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        deferred: list[ReadWriteLogRecord] | None = getattr(_local, "deferred", None)
+        self._submit(log_record)
+
+    def emit_readable(self, record: ReadableLogRecord) -> None:
+        """The fast path for records the SDK builds itself (captured lines, lifecycle):
+        plain-dict attributes of known types, straight to the delivery queue. The
+        wrapped processor must then have ``enqueue`` (:class:`DeliveryProcessor`)."""
+        self._submit(record)
+
+    def _submit(self, record: ReadWriteLogRecord | ReadableLogRecord) -> None:
+        deferred: list[ReadWriteLogRecord | ReadableLogRecord] | None = getattr(
+            _local, "deferred", None
+        )
         if deferred is not None:  # re-entered on this thread: stamp after the outer one
             if _local.deferred_total < _MAX_DEFERRED:
                 _local.deferred_total += 1
-                deferred.append(log_record)
+                deferred.append(record)
             else:
                 self.reentrant_drops += 1
             return
@@ -145,19 +156,26 @@ class SequenceProcessor(LogRecordProcessor):
             with self._lock:
                 if self._stopped:
                     return
-                self._hand_on(log_record)
+                self._hand_on(record)
                 while deferred:
                     self._hand_on(deferred.pop(0))
         finally:
             _local.deferred = None
         # A signal handler may have slipped one in after the loop ended: stamp it now.
         while deferred:
-            self.on_emit(deferred.pop(0))
+            self._submit(deferred.pop(0))
 
-    def _hand_on(self, log_record: ReadWriteLogRecord) -> None:
-        _set_attribute(log_record, semconv.SEQ, self._counter.take())
+    def _hand_on(self, record: ReadWriteLogRecord | ReadableLogRecord) -> None:
+        seq = self._counter.take()
         try:
-            self._wrapped.on_emit(log_record)
+            if isinstance(record, ReadableLogRecord):
+                attrs = record.log_record.attributes
+                assert isinstance(attrs, dict)
+                attrs[semconv.SEQ] = seq
+                self._wrapped.enqueue(record)  # type: ignore[attr-defined]
+            else:
+                _set_attribute(record, semconv.SEQ, seq)
+                self._wrapped.on_emit(record)
         except Exception:
             # Processors must not raise; a number taken and not delivered is a gap,
             # which is what consumers are told a lost record looks like.
