@@ -130,7 +130,9 @@ class _Cluster:
         )
 
         def ready() -> bool:
-            return all(_ask(p, lambda c: c.cluster("info"))["cluster_state"] == "ok" for p in self.ports)
+            return all(
+                _ask(p, lambda c: c.cluster("info"))["cluster_state"] == "ok" for p in self.ports
+            )
 
         self._wait(ready)
 
