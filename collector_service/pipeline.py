@@ -113,6 +113,8 @@ class ExporterHandle:
         self.helper = helper
         self.dead_letter = dead_letter
         self.stats = RunnerStats()
+        #: Why the last failed push failed (kept with dead letters).
+        self.last_error = ""
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"exporter-{component_id}"
         )
@@ -143,6 +145,7 @@ class ExporterHandle:
                     self.call(lambda: self.exporter.push(batch)), self.helper.timeout
                 )
             except PermanentExportError as exc:
+                self.last_error = f"permanent error: {exc}"
                 _log.error(
                     "exporter %s: permanent failure for %d records: %s",
                     self.component_id,
@@ -153,6 +156,7 @@ class ExporterHandle:
             except Exception as exc:  # noqa: BLE001 - unknown errors are retried, then counted
                 elapsed = time.monotonic() - started
                 if not retry.enabled or elapsed + delay > retry.max_elapsed_time_s:
+                    self.last_error = f"retries exhausted after {elapsed:.1f}s: {exc!r}"
                     _log.error(
                         "exporter %s: giving up after %.1fs on %d records: %r",
                         self.component_id,
@@ -311,7 +315,7 @@ class ExporterRunner:
         try:
             batch = await self.handle.call(lambda: self._decode(entries))
             outcome = await self.handle.push(batch)
-            reason = "export failed (permanent error or retries exhausted)"
+            reason = f"export failed: {self.handle.last_error}"
         except Exception as exc:  # noqa: BLE001 - a bad batch must not stop the runner
             _log.exception("exporter %s: could not decode %d records", self.component_id, count)
             self.handle._failed(count)

@@ -161,6 +161,8 @@ class StreamConsumer:
         batch = await self._gather()
         if batch:
             await self._process(batch)
+        elif time.monotonic() - self._last_trim >= _TRIM_EVERY_S:
+            await self._trim()  # idle: trim what the last writes acknowledged
         return True
 
     async def _read(self, start: bytes, count: int, block: int | None) -> list[_Entry]:
@@ -217,7 +219,7 @@ class StreamConsumer:
                 good = [e for e in entries if e not in bad]
                 await self.handle.keep(
                     [(e.payload, e.tenant, e.records) for e in good],
-                    "export failed (permanent error or retries exhausted)",
+                    f"export failed: {self.handle.last_error}",
                 )
         await self.client.xack(self.stream, self.group, *[e.id for e in entries])
         now = time.time_ns()

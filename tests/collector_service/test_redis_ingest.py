@@ -36,7 +36,7 @@ class _NoConfig(BaseModel):
 
 class _Factory:
     type_name = "rec"
-    config_model = _NoConfig
+    config_model: type[BaseModel] = _NoConfig
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
@@ -193,7 +193,7 @@ async def test_permanent_failures_are_dead_lettered_and_listed(
     config = config.model_copy(update={"exporters": {"rec": {}}})
     dead = list_dead_letters(config, ["rec"], 10)
     assert [d.records for d in dead] == [4]
-    assert "schema mismatch" not in dead[0].reason  # the reason class, not a stack dump
+    assert dead[0].reason == "export failed: permanent error: schema mismatch"
     assert len(parse_request(dead[0].payload).resource_logs[0].scope_logs[0].log_records) == 4
     assert rec.bodies() == ["l4", "l5"]
 
