@@ -39,7 +39,7 @@ from collector_service import metrics
 from collector_service.config import Config, IngestConfig
 from collector_service.deadletter import RedisDeadLetter
 from collector_service.decode import decode_request, parse_request
-from collector_service.errors import ConfigError, DecodeError
+from collector_service.errors import ConfigError
 from collector_service.exporter import ExporterSpec, resolve_exporters
 from collector_service.model import LogBatch
 from collector_service.pipeline import ExporterHandle, Outcome
@@ -95,11 +95,20 @@ def _decode(stream: str, entries: list[_Entry]) -> tuple[LogBatch, list[_Entry]]
     batch = LogBatch(token=batch_token(stream, [e.id for e in entries]))
     bad = []
     for entry in entries:
+        mark = len(batch)
         try:
             decode_request(parse_request(entry.payload), batch, entry.tenant)
-        except DecodeError:
+        except Exception:  # noqa: BLE001 - a poison entry is dead-lettered, never retried
+            _log.exception("writer: entry %s cannot be decoded", entry.id)
+            _truncate(batch, mark)
             bad.append(entry)
     return batch, bad
+
+
+def _truncate(batch: LogBatch, length: int) -> None:
+    """Drop what a failed decode appended part-way (columns stay the same length)."""
+    for column in batch.columns():
+        del column[length:]
 
 
 class StreamConsumer:
@@ -130,20 +139,24 @@ class StreamConsumer:
     async def run(self) -> None:
         """Until ``stopping``: replay own PEL, take over dead consumers, read new batches."""
         backoff = 0.1
-        await self._beat()
+        with contextlib.suppress(RedisError):  # the heartbeat task keeps trying
+            await self._beat()
         while not self.stopping.is_set():
             try:
                 if not await self._step():
                     continue
                 backoff = 0.1
-            except RedisError as exc:
-                _log.warning(
-                    "writer %s on %s: Redis error (%r); retrying in %.1fs",
-                    self.group,
-                    self.stream,
-                    exc,
-                    backoff,
-                )
+            except Exception as exc:  # noqa: BLE001 - a writer never dies; it backs off
+                if isinstance(exc, RedisError):
+                    _log.warning(
+                        "writer %s on %s: Redis error (%r); retrying in %.1fs",
+                        self.group,
+                        self.stream,
+                        exc,
+                        backoff,
+                    )
+                else:
+                    _log.exception("writer %s on %s: unexpected error", self.group, self.stream)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), backoff * random.uniform(0.5, 1.5))  # noqa: S311
                 backoff = min(backoff * 2, 5.0)
@@ -213,8 +226,14 @@ class StreamConsumer:
             )
         if len(batch):
             outcome = await self.handle.push(batch, stop=self.stopping)
-            if outcome is Outcome.ABANDONED:
-                return  # stays pending: replayed by a successor with the same token
+            if outcome is Outcome.ABANDONED:  # replayed by a successor, same token
+                _log.warning(
+                    "writer %s on %s: stopping; batch of %d entries left pending for a successor",
+                    self.group,
+                    self.stream,
+                    len(entries),
+                )
+                return
             if outcome is Outcome.FAILED:
                 good = [e for e in entries if e not in bad]
                 await self.handle.keep(
@@ -327,6 +346,8 @@ class RedisWriters:
         )
         groups = [spec.component_id for spec in self.specs]
         await _until_connected(lambda: ensure_groups(client, self.keys, groups), self.stopping)
+        if self.stopping.is_set():
+            return
         name = consumer_name()
         for spec in self.specs:
             handle = ExporterHandle(
@@ -395,7 +416,7 @@ async def _until_connected(make: Callable[[], Awaitable[None]], stopping: asynci
             return
         except RedisError as exc:
             if stopping.is_set():
-                raise
+                return
             _log.warning("writers: Redis unavailable (%r); retrying in %.1fs", exc, backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), backoff)
