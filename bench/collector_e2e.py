@@ -154,6 +154,7 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear script
     ap.add_argument("--batch", type=int, default=512, help="records per Export")
     ap.add_argument("--workers", type=int, default=1, help="worker processes (one chDB each)")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    ap.add_argument("--shards", type=int, default=1, help="ingest streams")
     args = ap.parse_args()
 
     payloads = [
@@ -170,7 +171,7 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear script
     del parsed
 
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    stream = f"{{{prefix}:ingest:0}}"
+    streams = [f"{{{prefix}:ingest:{i}}}" for i in range(args.shards)]
     client = redis.Redis.from_url(args.redis)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -182,7 +183,7 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear script
             "    batch: {send_batch_max_size: 65536, timeout_ms: 1000}\n"
             f'api: {{endpoint: "127.0.0.1:{api_port}"}}\n'
             f"redis:\n  url: {args.redis}\n  key_prefix: {prefix}\n"
-            "  ingest: {max_backlog_entries: 1024, read_count: 128}\n",
+            f"  ingest: {{max_backlog_entries: 1024, read_count: 128, shards: {args.shards}}}\n",
             encoding="utf-8",
         )
         serve = spawn(
@@ -225,10 +226,7 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear script
                 )
             )
             entries = acked // args.batch
-            while True:
-                _added, done = group_acked(client, stream, "clickhouse")
-                if done >= entries:
-                    break
+            while sum(group_acked(client, s, "clickhouse")[1] for s in streams) < entries:
                 time.sleep(0.05)
             stored_at = time.perf_counter()
             for w in workers:
@@ -268,6 +266,7 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear script
         "tasks": args.tasks,
         "records_per_export": args.batch,
         "workers": args.workers,
+        "shards": args.shards,
         "acked": acked,
         "stored": stored,
         "refusals_retried": refusals,
@@ -283,7 +282,7 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear script
     }
     print(json.dumps(result, indent=2))
     out_dir = Path(__file__).parent / "results"
-    name = "collector_e2e.json" if args.rate == 100_000 else f"collector_e2e_rate{args.rate}.json"
+    name = f"collector_e2e_rate{args.rate}_shards{args.shards}_workers{args.workers}.json"
     (out_dir / name).write_text(json.dumps(result, indent=2) + "\n")
     if stored != acked:
         raise SystemExit(f"MISMATCH: acknowledged {acked}, stored {stored}")

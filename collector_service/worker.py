@@ -218,7 +218,9 @@ class StreamConsumer:
         return entries
 
     async def _process(self, entries: list[_Entry]) -> None:
-        batch, bad = await self.handle.call(lambda: _decode(self.stream, entries))
+        # Decode off the exporter's thread: with several streams (``shards``) one
+        # consumer decodes while another's batch is being written.
+        batch, bad = await asyncio.to_thread(_decode, self.stream, entries)
         if bad:
             await self.handle.keep(
                 [(e.payload, e.tenant, e.records) for e in bad],

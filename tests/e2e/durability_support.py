@@ -165,8 +165,8 @@ api: {{endpoint: "127.0.0.1:{self.api_port}"}}
         self.procs.append(proc)
         return proc
 
-    def serve(self) -> subprocess.Popen[bytes]:
-        proc = self._spawn("serve", "serve", "--no-writers")
+    def serve(self, *, writers: bool = False) -> subprocess.Popen[bytes]:
+        proc = self._spawn("serve", "serve", *([] if writers else ["--no-writers"]))
         deadline = time.monotonic() + 60
         while True:
             assert proc.poll() is None, self.log("serve")
@@ -178,8 +178,10 @@ api: {{endpoint: "127.0.0.1:{self.api_port}"}}
             assert time.monotonic() < deadline, self.log("serve")
             time.sleep(0.1)
 
-    def worker(self, name: str) -> subprocess.Popen[bytes]:
-        proc = self._spawn(name, "worker", "--exporter", self.exporter, "--drain-timeout", "20")
+    def worker(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
+        proc = self._spawn(
+            name, "worker", "--exporter", self.exporter, "--drain-timeout", "20", *extra
+        )
         deadline = time.monotonic() + 60
         while "writers for" not in self.log(name):
             assert proc.poll() is None, self.log(name)

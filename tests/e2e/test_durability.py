@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from tests.e2e.durability_support import (
@@ -117,14 +118,45 @@ def test_store_down_for_ten_seconds_loses_nothing_and_stop_is_bounded(tmp_path: 
         assert took < 20, took
         assert dep.backlog()[1] > 0
         outage.unlink()
-        dep.worker("worker2")
+        metrics_port = free_port()
+        dep.worker("worker2", "--metrics-endpoint", f"127.0.0.1:{metrics_port}")
         dep.wait_drained()
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         code, _ = stop(dep.procs[-1])
         assert code == 0
     finally:
         dep.stop_all()
         _cleanup(target)
     assert count_rows(dep.data_dir) == (12_000, 12_000)
+    # The successor's own metrics: everything it wrote, batch sizes, end-to-end lag.
+    assert 'tasklogs_exporter_sent_log_records_total{exporter="flaky"} 12000.0' in scraped
+    assert 'tasklogs_processor_batch_batch_send_size_count{exporter="flaky"}' in scraped
+    assert 'tasklogs_exporter_lag_seconds_count{exporter="flaky"} 30.0' in scraped
+
+
+def test_serve_with_in_process_writers(tmp_path: Path) -> None:
+    """Redis configured, writers inside `tasklogs serve`: history through its API."""
+    target = RedisTarget("redis://127.0.0.1:6379/0", False, f"t{uuid.uuid4().hex[:10]}")
+    dep = Deployment(tmp_path, target, exporter_yaml="{batch: {timeout_ms: 50}}")
+    dep.write()
+    try:
+        serve = dep.serve(writers=True)
+        assert send(dep.endpoint, _payloads(2, 3, 100)).acked == 600
+        dep.wait_drained()
+        resp = httpx.get(
+            f"http://127.0.0.1:{dep.api_port}/api/v1/tasks/task-1/logs",
+            params={"limit": 1000},
+            timeout=10,
+        )
+        assert resp.status_code == 200
+        assert len(resp.json()["records"]) == 300
+        code, took = stop(serve)
+        assert code == 0, dep.log("serve")
+        assert took < 15
+        assert "no Redis configured" not in dep.log("serve")
+    finally:
+        dep.stop_all()
+        _cleanup(target)
 
 
 def test_flood_past_the_backlog_is_refused_with_flat_memory(tmp_path: Path) -> None:
@@ -171,8 +203,6 @@ api: {{endpoint: "127.0.0.1:{api_port}"}}
     data_dir = tmp_path / "data"
     log = tmp_path / "serve.log"
     import subprocess
-
-    import httpx
 
     with log.open("wb") as out:
         proc = subprocess.Popen(
