@@ -1,0 +1,40 @@
+"""The stores the contract suite runs against: one opener per backend.
+
+An opener yields a fresh, empty, started store (its own database / schema) and removes
+it afterwards. Add a backend by adding an opener to :data:`BACKENDS`, e.g.::
+
+    @contextmanager
+    def _open_clickhouse(request: pytest.FixtureRequest) -> Iterator[ContractStore]:
+        dsn = request.getfixturevalue("clickhouse_dsn")
+        ...  # a ClickHouseExporter on a database of its own, started; dropped afterwards
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import pytest
+
+from collector_service.model import LogBatch
+from collector_service.store import HistoryPage, HistoryQuery, RetentionReport
+
+__all__ = ["BACKENDS", "ContractStore"]
+
+
+class ContractStore(Protocol):
+    """What the suite needs of a store: the exporter's write side and the read side."""
+
+    def push(self, batch: LogBatch) -> None: ...
+
+    def query(self, query: HistoryQuery) -> HistoryPage: ...
+
+    def retention_report(self) -> RetentionReport: ...
+
+
+Opener = Callable[[pytest.FixtureRequest], AbstractContextManager[ContractStore]]
+
+
+#: Each store's branch registers its opener here (``"clickhouse"``, ``"postgres"``).
+BACKENDS: dict[str, Opener] = {}
