@@ -7,12 +7,14 @@ tests/e2e/test_durability.py use the real chDB store and real processes).
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from pydantic import BaseModel
 
 from collector_service.config import Config, ExporterHelperConfig
@@ -228,3 +230,85 @@ async def test_store_outage_is_retried_and_loses_nothing(
         await writers.stop(5)
         await ingest.stop()
     assert sorted(rec.bodies()) == sorted(f"l{i}" for i in range(15))
+
+
+class _PrivateRedis:
+    """A redis-server of this test's own (AOF, fsync always), to kill and restart."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.root),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with redis.Redis(port=self.port) as client:
+                    if client.ping():
+                        return
+            except redis.RedisError:
+                assert time.monotonic() < deadline, "private redis-server did not start"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+async def test_redis_restart_loses_nothing_and_writers_keep_running(tmp_path: Path) -> None:
+    server = _PrivateRedis(tmp_path)
+    server.start()
+    target = RedisTarget(server.url, False, "restart")
+    config = _config(target, tmp_path)
+    assert config.redis is not None
+    rec = Recorder()
+    ingest = RedisIngest(config.redis, ["rec"])
+    writers = RedisWriters(config, [_spec(rec)])
+    try:
+        await ingest.start()
+        await writers.start()
+        for i in range(5):
+            await ingest.submit(entry(2, start=i * 2))
+        await _until(lambda: len(rec.bodies()) == 10)
+        server.kill()  # Redis crashes
+        with pytest.raises(UnavailableError):
+            await ingest.submit(entry(2, start=100))
+        await asyncio.sleep(1.0)  # writers hit errors and back off
+        assert all(not t.done() for t in writers._tasks)
+        server.start()  # same port, same append-only file
+        for i in range(5, 10):
+            while True:
+                try:
+                    await ingest.submit(entry(2, start=i * 2))
+                    break
+                except UnavailableError:
+                    await asyncio.sleep(0.1)
+        await _until(lambda: len(rec.bodies()) == 20)
+    finally:
+        await writers.stop(5)
+        await ingest.stop()
+        server.kill()
+    assert sorted(rec.bodies()) == sorted(f"l{i}" for i in range(20))
