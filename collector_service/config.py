@@ -236,8 +236,9 @@ class IngestConfig(_Strict):
     #: Ingest streams (``{<key_prefix>:ingest:<n>}``); more spread a Redis Cluster's load.
     shards: int = Field(default=1, ge=1, le=256)
     #: Entries (Export requests) not yet acknowledged by the slowest exporter, per shard,
-    #: past which receivers refuse with backpressure. Bounds Redis memory.
-    max_backlog_entries: int = Field(default=4096, ge=1)
+    #: past which receivers refuse with backpressure. Bounds Redis memory (a 512-record
+    #: request of ~200-byte lines is ~100 KB: 2048 entries ~ 200 MB per stream).
+    max_backlog_entries: int = Field(default=2048, ge=1)
     #: Entries one XREADGROUP fetches; a consumer gathers up to the exporter's
     #: ``batch.send_batch_max_size`` records (or ``batch.timeout_ms``) into one write.
     read_count: int = Field(default=128, ge=1)

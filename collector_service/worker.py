@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from collector_service import metrics
 from collector_service.config import Config, IngestConfig
@@ -147,6 +147,10 @@ class StreamConsumer:
                     continue
                 backoff = 0.1
             except Exception as exc:  # noqa: BLE001 - a writer never dies; it backs off
+                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                    # The stream or group was deleted under us: recreate, read from 0.
+                    with contextlib.suppress(RedisError):
+                        await ensure_groups(self.client, self.keys, [self.group])
                 if isinstance(exc, RedisError):
                     _log.warning(
                         "writer %s on %s: Redis error (%r); retrying in %.1fs",
