@@ -159,8 +159,10 @@ def test_serve_with_in_process_writers(tmp_path: Path) -> None:
         _cleanup(target)
 
 
-def test_flood_past_the_backlog_is_refused_with_flat_memory(tmp_path: Path) -> None:
-    target = RedisTarget("redis://127.0.0.1:6379/0", False, f"t{uuid.uuid4().hex[:10]}")
+def test_flood_past_the_backlog_is_refused_with_flat_memory(
+    redis_target: RedisTarget, tmp_path: Path
+) -> None:
+    target = redis_target
     dep = Deployment(tmp_path, target, ingest={"max_backlog_entries": 40})
     dep.write()
     try:
@@ -185,7 +187,6 @@ def test_flood_past_the_backlog_is_refused_with_flat_memory(tmp_path: Path) -> N
         assert serve.poll() is None
     finally:
         dep.stop_all()
-        _cleanup(target)
 
 
 def test_embedded_shutdown_drains_within_its_bound(tmp_path: Path) -> None:
