@@ -38,3 +38,12 @@ Opener = Callable[[pytest.FixtureRequest], AbstractContextManager[ContractStore]
 
 #: Each store's branch registers its opener here (``"clickhouse"``, ``"postgres"``).
 BACKENDS: dict[str, Opener] = {}
+
+
+def _register_postgres() -> None:
+    from tests.exporters.postgres.support import open_postgres_store
+
+    BACKENDS["postgres"] = open_postgres_store
+
+
+_register_postgres()
