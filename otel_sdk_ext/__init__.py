@@ -25,7 +25,8 @@ from collections.abc import Mapping
 
 from opentelemetry.sdk._logs.export import LogRecordExporter
 
-from otel_sdk_ext._task_logging import TaskLogging, TaskTerminated, shutdown, start
+from otel_sdk_ext._registry import shutdown, start
+from otel_sdk_ext._task_logging import TaskLogging, TaskTerminated
 from otel_sdk_ext.identity import TaskIdentity
 from otel_sdk_ext.lifecycle import task
 from otel_sdk_ext.run import run_command

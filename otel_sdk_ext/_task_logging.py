@@ -37,13 +37,12 @@ from collector_service import semconv
 from collector_service.errors import ConfigError
 from otel_sdk_ext._capture import OutputCapture, Stream
 from otel_sdk_ext._delivery import EXPORTER_LOGGER, DeliveryProcessor, ExporterErrors
-from otel_sdk_ext._exporters import build_exporter
 from otel_sdk_ext._handler import TaskLoggingHandler
 from otel_sdk_ext._seq import SeqCounter, SequenceProcessor
 from otel_sdk_ext.identity import TaskIdentity
 from otel_sdk_ext.settings import Settings
 
-__all__ = ["TaskLogging", "TaskTerminated", "active", "shutdown", "start"]
+__all__ = ["TaskLogging", "TaskTerminated"]
 
 _logger = logging.getLogger(__name__)
 
@@ -79,7 +78,9 @@ class TaskLogging:
         capture_output: bool = True,
         level: int = logging.INFO,
         handle_sigterm: bool = True,
+        on_closed: Callable[[TaskLogging], None] | None = None,
     ) -> None:
+        self._on_closed = on_closed
         if isinstance(level, bool) or not isinstance(level, int):
             raise ConfigError(f"level must be an int logging level, got {level!r}")
         self.identity = identity
@@ -263,7 +264,8 @@ class TaskLogging:
             finally:
                 self._exporter_logger.removeHandler(self._errors)
                 self._exporter_logger.propagate = self._exporter_logger_propagate
-                _forget(self)
+                if self._on_closed is not None:
+                    self._on_closed(self)
 
     # -- emission -------------------------------------------------------------------------
 
@@ -406,84 +408,3 @@ def _register_mp_finalizer(instance: TaskLogging) -> None:
     import multiprocessing.util as mp_util
 
     mp_util.Finalize(instance, instance._at_exit, exitpriority=100)
-
-
-# -- sequence counters per task run id in this process ---------------------------------
-# A second configure() for the same task run continues its count: starting again at 1
-# would make every consumer drop the new lines as duplicates.
-
-_counters: dict[str, SeqCounter] = {}
-_counters_lock = threading.Lock()
-
-
-def _counter_for(task_run_id: str) -> SeqCounter:
-    with _counters_lock:
-        counter = _counters.get(task_run_id)
-        if counter is None:
-            counter = _counters[task_run_id] = SeqCounter()
-        return counter
-
-
-# -- the process-wide active TaskLogging ---------------------------------------------
-
-_active: TaskLogging | None = None
-_active_lock = threading.RLock()
-
-
-def _forget(instance: TaskLogging) -> None:
-    global _active  # noqa: PLW0603
-    with _active_lock:
-        if _active is instance:
-            _active = None
-
-
-def active() -> TaskLogging | None:
-    """The TaskLogging made by the last :func:`configure`, unless shut down since."""
-    return _active
-
-
-def start(
-    identity: TaskIdentity,
-    settings: Settings,
-    *,
-    capture_output: bool = True,
-    level: int = logging.INFO,
-    handle_sigterm: bool = True,
-    exporter: LogRecordExporter | None = None,
-) -> TaskLogging:
-    """Shut down the active TaskLogging, if any, and make ``identity``'s the active one."""
-    global _active  # noqa: PLW0603
-    factory: Callable[[], LogRecordExporter]
-    if exporter is None:
-
-        def factory() -> LogRecordExporter:
-            return build_exporter(settings)
-    else:
-        injected = exporter
-
-        def factory() -> LogRecordExporter:
-            return injected
-
-    with _active_lock:
-        previous = _active
-        if previous is not None:
-            previous.shutdown()
-        instance = TaskLogging(
-            identity,
-            settings,
-            factory,
-            counter=_counter_for(identity.task_run_id),
-            capture_output=capture_output,
-            level=level,
-            handle_sigterm=handle_sigterm,
-        )
-        _active = instance
-        return instance
-
-
-def shutdown() -> None:
-    """Flush and stop the active TaskLogging, if any. Idempotent."""
-    with _active_lock:
-        instance = _active
-    if instance is not None:
-        instance.shutdown()

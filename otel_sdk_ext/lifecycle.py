@@ -24,7 +24,8 @@ import os
 from types import TracebackType
 from typing import Any
 
-from otel_sdk_ext._task_logging import TaskLogging, TaskTerminated, active
+from otel_sdk_ext._registry import active
+from otel_sdk_ext._task_logging import TaskLogging, TaskTerminated
 
 __all__ = ["outcome_of", "task"]
 

@@ -29,7 +29,8 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from collector_service.errors import ConfigError
 from otel_sdk_ext._capture import Stream
 from otel_sdk_ext._lines import IdleFlusher, LineSplitter
-from otel_sdk_ext._task_logging import TaskLogging, start
+from otel_sdk_ext._registry import start
+from otel_sdk_ext._task_logging import TaskLogging
 from otel_sdk_ext.identity import TaskIdentity
 from otel_sdk_ext.settings import Settings
 

@@ -24,7 +24,7 @@ from collector_service import semconv
 from collector_service.errors import ConfigError
 from otel_sdk_ext import TaskLogging
 from otel_sdk_ext._exporters import insecure_for
-from otel_sdk_ext._task_logging import active
+from otel_sdk_ext._registry import active
 from otel_sdk_ext._tee import TeeTextStream
 from otel_sdk_ext.settings import DEFAULT_GRPC_ENDPOINT, Settings
 

@@ -93,7 +93,7 @@ def test_lines_and_end_record(
     for record in records:
         assert record.resource.attributes[semconv.TASK_RUN_ID] == identity.task_run_id
         assert record.resource.attributes[semconv.SERVICE_NAME] == "wrapped"
-    assert otel_sdk_ext._task_logging.active() is None  # shut down afterwards
+    assert otel_sdk_ext._registry.active() is None  # shut down afterwards
 
 
 def test_success_partial_line_and_undecodable_bytes(
