@@ -1,4 +1,4 @@
-"""The ``tasklogs`` command line: ``serve``, ``logs`` and ``run``."""
+"""The ``tasklogs`` command line: ``serve``, ``worker``, ``deadletter``, ``logs`` and ``run``."""
 
 from __future__ import annotations
 
@@ -40,6 +40,39 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the OTLP receiver, pipeline, stores and HTTP API")
     _config_args(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    serve.add_argument(
+        "--no-writers",
+        action="store_true",
+        help="with Redis: run receivers only; writers run as `tasklogs worker` processes",
+    )
+
+    worker = sub.add_parser(
+        "worker", help="with Redis: write the ingest stream to exporters (any number of these)"
+    )
+    _config_args(worker)
+    worker.add_argument(
+        "--exporter",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="exporter component id to write (repeatable; default: every exporter)",
+    )
+    worker.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to finish the batches in flight on SIGTERM (default 30)",
+    )
+    worker.add_argument(
+        "--metrics-endpoint", metavar="HOST:PORT", help="serve Prometheus /metrics here"
+    )
+    worker.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    dead = sub.add_parser("deadletter", help="list batches exporters could not write")
+    _config_args(dead)
+    dead.add_argument("--exporter", action="append", default=[], metavar="NAME")
+    dead.add_argument("--limit", type=int, default=100, help="newest N per exporter")
+    dead.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
     logs = sub.add_parser("logs", help="print a task run's stored log lines in order")
     logs.add_argument("task_run_id", metavar="TASK_RUN_ID")
@@ -71,7 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--service-name", help="service.name (env OTEL_SERVICE_NAME)")
     run.add_argument(
         "--endpoint",
-        help="OTLP/gRPC endpoint (env OTEL_EXPORTER_OTLP_ENDPOINT; default http://127.0.0.1:4317)",
+        help="OTLP endpoint (env OTEL_EXPORTER_OTLP_ENDPOINT; default http://127.0.0.1:4317; "
+        "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf for OTLP/HTTP)",
+    )
+    run.add_argument(
+        "--flush-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="bound on the final flush when the collector is unreachable "
+        "(env TASKLOGS_FLUSH_TIMEOUT_S; default 5)",
     )
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command, after --")
     return p
@@ -95,7 +136,13 @@ def _config_args(p: argparse.ArgumentParser, suffix: str = "") -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"serve": _serve, "logs": _logs, "run": _run}
+    commands = {
+        "serve": _serve,
+        "worker": _worker,
+        "deadletter": _deadletter,
+        "logs": _logs,
+        "run": _run,
+    }
     try:
         return commands[args.command](args)
     except BrokenPipeError:
@@ -112,16 +159,58 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- serve -----------------------------------------------------------------------------
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from collector_service.service import Service
-
+def _logging(verbose: bool) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from collector_service.service import Service
+
+    _logging(args.verbose)
     config = load_config(args.config, data_dir=args.data_dir)
-    asyncio.run(Service(config).run())
+    asyncio.run(Service(config, writers=False if args.no_writers else None).run())
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from collector_service.worker import run_worker
+
+    _logging(args.verbose)
+    config = load_config(args.config, data_dir=args.data_dir)
+    if args.metrics_endpoint:
+        from prometheus_client import start_http_server
+
+        from collector_service.metrics import REGISTRY
+
+        host, _, port = args.metrics_endpoint.rpartition(":")
+        start_http_server(int(port), addr=host or "127.0.0.1", registry=REGISTRY)
+    asyncio.run(run_worker(config, args.exporter, drain_timeout=args.drain_timeout))
+    return 0
+
+
+def _deadletter(args: argparse.Namespace) -> int:
+    from collector_service.deadletter import list_dead_letters
+
+    config = load_config(args.config, data_dir=args.data_dir)
+    for rec in list_dead_letters(config, args.exporter, args.limit):
+        at = datetime.fromtimestamp(rec.at_ns / 1e9, tz=UTC).isoformat()
+        if args.output == "json":
+            row = {
+                "id": rec.id,
+                "exporter": rec.exporter,
+                "at": at,
+                "records": rec.records,
+                "tenant": rec.tenant,
+                "reason": rec.reason,
+                "payload_bytes": len(rec.payload),
+            }
+            print(json.dumps(row, separators=(",", ":")))
+        else:
+            print(f"{at} {rec.exporter} {rec.id} records={rec.records} {rec.reason}")
     return 0
 
 
@@ -219,6 +308,7 @@ def _format(rec: dict[str, Any], output: str) -> str:
 def _run(args: argparse.Namespace) -> int:
     from otel_sdk_ext.identity import TaskIdentity
     from otel_sdk_ext.run import run_command
+    from otel_sdk_ext.settings import Settings
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -245,4 +335,5 @@ def _run(args: argparse.Namespace) -> int:
         overrides["task_run_id"] = str(uuid.uuid4())
         print(f"tasklogs: task run id {overrides['task_run_id']}", file=sys.stderr, flush=True)
     identity = TaskIdentity.from_env(**overrides)
-    return run_command(cmd, identity=identity, endpoint=args.endpoint)
+    settings = Settings.from_env(endpoint=args.endpoint, flush_timeout_s=args.flush_timeout)
+    return run_command(cmd, identity=identity, settings=settings)
