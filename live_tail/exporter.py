@@ -10,9 +10,11 @@ reads (the exporter then only costs a grouping pass).
 
 from __future__ import annotations
 
+import logging
+import time
+
 from pydantic import BaseModel, ConfigDict
 
-from collector_service.errors import RetryableExportError
 from collector_service.exporter import ExporterContext
 from collector_service.model import LogBatch
 from live_tail.bus import LiveBus
@@ -21,6 +23,7 @@ from live_tail.model import chunks_from_batch
 __all__ = ["LiveTailExporter", "LiveTailExporterConfig", "LiveTailFactory", "bind_bus", "factory"]
 
 _BOUND: dict[str, LiveBus] = {}
+_log = logging.getLogger(__name__)
 
 
 def bind_bus(component_id: str, bus: LiveBus) -> None:
@@ -42,6 +45,9 @@ class LiveTailExporter:
     def __init__(self, bus: LiveBus | None, component_id: str) -> None:
         self._bus = bus
         self.component_id = component_id
+        #: Lines the bus refused (e.g. Redis down): never retried, never blocking.
+        self.dropped = 0
+        self._warned = -10.0
 
     def start(self) -> None:
         if self._bus is None:
@@ -54,10 +60,17 @@ class LiveTailExporter:
         chunks = chunks_from_batch(batch)
         try:
             bus.publish(chunks)
-        except Exception as exc:
-            # The live bus is best effort for durability (the stores are the record) but
-            # a transient Redis error is retried by the wrapper like any export.
-            raise RetryableExportError(f"live bus publish failed: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - see below
+            # The stores are the record; the live bus must never hold up ingestion (a
+            # retried or queued publish would, through the pipeline's backpressure).
+            # Lines lost here are backfilled from the store when a client resumes.
+            self.dropped += len(batch)
+            now = time.monotonic()
+            if now - self._warned >= 10:
+                self._warned = now
+                _log.warning(
+                    "live bus publish failed (%r); %d lines not published so far", exc, self.dropped
+                )
 
     def shutdown(self) -> None:
         return None

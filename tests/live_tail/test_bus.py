@@ -87,3 +87,14 @@ def test_chunks_group_a_batch_by_task_run() -> None:
     again = type(chunks[0]).decode(chunks[0].encode())
     assert [ln.seq for ln in again.lines] == [1, 2, 3]
     assert again.pipeline_run_id == "run-1"
+
+
+def test_the_publisher_never_blocks_ingestion_on_a_dead_bus() -> None:
+    from live_tail.exporter import LiveTailExporter
+    from tests.support import free_port
+
+    dead = RedisBus(f"redis://127.0.0.1:{free_port()}/0", key_prefix="tltest-dead")
+    publisher = LiveTailExporter(dead, "live_tail")
+    publisher.push(make_batch("tr-x", range(1, 4)))  # no exception: not retried, not queued
+    assert publisher.dropped == 3
+    dead.close_sync()
