@@ -75,12 +75,12 @@ def events(records: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 def wait_for_end(
-    service: RunningService, task_run_id: str, timeout: float = 30.0
+    service: RunningService, task_run_id: str, timeout: float = 30.0, token: str | None = None
 ) -> list[dict[str, Any]]:
-    """History once the task end record is stored."""
+    """History once the task end record is stored (read as ``token``'s tenant)."""
     deadline = time.monotonic() + timeout
     while True:
-        records = service.history(task_run_id)
+        records = service.history(task_run_id, token)
         if events(records, "tasklogs.task.end") or time.monotonic() > deadline:
             return records
         time.sleep(0.1)

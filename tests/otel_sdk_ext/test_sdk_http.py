@@ -198,7 +198,7 @@ auth:
             env,
         )
         assert proc.returncode == 0, proc.stderr.decode()
-        records = wait_for_end(service, run_id)
+        records = wait_for_end(service, run_id, token=token)
     finally:
         stop_service(service)
     assert [r["body"] for r in ordered(records)] == [
