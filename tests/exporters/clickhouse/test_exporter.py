@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -132,21 +134,41 @@ def test_invalid_identifiers_never_reach_sql() -> None:
         quote_identifier("a-b")
 
 
-def test_a_second_owner_of_a_chdb_directory_gets_a_clear_error(
-    tmp_path: Path, clickhouse_dsn: str
-) -> None:
-    if not clickhouse_dsn.startswith("chdb:"):
-        pytest.skip("ownership applies to the embedded engine only")
-    path = clickhouse_dsn.removeprefix("chdb://")
-    holder = ClickHouseExporter(ClickHouseConfig(), clickhouse_dsn)
-    holder._take_ownership()
+def test_a_second_owner_of_a_chdb_directory_gets_a_clear_error(tmp_path: Path) -> None:
+    # Another process holds the directory's lock (as a running `tasklogs serve` would).
+    path = tmp_path / "chdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; "
+            "from exporters.clickhouse import _ownership; "
+            f"_ownership.acquire(Path({str(path)!r})); print('held', flush=True); "
+            "sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(
-            StoreBusyError, match=rf"chDB directory {path} is owned by another process \(pid \d+\)"
+            StoreBusyError,
+            match=rf"chDB directory {path} is owned by another process \(pid {holder.pid}\)",
         ):
-            ClickHouseExporter(ClickHouseConfig(), clickhouse_dsn).start()
+            ClickHouseExporter(ClickHouseConfig(), f"chdb://{path}").start()
     finally:
-        holder.shutdown()
+        holder.communicate("", timeout=30)
+
+
+def test_exporters_of_one_process_share_its_chdb_directory(store: ClickHouseExporter) -> None:
+    if not store.embedded:
+        pytest.skip("ownership applies to the embedded engine only")
+    second = ClickHouseExporter(store.config, store.dsn)
+    with second:
+        second.push(batch_for("tr-s", 3))
+    assert read_all(store, "tr-s") == [1, 2, 3]
 
 
 def test_concurrent_reads_and_writes(store: ClickHouseExporter) -> None:
