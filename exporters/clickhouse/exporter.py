@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -142,12 +143,10 @@ class ClickHouseExporter:
             return
         client = self._require_client()
         table = to_arrow(batch, self._insert_columns)
-        settings: dict[str, Any] = (
-            {"insert_deduplicate": 1, "insert_deduplication_token": batch.token}
-            if batch.token
-            # Not replayable: never drop a batch because an earlier one had equal content.
-            else {"insert_deduplicate": 0}
-        )
+        # A batch that cannot be replayed gets a token of its own: never dropped because an
+        # earlier batch had equal content (content-hash dedup is the default otherwise).
+        token = batch.token or f"tasklogs:{uuid.uuid4().hex}"
+        settings: dict[str, Any] = {"insert_deduplicate": 1, "insert_deduplication_token": token}
         if self.schema.clustered:
             # Acknowledge only what the shards hold (and let them deduplicate it).
             settings["distributed_foreground_insert"] = 1
