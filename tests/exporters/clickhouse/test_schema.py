@@ -80,7 +80,7 @@ def test_table_has_sort_key_partitions_ttl_and_skip_indexes(
 def test_schema_creation_is_idempotent_and_keeps_rows(clickhouse_dsn: str, database: str) -> None:
     from tests.exporters.clickhouse.test_exporter import batch_for, read_all
 
-    config = ClickHouseConfig.model_validate({"database": database, "ttl": "168h"})
+    config = ClickHouseConfig.model_validate({"database": database, "ttl": "87600h"})
     with ClickHouseExporter(config, clickhouse_dsn) as first:
         first.push(batch_for("tr-i", 5))
     for _ in range(2):
