@@ -8,6 +8,7 @@ server-side query parameter (``{name:Type}``), never as SQL text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,7 @@ def _exprs(cols: Columns) -> dict[str, str]:
     return {"task_run": cols.task_run, "seq": cols.seq, "event_name": cols.event_name}
 
 
-def page_from_rows(q: HistoryQuery, rows: list[tuple[Any, ...]]) -> HistoryPage:
+def page_from_rows(q: HistoryQuery, rows: Sequence[Sequence[Any]]) -> HistoryPage:
     """Rows of :func:`build`'s statement as a page with the contract's ``next_cursor``."""
     records = [
         StoredLog(

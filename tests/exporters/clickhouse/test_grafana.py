@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,8 @@ def expand(sql: str, *, table: str, from_ns: int, to_ns: int, task_run_id: str) 
 
 @pytest.fixture
 def filled(store: ClickHouseExporter) -> ClickHouseExporter:
-    for pipeline, task, errors in (("nightly", "t-n1", 3), ("nightly", "t-n2", 1), ("ci", "t-c", 0)):
+    runs = (("nightly", "t-n1", 3), ("nightly", "t-n2", 1), ("ci", "t-c", 0))
+    for pipeline, task, errors in runs:
         b: LogBatch = batch_for(task, 20)
         res = {**b.resource_attributes[0], "cicd.pipeline.name": pipeline}
         res["cicd.pipeline.run.id"] = f"{pipeline}-1"
@@ -71,7 +73,7 @@ def filled(store: ClickHouseExporter) -> ClickHouseExporter:
     return store
 
 
-def _run(store: ClickHouseExporter, name: str) -> list[tuple[Any, ...]]:
+def _run(store: ClickHouseExporter, name: str) -> list[Sequence[Any]]:
     sql = expand(
         _queries()[name],
         table=store.schema.table,
@@ -111,7 +113,8 @@ def test_errors_per_pipeline(filled: ClickHouseExporter) -> None:
 def test_a_tasks_log_in_order(filled: ClickHouseExporter) -> None:
     rows = _run(filled, "Task run ${task_run_id}")
     assert [int(r[3]) for r in rows] == list(range(1, 21))
-    assert rows[0][1] == "line 1 ✓" and rows[0][2] == "ERROR"
+    assert rows[0][1] == "line 1 ✓"
+    assert rows[0][2] == "ERROR"
     assert rows[0][4] == {"tasklogs.seq": "1"}
 
 
@@ -134,7 +137,8 @@ def test_datasource_provisioning_matches_the_dashboard() -> None:
     provisioning = yaml.safe_load(DATASOURCE.read_text(encoding="utf-8"))
     (ds,) = provisioning["datasources"]
     assert ds["type"] == "grafana-clickhouse-datasource"
-    assert ds["jsonData"]["port"] == 8123 and ds["jsonData"]["protocol"] == "http"
+    assert ds["jsonData"]["port"] == 8123
+    assert ds["jsonData"]["protocol"] == "http"
     assert ds["jsonData"]["logs"]["defaultTable"] == "otel_logs"
     assert ds["jsonData"]["logs"]["otelEnabled"] is True
     dash = _dashboard()

@@ -174,9 +174,7 @@ def test_cluster_ddl_runs_on_chdb_with_the_cluster_clause_removed(
         store._require_client().command(runnable)
         assert "otel_logs_local" in {
             str(r[0])
-            for r in store._require_client()
-            .query(f"SHOW TABLES FROM `{database}`")
-            .result_rows
+            for r in store._require_client().query(f"SHOW TABLES FROM `{database}`").result_rows
         }
 
 
