@@ -77,12 +77,13 @@ def _value_str(value: AnyValue) -> str:
 
 
 def _attributes(kvs: Iterable[KeyValue]) -> dict[str, str]:
-    # ``string_value or ...``: a non-empty string (the common case) needs no WhichOneof
-    # call; everything else (ints like tasklogs.seq, empty strings) takes the slow path.
+    # The common cases without a WhichOneof call: a non-empty string, or a non-zero int
+    # (tasklogs.seq). In a oneof, unset members read as their zero value, so a non-zero
+    # int_value means the int is the one set. Everything else takes the slow path.
     out: dict[str, str] = {}
     for kv in kvs:
         v = kv.value
-        out[kv.key] = v.string_value or _value_str(v)
+        out[kv.key] = v.string_value or (str(i) if (i := v.int_value) else _value_str(v))
     return out
 
 

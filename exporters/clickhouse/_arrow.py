@@ -9,8 +9,8 @@ resource / scope, so each distinct map is converted once and repeated with ``tak
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import chain
+from collections.abc import Iterator, Sequence
+from itertools import accumulate, chain, groupby, repeat
 from typing import Any
 
 import pyarrow as pa
@@ -31,32 +31,31 @@ _TYPES: dict[str, pa.DataType] = {
 
 
 def _flat_map(dicts: Sequence[dict[str, str]]) -> pa.Array:
-    """Maps from one key list, one value list and offsets: no per-record Arrow objects."""
-    offsets = [0]
-    total = 0
-    for d in dicts:
-        total += len(d)
-        offsets.append(total)
+    """Maps from one key list, one value list and offsets, each built by C iterators."""
+    offsets = list(accumulate(map(len, dicts), initial=0))
     keys = list(chain.from_iterable(dicts))
-    values = list(chain.from_iterable(d.values() for d in dicts))
+    values = list(chain.from_iterable(map(dict.values, dicts)))
     return pa.MapArray.from_arrays(
         pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(values, pa.string())
     )
 
 
 def _shared_map(dicts: Sequence[dict[str, str]]) -> pa.Array:
-    """Maps that are mostly the same few objects: convert each once, then ``take``."""
+    """Maps shared by runs of records (one resource / scope): convert each distinct map
+    once and repeat it with ``take``; the per-record work happens in C (groupby, repeat)."""
     index: dict[int, int] = {}
     distinct: list[dict[str, str]] = []
-    take: list[int] = []
-    for d in dicts:
-        j = index.get(id(d))
+    runs: list[Iterator[int]] = []
+    for key, group in groupby(dicts, key=id):
+        run = list(group)  # a C-level copy of references: no Python work per record
+        j = index.get(key)
         if j is None:
-            j = index[id(d)] = len(distinct)
-            distinct.append(d)
-        take.append(j)
+            j = index[key] = len(distinct)
+            distinct.append(run[0])
+        runs.append(repeat(j, len(run)))
     if len(distinct) * 2 > len(dicts):
         return _flat_map(dicts)
+    take = list(chain.from_iterable(runs))
     return _flat_map(distinct).take(pa.array(take, pa.int32()))
 
 

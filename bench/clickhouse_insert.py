@@ -1,0 +1,266 @@
+"""ClickHouse store benchmark: decode + insert rows/s, bytes per row, first-page latency.
+
+Everything runs in this process on the embedded engine (chDB), one Python thread:
+
+1. ``decode``: OTLP ``ExportLogsServiceRequest`` (512 records of ~200-byte lines, 2 log
+   attributes, 6 resource attributes) to a column-wise ``LogBatch``.
+2. ``arrow``: ``LogBatch`` to the Arrow table the exporter inserts.
+3. ``insert``: ``ClickHouseExporter.push`` of 65,536-row batches (Arrow build included),
+   and the same through clickhouse-connect's Native columnar insert for comparison.
+4. ``bytes/row`` on disk after the parts are merged, for realistic, varied lines.
+5. First page (1,000 lines) of one task run's history among 10 million rows generated
+   inside the engine (``INSERT ... SELECT FROM numbers()``): median of several task runs,
+   in seq order, newest-N, and a pipeline run's first page.
+
+    .venv/bin/python bench/clickhouse_insert.py [--rows 262144] [--history-rows 10000000]
+
+Medians of ``--repeat`` runs; the machine is shared, so ratios within one run are the
+robust figures. Results are printed and saved to bench/results/clickhouse_insert.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from collector_service.decode import decode_request
+from collector_service.model import COLUMN_NAMES, LogBatch
+from collector_service.store import HistoryQuery
+from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from exporters.clickhouse._arrow import to_arrow
+
+PER_REQUEST = 512
+PER_INSERT = 65_536
+_WORDS = ["request", "handled", "cache", "miss", "retry", "upstream", "connect", "timeout"]
+
+
+def _kv(key: str, value: str | int) -> KeyValue:
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def _line(rng: random.Random, seq: int, ts: int) -> str:
+    """A ~200-byte line with the entropy of a real one: ids, numbers, a few words."""
+    words = " ".join(rng.choices(_WORDS, k=4))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // 10**9))
+    return (
+        f"{stamp}.{ts % 10**9 // 10**6:03d}Z "
+        f"{rng.choice(('INFO', 'INFO', 'INFO', 'DEBUG', 'WARN'))} worker-{rng.randrange(16)} "
+        f"{words}: item={seq} key={rng.getrandbits(64):016x} "
+        f"elapsed_ms={rng.randrange(5000)} bytes={rng.randrange(10**7)} "
+        f"path=/api/v1/items/{rng.randrange(10**6)} status={rng.choice((200, 200, 201, 404, 500))}"
+    ).ljust(200, ".")
+
+
+def make_requests(rows: int, seed: int = 1) -> list[bytes]:
+    """Serialized requests, 512 records each, one task run per request."""
+    rng = random.Random(seed)
+    out = []
+    now = time.time_ns()
+    for r in range(rows // PER_REQUEST):
+        task = f"task-{r:06d}"
+        resource = Resource(
+            attributes=[
+                _kv("service.name", "bench"),
+                _kv("cicd.pipeline.name", "nightly"),
+                _kv("cicd.pipeline.run.id", f"run-{r // 64}"),
+                _kv("cicd.pipeline.task.name", f"step-{r % 8}"),
+                _kv("cicd.pipeline.task.run.id", task),
+                _kv("tasklogs.tenant", "acme"),
+            ]
+        )
+        records = []
+        for i in range(PER_REQUEST):
+            ts = now + (r * PER_REQUEST + i) * 1000
+            records.append(
+                LogRecord(
+                    time_unix_nano=ts,
+                    observed_time_unix_nano=ts,
+                    severity_number=9,
+                    severity_text="INFO",
+                    body=AnyValue(string_value=_line(rng, i + 1, ts)),
+                    attributes=[_kv("tasklogs.seq", i + 1), _kv("log.iostream", "stdout")],
+                )
+            )
+        scope = ScopeLogs(scope=InstrumentationScope(name="tasklogs.stdout"), log_records=records)
+        req = ExportLogsServiceRequest(
+            resource_logs=[ResourceLogs(resource=resource, scope_logs=[scope])]
+        )
+        out.append(req.SerializeToString())
+    return out
+
+
+def _decode(payloads: list[bytes]) -> list[LogBatch]:
+    """Parse + decode into batches of PER_INSERT rows (what the pipeline hands a writer)."""
+    batches: list[LogBatch] = []
+    per_batch = PER_INSERT // PER_REQUEST
+    for start in range(0, len(payloads), per_batch):
+        batch = LogBatch()
+        for payload in payloads[start : start + per_batch]:
+            decode_request(ExportLogsServiceRequest.FromString(payload), batch, "acme")
+        batches.append(batch)
+    return batches
+
+
+def _timed(fn: Callable[[], Any], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _native_insert(store: ClickHouseExporter, batch: LogBatch) -> None:
+    """clickhouse-connect's Native columnar insert (the path the skeleton used)."""
+    store._require_client().insert(
+        store.schema.table, batch.columns(), column_names=list(COLUMN_NAMES), column_oriented=True
+    )
+
+
+def bench_insert(store: ClickHouseExporter, rows: int, repeat: int) -> dict[str, Any]:
+    payloads = make_requests(rows)
+    n = len(payloads) * PER_REQUEST
+    decode_s = _timed(lambda: _decode(payloads), repeat)
+    batches = _decode(payloads)
+    arrow_s = _timed(lambda: [to_arrow(b) for b in batches], repeat)
+    push_s = _timed(lambda: [store.push(b) for b in batches], repeat)
+    native_s = _timed(lambda: [_native_insert(store, b) for b in batches], repeat)
+    both_s = _timed(lambda: [store.push(b) for b in _decode(payloads)], repeat)
+    return {
+        "rows": n,
+        "rows_per_insert": PER_INSERT,
+        "decode_rows_per_s": round(n / decode_s),
+        "decode_us_per_row": round(decode_s / n * 1e6, 2),
+        "arrow_build_us_per_row": round(arrow_s / n * 1e6, 2),
+        "insert_rows_per_s": round(n / push_s),
+        "insert_us_per_row": round(push_s / n * 1e6, 2),
+        "native_insert_us_per_row": round(native_s / n * 1e6, 2),
+        "arrow_vs_native_insert_speedup": round(native_s / push_s, 2),
+        "decode_plus_insert_rows_per_s": round(n / both_s),
+        "decode_plus_insert_us_per_row": round(both_s / n * 1e6, 2),
+    }
+
+
+def bench_bytes_per_row(store: ClickHouseExporter) -> dict[str, Any]:
+    client = store._require_client()
+    client.command(f"OPTIMIZE TABLE {store.schema.table} FINAL")
+    rows, on_disk, body = client.query(
+        "SELECT sum(rows), sum(bytes_on_disk), "
+        "(SELECT avg(length(Body)) FROM {db:Identifier}.otel_logs) "
+        "FROM system.parts WHERE active AND database = {db:String} AND table = 'otel_logs'",
+        parameters={"db": store.config.database},
+    ).result_rows[0]
+    columns = client.query(
+        "SELECT name, sum(data_compressed_bytes) FROM system.columns "
+        "WHERE database = {db:String} AND table = 'otel_logs' GROUP BY name "
+        "ORDER BY 2 DESC LIMIT 5",
+        parameters={"db": store.config.database},
+    ).result_rows
+    return {
+        "stored_rows": int(rows),
+        "avg_body_bytes": round(float(body), 1),
+        "bytes_per_row_on_disk": round(int(on_disk) / int(rows), 1),
+        "largest_columns_bytes_per_row": {
+            str(name): round(int(size) / int(rows), 1) for name, size in columns
+        },
+    }
+
+
+_GENERATE = """
+INSERT INTO {table} (Timestamp, SeverityText, SeverityNumber, ServiceName, Body,
+                     ResourceAttributes, ScopeName, LogAttributes)
+SELECT
+    fromUnixTimestamp64Nano(toInt64({start:Int64} + number * 1000)) AS Timestamp,
+    if(intDiv(number, {tasks:UInt64}) % 50 = 0, 'ERROR', 'INFO'),
+    if(intDiv(number, {tasks:UInt64}) % 50 = 0, 17, 9),
+    'bench',
+    rightPad(concat(toString(Timestamp), ' INFO worker-', toString(number % 16),
+        ' request handled: item=', toString(intDiv(number, {tasks:UInt64}) + 1),
+        ' key=', hex(sipHash64(number)), ' elapsed_ms=', toString(number % 5000),
+        ' path=/api/v1/items/', toString(number % 1000000)), 200, '.'),
+    map('service.name', 'bench', 'cicd.pipeline.name', 'nightly',
+        'cicd.pipeline.run.id', concat('run-', toString(number % {tasks:UInt64} % 100)),
+        'cicd.pipeline.task.run.id', concat('task-', toString(number % {tasks:UInt64})),
+        'tasklogs.tenant', 'acme'),
+    'tasklogs.stdout',
+    map('tasklogs.seq', toString(intDiv(number, {tasks:UInt64}) + 1), 'log.iostream', 'stdout')
+FROM numbers({rows:UInt64})
+"""
+
+
+def bench_history(store: ClickHouseExporter, rows: int, repeat: int) -> dict[str, Any]:
+    """``rows`` rows over rows/1000 task runs interleaved in time, then first pages."""
+    tasks = max(1, rows // 1000)
+    client = store._require_client()
+    started = time.perf_counter()
+    client.command(
+        _GENERATE.replace("{table}", store.schema.table),
+        parameters={"start": time.time_ns(), "rows": rows, "tasks": tasks},
+    )
+    generate_s = time.perf_counter() - started
+    rng = random.Random(3)
+
+    def first_pages(make: Callable[[str], HistoryQuery]) -> float:
+        times = []
+        for _ in range(repeat * 5):
+            q = make(f"task-{rng.randrange(tasks)}")
+            t0 = time.perf_counter()
+            page = store.query(q)
+            times.append(time.perf_counter() - t0)
+            assert len(page.records) == min(q.limit, rows // tasks), len(page.records)
+        return round(statistics.median(times) * 1000, 2)
+
+    return {
+        "history_rows": rows,
+        "history_task_runs": tasks,
+        "generate_s": round(generate_s, 1),
+        "task_first_page_1000_ms": first_pages(lambda t: HistoryQuery(task_run_id=t)),
+        "task_newest_1000_ms": first_pages(lambda t: HistoryQuery(task_run_id=t, newest=True)),
+        "task_first_page_20_errors_ms": first_pages(
+            lambda t: HistoryQuery(task_run_id=t, min_severity=17, limit=20)
+        ),
+        "pipeline_run_first_page_1000_ms": first_pages(
+            lambda t: HistoryQuery(pipeline_run_id=f"run-{int(t[5:]) % 100}")
+        ),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--rows", type=int, default=PER_INSERT * 4)
+    p.add_argument("--history-rows", type=int, default=10_000_000)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--body-index", default="auto", choices=("auto", "text", "tokenbf", "none"))
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tasklogs-bench-") as tmp:
+        dsn = f"chdb://{tmp}/chdb"
+        result: dict[str, Any] = {"engine": "chdb", "cpus": os.cpu_count()}
+        config = ClickHouseConfig(database="ins", body_index=args.body_index)
+        with ClickHouseExporter(config, dsn) as store:
+            result["body_index"] = args.body_index
+            result |= bench_insert(store, args.rows, args.repeat)
+            result |= bench_bytes_per_row(store)
+        with ClickHouseExporter(ClickHouseConfig(database="hist"), dsn) as store:
+            result |= bench_history(store, args.history_rows, args.repeat)
+    print(json.dumps(result, indent=2))
+    out = Path(__file__).parent / "results" / "clickhouse_insert.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
