@@ -190,3 +190,38 @@ def test_concurrent_reads_and_writes(store: ClickHouseExporter) -> None:
         t.join()
     assert errors == []
     assert read_all(store, "tr-x") == list(range(1, 1001))
+
+
+def test_filter_values_are_parameters_not_sql(store: ClickHouseExporter) -> None:
+    store.push(batch_for("tr-q", 3))
+    hostile = "x' OR 1=1) --"
+    for q in (
+        HistoryQuery(task_run_id=hostile),
+        HistoryQuery(pipeline_run_id=hostile),
+        HistoryQuery(task_run_id="tr-q", text=hostile, attributes={hostile: hostile}),
+        HistoryQuery(task_run_id="tr-q", tenant=hostile, task_name=hostile),
+    ):
+        assert store.query(q).records == []
+    assert read_all(store, "tr-q") == [1, 2, 3]
+
+
+def test_a_task_page_is_a_primary_key_range_read_in_order(store: ClickHouseExporter) -> None:
+    from exporters.clickhouse import _history
+
+    store.push(batch_for("tr-e", 10))
+    for q in (
+        HistoryQuery(task_run_id="tr-e", limit=5),
+        HistoryQuery(task_run_id="tr-e", after=Cursor(3, BASE_NS + 3000, "tr-e")),
+        HistoryQuery(task_run_id="tr-e", newest=True),
+    ):
+        sql, params = _history.build(q, store._columns, store.schema.table)
+        plan = "\n".join(
+            str(r[0])
+            for r in store._require_client()
+            .query(f"EXPLAIN indexes = 1 {sql}", parameters=params)
+            .result_rows
+        )
+        assert "Read type: InOrder" in plan or "Read type: InReverseOrder" in plan, plan
+        assert "TaskRunId in ['tr-e', 'tr-e']" in plan, plan
+        if q.after is not None:  # the cursor narrows the key range too
+            assert "Seq in [3, +Inf)" in plan, plan
