@@ -87,8 +87,9 @@ def _attributes(kvs: Iterable[KeyValue]) -> dict[str, str]:
     return out
 
 
-def _body(value: AnyValue) -> str:
-    return value.string_value or any_value_to_str(value)
+def _hex(ids: tuple[bytes, ...]) -> list[str]:
+    # Task logs mostly carry no trace context: skip the per-record hex() when none does.
+    return [b.hex() if b else "" for b in ids] if any(ids) else [""] * len(ids)
 
 
 def decode_request(
@@ -99,9 +100,11 @@ def decode_request(
     ``tenant`` (from the request's bearer token) is stamped on every resource as
     ``tasklogs.tenant``, replacing whatever the producer sent.
 
-    Column by column: one list comprehension per record field over a scope's records,
-    and ``repeat`` for the columns that are constant within a resource or scope, which
-    is much cheaper than 16 ``append`` calls per record (see bench/clickhouse_insert.py).
+    Column-wise, with as little Python per record as the upb messages allow: one pass
+    over a scope's records reads every field into a tuple, ``zip(*...)`` transposes them
+    into columns in C, fix-ups (observed timestamps, non-string bodies, trace ids) run
+    only when some record needs them, and the columns that are constant within a
+    resource or scope are ``repeat``-ed (see bench/clickhouse_insert.py).
     """
     out = batch if batch is not None else LogBatch()
     for rl in request.resource_logs:
@@ -115,24 +118,48 @@ def decode_request(
             n = len(recs)
             if not n:
                 continue
+            (ts, observed, trace, span, flags, sev_text, sev_num, body, attrs, event) = zip(
+                *[
+                    (
+                        r.time_unix_nano,
+                        r.observed_time_unix_nano,
+                        r.trace_id,
+                        r.span_id,
+                        r.flags,
+                        r.severity_text,
+                        r.severity_number,
+                        r.body.string_value,
+                        _attributes(r.attributes),
+                        r.event_name,
+                    )
+                    for r in recs
+                ],
+                strict=True,
+            )
             scope = sl.scope
             s_attrs = _attributes(scope.attributes)
-            out.timestamp.extend([r.time_unix_nano or r.observed_time_unix_nano for r in recs])
-            out.trace_id.extend([b.hex() if b else "" for b in [r.trace_id for r in recs]])
-            out.span_id.extend([b.hex() if b else "" for b in [r.span_id for r in recs]])
-            out.trace_flags.extend([r.flags & 0xFF for r in recs])
-            out.severity_text.extend([r.severity_text for r in recs])
-            out.severity_number.extend([r.severity_number for r in recs])
+            out.timestamp.extend(
+                ts if all(ts) else [t or o for t, o in zip(ts, observed, strict=True)]
+            )
+            out.trace_id.extend(_hex(trace))
+            out.span_id.extend(_hex(span))
+            out.trace_flags.extend(flags if max(flags) <= 0xFF else [f & 0xFF for f in flags])
+            out.severity_text.extend(sev_text)
+            out.severity_number.extend(sev_num)
             out.service_name.extend(repeat(r_service, n))
-            out.body.extend([_body(r.body) for r in recs])
+            start = len(out.body)
+            out.body.extend(body)
+            if not all(body):  # empty, or not a string: the exact conversion
+                for i in [i for i, b in enumerate(body) if not b]:
+                    out.body[start + i] = any_value_to_str(recs[i].body)
             out.resource_schema_url.extend(repeat(r_url, n))
             out.resource_attributes.extend(repeat(r_attrs, n))
             out.scope_schema_url.extend(repeat(sl.schema_url, n))
             out.scope_name.extend(repeat(scope.name, n))
             out.scope_version.extend(repeat(scope.version, n))
             out.scope_attributes.extend(repeat(s_attrs, n))
-            out.log_attributes.extend([_attributes(r.attributes) for r in recs])
-            out.event_name.extend([r.event_name for r in recs])
+            out.log_attributes.extend(attrs)
+            out.event_name.extend(event)
     return out
 
 

@@ -179,3 +179,21 @@ def test_records_of_several_resources_and_scopes_keep_their_own_columns() -> Non
     assert batch.body == ["s10", "s11", "s20", "s30", "s31", "s32"]
     assert [r["tasklogs.tenant"] for r in batch.resource_attributes] == ["t1"] * 6
     assert len({len(c) for c in batch.columns()}) == 1
+
+
+def test_per_record_fix_ups_apply_to_exactly_the_records_that_need_them() -> None:
+    records = [
+        LogRecord(time_unix_nano=5, observed_time_unix_nano=6, body=sv("a"), flags=1),
+        LogRecord(observed_time_unix_nano=7, body=AnyValue(int_value=3), flags=0x1FF),
+        LogRecord(time_unix_nano=8, body=sv(""), trace_id=bytes(range(16))),
+        LogRecord(time_unix_nano=9, body=AnyValue(), span_id=bytes(range(8))),
+    ]
+    request = ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=records)])]
+    )
+    batch = decode_request(request)
+    assert batch.timestamp == [5, 7, 8, 9]
+    assert batch.body == ["a", "3", "", ""]
+    assert batch.trace_flags == [1, 0xFF, 0, 0]
+    assert batch.trace_id == ["", "", bytes(range(16)).hex(), ""]
+    assert batch.span_id == ["", "", "", bytes(range(8)).hex()]
