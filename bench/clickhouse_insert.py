@@ -13,9 +13,12 @@ Everything runs in this process on the embedded engine (chDB), one Python thread
    in seq order, newest-N, and a pipeline run's first page.
 
     .venv/bin/python bench/clickhouse_insert.py [--rows 262144] [--history-rows 10000000]
+    .venv/bin/python bench/clickhouse_insert.py --body-index tokenbf --history-rows 0
 
 Medians of ``--repeat`` runs; the machine is shared, so ratios within one run are the
-robust figures. Results are printed and saved to bench/results/clickhouse_insert.json.
+robust figures, and CPU seconds of this process (engine threads included) are reported
+beside wall time. Results are printed and saved to bench/results/clickhouse_insert.json
+(``clickhouse_insert_<body index>.json`` for another ``--body-index``).
 """
 
 from __future__ import annotations
@@ -188,12 +191,20 @@ def bench_bytes_per_row(store: ClickHouseExporter) -> dict[str, Any]:
         "ORDER BY 2 DESC LIMIT 5",
         parameters={"db": store.config.database},
     ).result_rows
+    indexes = client.query(
+        "SELECT name, type, data_compressed_bytes FROM system.data_skipping_indices "
+        "WHERE database = {db:String} AND table = 'otel_logs' ORDER BY 3 DESC",
+        parameters={"db": store.config.database},
+    ).result_rows
     return {
         "stored_rows": int(rows),
         "avg_body_bytes": round(float(body), 1),
         "bytes_per_row_on_disk": round(int(on_disk) / int(rows), 1),
         "largest_columns_bytes_per_row": {
             str(name): round(int(size) / int(rows), 1) for name, size in columns
+        },
+        "skip_index_bytes_per_row": {
+            f"{name} ({kind})": round(int(size) / int(rows), 1) for name, kind, size in indexes
         },
     }
 
@@ -230,6 +241,19 @@ def bench_history(store: ClickHouseExporter, rows: int, repeat: int) -> dict[str
         parameters={"start": time.time_ns(), "rows": rows, "tasks": tasks},
     )
     generate_s = time.perf_counter() - started
+    # Let the background merges of the generated parts finish: their CPU would otherwise
+    # be counted against the queries (the engine runs in this process).
+    settle = time.perf_counter()
+    while time.perf_counter() - settle < 600:
+        merging = client.query("SELECT count() FROM system.merges").result_rows[0][0]
+        if not merging:
+            break
+        time.sleep(1)
+    settle_s = time.perf_counter() - settle
+    parts = client.query(
+        "SELECT count() FROM system.parts WHERE active AND database = {db:String}",
+        parameters={"db": store.config.database},
+    ).result_rows[0][0]
     rng = random.Random(3)
 
     def first_pages(make: Callable[[str], HistoryQuery]) -> dict[str, float]:
@@ -251,6 +275,8 @@ def bench_history(store: ClickHouseExporter, rows: int, repeat: int) -> dict[str
         "history_rows": rows,
         "history_task_runs": tasks,
         "generate_s": round(generate_s, 1),
+        "merges_settled_after_s": round(settle_s, 1),
+        "history_active_parts": int(parts),
         "task_first_page_1000_ms": first_pages(lambda t: HistoryQuery(task_run_id=t)),
         "task_newest_1000_ms": first_pages(lambda t: HistoryQuery(task_run_id=t, newest=True)),
         "task_first_page_20_errors_ms": first_pages(
@@ -281,11 +307,13 @@ def main() -> None:
             result["body_index"] = args.body_index
             result |= bench_insert(store, args.rows, args.repeat)
             result |= bench_bytes_per_row(store)
-        with ClickHouseExporter(ClickHouseConfig(database="hist"), dsn) as store:
-            result |= bench_history(store, args.history_rows, args.repeat)
+        if args.history_rows:
+            with ClickHouseExporter(ClickHouseConfig(database="hist"), dsn) as store:
+                result |= bench_history(store, args.history_rows, args.repeat)
     result["load_average_at_end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / "clickhouse_insert.json"
+    suffix = "" if args.body_index == "auto" else f"_{args.body_index}"
+    out = Path(__file__).parent / "results" / f"clickhouse_insert{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
 
 
