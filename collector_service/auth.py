@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Mapping
 
 from collector_service.config import AuthConfig
 from collector_service.errors import ConfigError
@@ -29,12 +30,13 @@ def bearer_token(header: str | None) -> str | None:
 class Authenticator:
     """Maps tokens to tenants; secrets are read once, at start-up, before any I/O."""
 
-    def __init__(self, config: AuthConfig) -> None:
+    def __init__(self, config: AuthConfig, environ: Mapping[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
         self._tokens: list[tuple[bytes, str]] = []
         for tenant, tc in config.tenants.items():
             secrets = [t.get_secret_value() for t in tc.tokens]
             for name in tc.token_env:
-                value = os.environ.get(name)
+                value = env.get(name)
                 if not value:
                     raise ConfigError(
                         f"auth.tenants.{tenant}.token_env: environment variable {name} is not set"

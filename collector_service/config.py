@@ -6,6 +6,8 @@
       otlp:
         protocols:
           grpc: {endpoint: 127.0.0.1:4317}
+          http: {endpoint: 127.0.0.1:4318}
+        require_task_identity: false
     exporters:
       clickhouse:                  # "type" or "type/name"
         dsn: chdb:///var/lib/tasklogs/chdb
@@ -15,15 +17,18 @@
         logs: {receivers: [otlp], exporters: [clickhouse]}
     api: {endpoint: 127.0.0.1:8080}
 
-Unknown keys are rejected. Exporter sections are validated in two parts: the shared
-wrapper keys (``sending_queue``, ``batch``, ``retry_on_failure``, ``timeout``) here, the
-rest by the exporter factory's own model, all before any I/O.
+Unknown keys are rejected. ``TASKLOGS_*`` environment overrides and ``${env:...}`` /
+``${file:...}`` secrets are applied before validation (:mod:`collector_service.config_env`).
+Exporter sections are validated in two parts: the shared wrapper keys
+(``sending_queue``, ``batch``, ``retry_on_failure``, ``timeout``) here, the rest by the
+exporter factory's own model, all before any I/O.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +39,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
     field_validator,
@@ -47,12 +53,17 @@ __all__ = [
     "AuthConfig",
     "BatchConfig",
     "Config",
+    "CorsConfig",
     "Duration",
     "ExporterHelperConfig",
     "GrpcConfig",
+    "HttpConfig",
+    "OtlpProtocols",
+    "OtlpReceiverConfig",
     "RedisConfig",
     "RetryConfig",
     "TenantConfig",
+    "TlsConfig",
     "default_data_dir",
     "load_config",
     "parse_duration",
@@ -102,19 +113,64 @@ def _check_endpoint(value: str) -> str:
     return value
 
 
+class TlsConfig(_Strict):
+    """TLS for a receiver (the Collector's ``tls`` keys); files are checked at load time."""
+
+    cert_file: FilePath
+    key_file: FilePath
+    #: When set, clients must present a certificate signed by this CA (mutual TLS).
+    client_ca_file: FilePath | None = None
+
+
 class GrpcConfig(_Strict):
     endpoint: str = "127.0.0.1:4317"
     max_recv_msg_size_mib: int = Field(default=16, ge=1, le=1024)
+    #: Serve TLS (needed e.g. by the Collector's bearertokenauth over gRPC).
+    tls: TlsConfig | None = None
+
+    _endpoint = field_validator("endpoint")(_check_endpoint)
+
+
+class CorsConfig(_Strict):
+    """Browser access to OTLP/HTTP (off unless origins are listed)."""
+
+    #: Origins allowed to POST logs from a browser, e.g. ``https://ci.example.com``.
+    allowed_origins: list[str] = []
+    #: Extra request headers a browser may send (``Content-Type`` and friends always).
+    allowed_headers: list[str] = []
+    #: Seconds a browser may cache the preflight answer.
+    max_age: int = Field(default=7200, ge=0)
+
+
+class HttpConfig(_Strict):
+    """OTLP/HTTP: ``POST /v1/logs`` with a protobuf or JSON body."""
+
+    endpoint: str = "127.0.0.1:4318"
+    #: Largest request body in bytes, on the wire and after decompression (no zip bombs).
+    max_request_body_size: int = Field(default=20 * 1024 * 1024, ge=1024)
+    cors: CorsConfig = CorsConfig()
+    tls: TlsConfig | None = None
 
     _endpoint = field_validator("endpoint")(_check_endpoint)
 
 
 class OtlpProtocols(_Strict):
-    grpc: GrpcConfig | None = GrpcConfig()
+    """As in the Collector, a protocol runs when its section is present (``grpc: {}``)."""
+
+    grpc: GrpcConfig | None = None
+    http: HttpConfig | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.grpc is None and self.http is None:
+            raise ValueError("no protocol configured: add grpc: {} and/or http: {}")
 
 
 class OtlpReceiverConfig(_Strict):
-    protocols: OtlpProtocols = OtlpProtocols()
+    #: With no config file at all both protocols run on their default loopback ports.
+    protocols: OtlpProtocols = OtlpProtocols(grpc=GrpcConfig(), http=HttpConfig())
+    #: Reject (via ``partial_success``) records whose resource lacks
+    #: ``cicd.pipeline.task.run.id``; the rest of the request is accepted.
+    require_task_identity: bool = False
 
 
 class ApiConfig(_Strict):
@@ -250,16 +306,36 @@ class Config(_Strict):
         return list(seen)
 
 
-def _format_validation(exc: ValidationError, prefix: str = "") -> str:
+def _format_validation(
+    exc: ValidationError, prefix: str = "", sources: Mapping[str, str] | None = None
+) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *err["loc"]))
-        parts.append(f"{loc or '<root>'}: {err['msg']}")
+        msg = f"{loc or '<root>'}: {err['msg']}"
+        for key, var in (sources or {}).items():
+            if loc == key or loc.startswith(key + ".") or key.startswith(loc + "."):
+                msg += f" (set by {var})"
+                break
+        parts.append(msg)
     return "; ".join(parts)
 
 
-def load_config(path: Path | None = None, *, data_dir: Path | None = None) -> Config:
-    """Read and validate a YAML config file (or the defaults when ``path`` is None)."""
+def load_config(
+    path: Path | None = None,
+    *,
+    data_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read and validate a YAML config file (or the defaults when ``path`` is None).
+
+    ``TASKLOGS_*`` environment overrides and ``${env:...}``/``${file:...}`` secrets are
+    applied first (see :mod:`collector_service.config_env`); ``environ`` defaults to
+    ``os.environ``.
+    """
+    from collector_service.config_env import apply_env_overrides, expand_secrets
+
+    env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     if path is not None:
         try:
@@ -271,13 +347,15 @@ def load_config(path: Path | None = None, *, data_dir: Path | None = None) -> Co
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: the top level must be a mapping")
         raw = loaded or {}
+    where = f"config file {path}" if path else "config"
+    sources = apply_env_overrides(raw, env)
+    raw = expand_secrets(raw, env)
     if data_dir is not None:
         raw["data_dir"] = data_dir
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        where = f"config file {path}" if path else "config"
-        raise ConfigError(f"{where}: {_format_validation(exc)}") from exc
+        raise ConfigError(f"{where}: {_format_validation(exc, sources=sources)}") from exc
 
 
 def split_exporter_config(

@@ -6,6 +6,7 @@ can catch everything tasklogs-specific in one place::
     TasklogsError
     ├── ConfigError            bad configuration, found before any I/O
     ├── DecodeError            an OTLP payload that cannot be parsed
+    ├── RequestTooLargeError   a request body over the configured limit (wire or decompressed)
     ├── BackpressureError      a bounded queue is full; the sender should retry later
     │   └── UnavailableError   the durable queue (Redis) cannot be reached right now
     ├── AuthError              a missing or unknown bearer token
@@ -25,6 +26,7 @@ __all__ = [
     "DecodeError",
     "ExportError",
     "PermanentExportError",
+    "RequestTooLargeError",
     "RetryableExportError",
     "StoreBusyError",
     "StoreError",
@@ -43,6 +45,10 @@ class ConfigError(TasklogsError):
 
 class DecodeError(TasklogsError):
     """An OTLP request body could not be decoded."""
+
+
+class RequestTooLargeError(TasklogsError):
+    """A request body is larger than the receiver's limit, compressed or decompressed."""
 
 
 class BackpressureError(TasklogsError):

@@ -15,11 +15,21 @@ import socket
 from collections.abc import Generator
 
 import uvicorn
+from prometheus_client.exposition import choose_encoder
+from starlette.requests import Request
+from starlette.responses import Response
 
+from collector_service.auth import Authenticator
 from collector_service.config import Config
 from collector_service.exporter import ExporterFactory, resolve_exporters
+from collector_service.metrics import REGISTRY
 from collector_service.pipeline import ExporterRunner, Pipeline
-from collector_service.receivers import OtlpGrpcReceiver
+from collector_service.receivers import (
+    Ingestor,
+    OtlpGrpcReceiver,
+    OtlpHttpReceiver,
+    ReceiverSettings,
+)
 from collector_service.store import LogStore
 
 __all__ = ["Service"]
@@ -49,15 +59,23 @@ def _bind(endpoint: str) -> socket.socket:
     return sock
 
 
+async def _metrics(request: Request) -> Response:
+    """:data:`collector_service.metrics.REGISTRY` in the format the scraper asks for
+    (Prometheus text 0.0.4 by default, OpenMetrics on request)."""
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(REGISTRY), headers={"Content-Type": content_type})
+
+
 class Service:
     """One tasklogs process. Build it from a :class:`Config`; ``run()`` until a signal."""
 
     def __init__(self, config: Config, factories: dict[str, ExporterFactory] | None = None) -> None:
         self.config = config
         self._specs = resolve_exporters(config, factories)  # validated before any I/O
+        self.authenticator = Authenticator(config.auth)  # secrets read before any I/O
         self.runners: list[ExporterRunner] = []
         self.pipeline = Pipeline(self.runners)
-        self.receivers: list[OtlpGrpcReceiver] = []
+        self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
         self._api: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
         self._started = False
@@ -94,12 +112,21 @@ class Service:
         )
         if self.config.api.enabled:
             await self._start_api()
+        if not self.authenticator.enabled:
+            _log.warning("no auth.tenants configured: receivers accept anonymous requests")
         for rid, rcfg in self.config.receivers.items():
-            if rcfg.protocols.grpc is not None:
-                receiver = OtlpGrpcReceiver(rcfg.protocols.grpc, self.pipeline)
+            settings = ReceiverSettings(rid, rcfg.require_task_identity)
+            ingestor = Ingestor(settings, self.pipeline, self.authenticator)
+            protocols = rcfg.protocols
+            started: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
+            if protocols.grpc is not None:
+                started.append(OtlpGrpcReceiver(protocols.grpc, ingestor))
+            if protocols.http is not None:
+                started.append(OtlpHttpReceiver(protocols.http, ingestor))
+            for receiver in started:
                 await receiver.start()
                 self.receivers.append(receiver)
-                _log.debug("receiver %s started", rid)
+            _log.debug("receiver %s started", rid)
         self._started = True
 
     async def _start_api(self) -> None:
@@ -107,6 +134,7 @@ class Service:
 
         sock = _bind(self.config.api.endpoint)
         app = create_app(self.history_store, ready=self.ready)
+        app.add_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
         server = _ApiServer(
             uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
         )
@@ -121,9 +149,9 @@ class Service:
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Receivers first, then the API, then drain and stop the exporters."""
-        self._started = False
-        for receiver in self.receivers:
-            await receiver.stop(grace=min(5.0, timeout))
+        self._started = False  # /readyz answers 503 from here on
+        # Every receiver stops accepting at once; in-flight Exports get the same grace.
+        await asyncio.gather(*(r.stop(grace=min(5.0, timeout)) for r in self.receivers))
         self.receivers.clear()
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True

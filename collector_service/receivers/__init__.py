@@ -1,7 +1,10 @@
-"""OTLP receivers: each hands parsed requests to the pipeline."""
+"""OTLP receivers: each transport parses its wire format and hands the request to the
+shared :class:`~collector_service.receivers.ingest.Ingestor` (auth, rules, pipeline)."""
 
 from __future__ import annotations
 
+from collector_service.receivers.ingest import Ingestor, ReceiverSettings
 from collector_service.receivers.otlp_grpc import OtlpGrpcReceiver
+from collector_service.receivers.otlp_http import OtlpHttpReceiver
 
-__all__ = ["OtlpGrpcReceiver"]
+__all__ = ["Ingestor", "OtlpGrpcReceiver", "OtlpHttpReceiver", "ReceiverSettings"]

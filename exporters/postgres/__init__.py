@@ -1,7 +1,29 @@
-"""PostgreSQL store (psycopg 3, COPY, daily range partitions). Not built yet: see the issue.
+"""PostgreSQL store: daily range partitions, binary COPY writes, history queries.
 
-The package exists so the layout of design.md holds from the first landing; it registers
-no exporter until it can write.
+Registered as the ``postgres`` exporter through the ``tasklogs.exporters`` entry point.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from collector_service.exporter import ExporterContext
+from exporters.postgres.config import PostgresConfig
+from exporters.postgres.exporter import PostgresExporter
+
+__all__ = ["PostgresConfig", "PostgresExporter", "PostgresFactory", "factory"]
+
+
+class PostgresFactory:
+    """Builds :class:`PostgresExporter` from a validated :class:`PostgresConfig`."""
+
+    type_name = "postgres"
+    config_model: type[BaseModel] = PostgresConfig
+
+    def create(self, config: BaseModel, context: ExporterContext) -> PostgresExporter:
+        if not isinstance(config, PostgresConfig):
+            raise TypeError(f"expected PostgresConfig, got {type(config).__name__}")
+        return PostgresExporter(config)
+
+
+factory = PostgresFactory()

@@ -62,3 +62,12 @@ def _open_clickhouse(request: pytest.FixtureRequest) -> Iterator[ContractStore]:
 
 
 BACKENDS["clickhouse"] = _open_clickhouse
+
+
+def _register_postgres() -> None:
+    from tests.exporters.postgres.support import open_postgres_store
+
+    BACKENDS["postgres"] = open_postgres_store
+
+
+_register_postgres()
