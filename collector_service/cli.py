@@ -1,4 +1,5 @@
-"""The ``tasklogs`` command line: ``serve``, ``logs``, ``run`` and ``retention``."""
+"""The ``tasklogs`` command line: ``serve``, ``worker``, ``deadletter``, ``logs``, ``run`` and
+``retention``."""
 
 from __future__ import annotations
 
@@ -40,6 +41,39 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the OTLP receiver, pipeline, stores and HTTP API")
     _config_args(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    serve.add_argument(
+        "--no-writers",
+        action="store_true",
+        help="with Redis: run receivers only; writers run as `tasklogs worker` processes",
+    )
+
+    worker = sub.add_parser(
+        "worker", help="with Redis: write the ingest stream to exporters (any number of these)"
+    )
+    _config_args(worker)
+    worker.add_argument(
+        "--exporter",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="exporter component id to write (repeatable; default: every exporter)",
+    )
+    worker.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to finish the batches in flight on SIGTERM (default 30)",
+    )
+    worker.add_argument(
+        "--metrics-endpoint", metavar="HOST:PORT", help="serve Prometheus /metrics here"
+    )
+    worker.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    dead = sub.add_parser("deadletter", help="list batches exporters could not write")
+    _config_args(dead)
+    dead.add_argument("--exporter", action="append", default=[], metavar="NAME")
+    dead.add_argument("--limit", type=int, default=100, help="newest N per exporter")
+    dead.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
     logs = sub.add_parser("logs", help="print a task run's stored log lines in order")
     logs.add_argument("task_run_id", metavar="TASK_RUN_ID")
@@ -101,7 +135,14 @@ def _config_args(p: argparse.ArgumentParser, suffix: str = "") -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"serve": _serve, "logs": _logs, "run": _run, "retention": _retention}
+    commands = {
+        "serve": _serve,
+        "worker": _worker,
+        "deadletter": _deadletter,
+        "logs": _logs,
+        "run": _run,
+        "retention": _retention,
+    }
     try:
         return commands[args.command](args)
     except BrokenPipeError:
@@ -118,16 +159,58 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- serve -----------------------------------------------------------------------------
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from collector_service.service import Service
-
+def _logging(verbose: bool) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from collector_service.service import Service
+
+    _logging(args.verbose)
     config = load_config(args.config, data_dir=args.data_dir)
-    asyncio.run(Service(config).run())
+    asyncio.run(Service(config, writers=False if args.no_writers else None).run())
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from collector_service.worker import run_worker
+
+    _logging(args.verbose)
+    config = load_config(args.config, data_dir=args.data_dir)
+    if args.metrics_endpoint:
+        from prometheus_client import start_http_server
+
+        from collector_service.metrics import REGISTRY
+
+        host, _, port = args.metrics_endpoint.rpartition(":")
+        start_http_server(int(port), addr=host or "127.0.0.1", registry=REGISTRY)
+    asyncio.run(run_worker(config, args.exporter, drain_timeout=args.drain_timeout))
+    return 0
+
+
+def _deadletter(args: argparse.Namespace) -> int:
+    from collector_service.deadletter import list_dead_letters
+
+    config = load_config(args.config, data_dir=args.data_dir)
+    for rec in list_dead_letters(config, args.exporter, args.limit):
+        at = datetime.fromtimestamp(rec.at_ns / 1e9, tz=UTC).isoformat()
+        if args.output == "json":
+            row = {
+                "id": rec.id,
+                "exporter": rec.exporter,
+                "at": at,
+                "records": rec.records,
+                "tenant": rec.tenant,
+                "reason": rec.reason,
+                "payload_bytes": len(rec.payload),
+            }
+            print(json.dumps(row, separators=(",", ":")))
+        else:
+            print(f"{at} {rec.exporter} {rec.id} records={rec.records} {rec.reason}")
     return 0
 
 

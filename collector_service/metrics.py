@@ -14,10 +14,13 @@ __all__ = [
     "EXPORTER_DEAD_LETTERED",
     "EXPORTER_LAG",
     "EXPORTER_QUEUE_CAPACITY",
+    "EXPORTER_QUEUE_ENTRIES",
     "EXPORTER_QUEUE_SIZE",
     "EXPORTER_RETRIES",
     "EXPORTER_SEND_FAILED",
     "EXPORTER_SENT",
+    "INGEST_BACKLOG",
+    "INGEST_BACKLOG_CAPACITY",
     "RECEIVER_ACCEPTED",
     "RECEIVER_REFUSED",
     "REGISTRY",
@@ -85,5 +88,24 @@ EXPORTER_LAG = Histogram(
     "Seconds from a request's arrival at the receiver to its write by an exporter.",
     ["exporter"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+EXPORTER_QUEUE_ENTRIES = Gauge(
+    "tasklogs_exporter_queue_entries",
+    "Export requests in an ingest stream an exporter's group has not acknowledged "
+    "(not yet delivered plus pending).",
+    ["exporter", "stream"],
+    registry=REGISTRY,
+)
+INGEST_BACKLOG = Gauge(
+    "tasklogs_ingest_backlog_entries",
+    "Export requests in an ingest stream not yet acknowledged by every exporter.",
+    ["stream"],
+    registry=REGISTRY,
+)
+INGEST_BACKLOG_CAPACITY = Gauge(
+    "tasklogs_ingest_backlog_capacity_entries",
+    "Backlog bound of an ingest stream; receivers refuse past it.",
+    ["stream"],
     registry=REGISTRY,
 )

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from collector_service.auth import Authenticator
 from collector_service.config import Config
+from collector_service.deadletter import FileDeadLetter
 from collector_service.exporter import ExporterFactory, resolve_exporters
 from collector_service.metrics import REGISTRY
 from collector_service.pipeline import ExporterRunner, Pipeline
@@ -30,7 +31,9 @@ from collector_service.receivers import (
     OtlpHttpReceiver,
     ReceiverSettings,
 )
+from collector_service.redis_ingest import RedisIngest
 from collector_service.store import LogStore
+from collector_service.worker import RedisWriters
 
 __all__ = ["Service"]
 
@@ -69,12 +72,25 @@ async def _metrics(request: Request) -> Response:
 class Service:
     """One tasklogs process. Build it from a :class:`Config`; ``run()`` until a signal."""
 
-    def __init__(self, config: Config, factories: dict[str, ExporterFactory] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        factories: dict[str, ExporterFactory] | None = None,
+        *,
+        writers: bool | None = None,
+    ) -> None:
         self.config = config
         self._specs = resolve_exporters(config, factories)  # validated before any I/O
         self.authenticator = Authenticator(config.auth)  # secrets read before any I/O
         self.runners: list[ExporterRunner] = []
-        self.pipeline = Pipeline(self.runners)
+        # With Redis: the durable ingest stream, and (unless receiver-only) the writers.
+        self.ingest: RedisIngest | None = None
+        self.writers: RedisWriters | None = None
+        if config.redis is not None:
+            self.ingest = RedisIngest(config.redis, [s.component_id for s in self._specs])
+            if config.redis.ingest.writers if writers is None else writers:
+                self.writers = RedisWriters(config, self._specs)
+        self.pipeline = Pipeline(self.runners, self.ingest)
         self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
         self._api: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
@@ -86,6 +102,9 @@ class Service:
         for runner in self.runners:
             if isinstance(runner.exporter, LogStore):
                 return runner.exporter
+        for handle in self.writers.handles if self.writers is not None else []:
+            if isinstance(handle.exporter, LogStore):
+                return handle.exporter
         return None
 
     def ready(self) -> bool:
@@ -101,15 +120,23 @@ class Service:
 
     async def _start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        for spec in self._specs:
-            exporter = spec.create(self.config.data_dir)
-            runner = ExporterRunner(spec.component_id, exporter, spec.helper)
-            await runner.start()
-            self.runners.append(runner)
-        _log.warning(
-            "ingest queue is in-process (no Redis configured): acknowledged records not yet "
-            "written are lost if this process dies"
-        )
+        if self.ingest is not None:
+            if self.writers is not None:
+                await self.writers.start()
+            else:
+                _log.info("receiver-only: writers run as `tasklogs worker` processes")
+            await self.ingest.start()
+        else:
+            dead_letter = FileDeadLetter(self.config.data_dir)
+            for spec in self._specs:
+                exporter = spec.create(self.config.data_dir)
+                runner = ExporterRunner(spec.component_id, exporter, spec.helper, dead_letter)
+                await runner.start()
+                self.runners.append(runner)
+            _log.warning(
+                "ingest queue is in-process (no Redis configured): acknowledged records not "
+                "yet written are lost if this process dies"
+            )
         if self.config.api.enabled:
             await self._start_api()
         if not self.authenticator.enabled:
@@ -161,6 +188,10 @@ class Service:
         for runner in self.runners:
             await runner.stop(timeout)
         self.runners.clear()
+        if self.writers is not None:
+            await self.writers.stop(timeout)
+        if self.ingest is not None:
+            await self.ingest.stop()
 
     async def run(self) -> None:
         """Start, serve until SIGINT or SIGTERM, then shut down gracefully."""

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
-from collector_service.config import ExporterHelperConfig
+from collector_service.config import Config, ExporterHelperConfig
+from collector_service.deadletter import FileDeadLetter
 from collector_service.errors import BackpressureError, PermanentExportError, RetryableExportError
+from collector_service.metrics import REGISTRY
 from collector_service.model import LogBatch
 from collector_service.pipeline import ExporterRunner, IngestEntry, Pipeline
+from tests.support import tasklogs
 
 
 def entry(n: int, start: int = 0) -> IngestEntry:
@@ -141,3 +146,42 @@ async def test_full_queue_refuses_the_whole_request() -> None:
     await r2.stop(timeout=5)
     # A refused request reached no exporter at all.
     assert len(slow.bodies()) == len(fast.bodies()) == 40
+
+
+async def test_unwritable_batches_are_dead_lettered_to_a_file(tmp_path: Path) -> None:
+    rec = Recorder([PermanentExportError("bad schema")])
+    runner = ExporterRunner("rec/main", rec, helper(), FileDeadLetter(tmp_path))
+    before = REGISTRY.get_sample_value(
+        "tasklogs_exporter_dead_lettered_log_records_total", {"exporter": "rec/main"}
+    )
+    await runner.start()
+    await Pipeline([runner]).submit(entry(5))
+    await runner.stop(timeout=5)
+    assert runner.stats.dead_lettered == 5
+    after = REGISTRY.get_sample_value(
+        "tasklogs_exporter_dead_lettered_log_records_total", {"exporter": "rec/main"}
+    )
+    assert (after or 0) - (before or 0) == 5
+    config = Config(
+        data_dir=tmp_path,
+        exporters={"clickhouse": {}},
+    )
+    (tmp_path / "c.yaml").write_text(
+        "exporters: {'rec/main': {}}\n"
+        "service: {pipelines: {logs: {receivers: [otlp], exporters: ['rec/main']}}}\n",
+        encoding="utf-8",
+    )
+    assert config.redis is None
+    proc = tasklogs(
+        "deadletter",
+        "--config",
+        str(tmp_path / "c.yaml"),
+        "--data-dir",
+        str(tmp_path),
+        "-o",
+        "json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["exporter"], r["records"]) for r in rows] == [("rec/main", 5)]
+    assert "permanent" in rows[0]["reason"]
