@@ -106,6 +106,17 @@ class Schema:
             )
         return out
 
+    def rows_source(self) -> str:
+        """The rows with their ``_partition_id``: the table, or every replica's local one."""
+        name = self.config.cluster_name
+        if name is None:
+            return self.storage_table
+        return (
+            f"clusterAllReplicas({quote_identifier(name, what='cluster')}, "
+            f"{quote_identifier(self.config.database, what='database')}, "
+            f"{quote_identifier(self.storage_table_name, what='table')})"
+        )
+
     def parts_source(self) -> str:
         """Where active parts are listed: this node, or every replica of the cluster."""
         name = self.config.cluster_name

@@ -189,7 +189,9 @@ class ClickHouseExporter:
         try:
             with self._lock:
                 parts = client.query(parts_sql, parameters=params).result_rows
-                times = client.query(render("retention_times", table=self._table)).result_rows
+                times = client.query(
+                    render("retention_times", table=self.schema.rows_source())
+                ).result_rows
         except ClickHouseError as exc:
             raise StoreError(f"retention report failed: {exc}") from exc
         span = {str(pid): (int(lo), int(hi)) for pid, lo, hi in times}

@@ -150,6 +150,8 @@ def test_cluster_mode_generates_on_cluster_replicated_and_distributed_ddl() -> N
     assert schema.table == "`logs`.`otel_logs`"
     assert schema.storage_table_name == "otel_logs_local"
     assert schema.parts_source() == "clusterAllReplicas(`prod`, system.parts)"
+    assert schema.rows_source() == "clusterAllReplicas(`prod`, `logs`, `otel_logs_local`)"
+    assert Schema(ClickHouseConfig(database="logs")).rows_source() == "`logs`.`otel_logs`"
 
 
 def test_single_node_ddl_has_no_cluster_clause() -> None:
