@@ -111,7 +111,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--service-name", help="service.name (env OTEL_SERVICE_NAME)")
     run.add_argument(
         "--endpoint",
-        help="OTLP/gRPC endpoint (env OTEL_EXPORTER_OTLP_ENDPOINT; default http://127.0.0.1:4317)",
+        help="OTLP endpoint (env OTEL_EXPORTER_OTLP_ENDPOINT; default http://127.0.0.1:4317; "
+        "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf for OTLP/HTTP)",
+    )
+    run.add_argument(
+        "--flush-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="bound on the final flush when the collector is unreachable "
+        "(env TASKLOGS_FLUSH_TIMEOUT_S; default 5)",
     )
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command, after --")
     return p
@@ -343,6 +351,7 @@ def _iso(ns: int | None) -> str:
 def _run(args: argparse.Namespace) -> int:
     from otel_sdk_ext.identity import TaskIdentity
     from otel_sdk_ext.run import run_command
+    from otel_sdk_ext.settings import Settings
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -369,4 +378,5 @@ def _run(args: argparse.Namespace) -> int:
         overrides["task_run_id"] = str(uuid.uuid4())
         print(f"tasklogs: task run id {overrides['task_run_id']}", file=sys.stderr, flush=True)
     identity = TaskIdentity.from_env(**overrides)
-    return run_command(cmd, identity=identity, endpoint=args.endpoint)
+    settings = Settings.from_env(endpoint=args.endpoint, flush_timeout_s=args.flush_timeout)
+    return run_command(cmd, identity=identity, settings=settings)

@@ -10,6 +10,7 @@ from typing import Final
 
 __all__ = [
     "ATTEMPT",
+    "DROPPED_RECORDS",
     "EVENT_TASK_END",
     "EVENT_TASK_START",
     "LOG_IOSTREAM",
@@ -41,6 +42,9 @@ PROCESS_EXIT_CODE: Final = "process.exit.code"
 #: The tenant a record belongs to: stamped by the receiver on every record's resource
 #: (from the bearer token), never trusted from the producer.
 TENANT: Final = "tasklogs.tenant"
+
+#: On the task end record: records the producer dropped (queue full), never silent.
+DROPPED_RECORDS: Final = "tasklogs.dropped_records"
 
 EVENT_TASK_START: Final = "tasklogs.task.start"
 EVENT_TASK_END: Final = "tasklogs.task.end"

@@ -1,9 +1,15 @@
 """TaskLogging: one task run's OTel logging pipeline, and the configure()/shutdown() pair.
 
 Wiring: ``LoggerProvider(resource=identity)`` -> :class:`SequenceProcessor` (stamps
-``tasklogs.seq``) -> ``BatchLogRecordProcessor`` -> OTLP/gRPC exporter. Sources: the
-root ``logging`` logger (through :class:`TaskLoggingHandler`), the stdout/stderr tees,
-and :meth:`TaskLogging.emit_line` / :meth:`TaskLogging.emit_task_end`.
+``tasklogs.seq``) -> :class:`DeliveryProcessor` (queue, export thread, retry, bounded
+exit) -> the stock OTLP exporter (gRPC or HTTP). Sources: the root ``logging`` logger
+(through :class:`TaskLoggingHandler`), the stdout/stderr tees or fd capture, and
+:meth:`TaskLogging.emit_line` / ``emit_task_start`` / ``emit_task_end``.
+
+Exit paths that flush: normal exit and ``sys.exit`` and an uncaught exception (atexit),
+SIGTERM (turned into :class:`TaskTerminated`, a ``SystemExit``, when nobody else handles
+it), and a multiprocessing child's exit (a multiprocessing finaliser: those children
+leave through ``os._exit``, which skips atexit).
 """
 
 from __future__ import annotations
@@ -11,36 +17,38 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import sys
+import shlex
+import signal
 import threading
+import traceback
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
 from time import time_ns
-from typing import Final, Literal, TextIO
+from types import FrameType
+from typing import Any, Final
 
-from opentelemetry._logs import Logger, SeverityNumber
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits, ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from collector_service import semconv
 from collector_service.errors import ConfigError
-from otel_sdk_ext import _guard
+from otel_sdk_ext._capture import OutputCapture, Stream
+from otel_sdk_ext._delivery import EXPORTER_LOGGER, DeliveryProcessor, ExporterErrors
 from otel_sdk_ext._handler import TaskLoggingHandler
-from otel_sdk_ext._seq import SequenceProcessor
-from otel_sdk_ext._tee import LineSink, TeeTextStream
+from otel_sdk_ext._seq import SeqCounter, SequenceProcessor
 from otel_sdk_ext.identity import TaskIdentity
+from otel_sdk_ext.settings import Settings
+
+__all__ = ["TaskLogging", "TaskTerminated"]
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_ENDPOINT: Final = "http://127.0.0.1:4317"
-MAX_QUEUE_SIZE: Final = 65536
-MAX_EXPORT_BATCH_SIZE: Final = 512
 STDOUT_SCOPE: Final = "tasklogs.stdout"
 STDERR_SCOPE: Final = "tasklogs.stderr"
 LIFECYCLE_SCOPE: Final = "tasklogs.task"
-
-Stream = Literal["stdout", "stderr"]
 
 _STREAM_SEVERITY: Final[dict[str, tuple[SeverityNumber, str]]] = {
     "stdout": (SeverityNumber.INFO, "INFO"),
@@ -48,38 +56,13 @@ _STREAM_SEVERITY: Final[dict[str, tuple[SeverityNumber, str]]] = {
 }
 
 
-def resolve_endpoint(endpoint: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """The OTLP/gRPC endpoint: the argument, else ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``,
-    else ``OTEL_EXPORTER_OTLP_ENDPOINT``, else ``http://127.0.0.1:4317``."""
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    for candidate in (
-        endpoint,
-        env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
-        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
-    ):
-        if candidate is not None and candidate.strip():
-            return candidate.strip()
-    return DEFAULT_ENDPOINT
+class TaskTerminated(SystemExit):
+    """Raised in the main thread on SIGTERM, so ``finally`` blocks, the task context
+    manager and the exit flush all run; exit status 128 + the signal number."""
 
-
-def insecure_for(endpoint: str) -> bool | None:
-    """``True`` for ``http://``, ``False`` for ``https://``; ``None`` (the exporter and
-    ``OTEL_EXPORTER_OTLP_*INSECURE`` decide) for a bare ``host:port``."""
-    lowered = endpoint.lower()
-    if lowered.startswith("http://"):
-        return True
-    if lowered.startswith("https://"):
-        return False
-    return None
-
-
-def build_otlp_exporter(endpoint: str) -> LogRecordExporter:
-    # Imported here: grpc is heavy, and not needed when an exporter is injected.
-    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
-        OTLPLogExporter,
-    )
-
-    return OTLPLogExporter(endpoint=endpoint, insecure=insecure_for(endpoint))
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
 
 
 class TaskLogging:
@@ -88,33 +71,49 @@ class TaskLogging:
     def __init__(
         self,
         identity: TaskIdentity,
-        exporter: LogRecordExporter,
+        settings: Settings,
+        exporter_factory: Callable[[], LogRecordExporter],
         *,
+        counter: SeqCounter,
         capture_output: bool = True,
         level: int = logging.INFO,
-        schedule_delay_ms: int = 50,
+        handle_sigterm: bool = True,
+        on_closed: Callable[[TaskLogging], None] | None = None,
     ) -> None:
-        _check_settings(level, schedule_delay_ms)
+        self._on_closed = on_closed
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise ConfigError(f"level must be an int logging level, got {level!r}")
         self.identity = identity
+        self.settings = settings
         self.logger_provider = LoggerProvider(
             resource=Resource.create(identity.resource_attributes()),
             shutdown_on_exit=False,  # our own atexit hook orders the shutdown
         )
-        self._seq = SequenceProcessor(
-            BatchLogRecordProcessor(
-                exporter,
-                schedule_delay_millis=schedule_delay_ms,
-                max_export_batch_size=MAX_EXPORT_BATCH_SIZE,
-                max_queue_size=MAX_QUEUE_SIZE,
-            ),
-            first_seq=_next_seq_for(identity.task_run_id),
+        self._errors = ExporterErrors()
+        self._exporter_logger = logging.getLogger(EXPORTER_LOGGER)
+        self._exporter_logger_propagate = self._exporter_logger.propagate
+        self._exporter_logger.addHandler(self._errors)
+        self._exporter_logger.propagate = False
+        self._delivery = DeliveryProcessor(
+            exporter_factory,
+            schedule_delay_ms=settings.schedule_delay_ms,
+            max_queue_size=settings.max_queue_size,
+            max_export_batch_size=settings.max_export_batch_size,
+            flush_timeout_s=settings.flush_timeout_s,
+            describe_target=f"{settings.endpoint} ({settings.protocol})",
+            report=self._report,
+            errors=self._errors,
         )
+        self._seq = SequenceProcessor(self._delivery, counter)
         self.logger_provider.add_log_record_processor(self._seq)
-        self._loggers: dict[str, Logger] = {
-            "stdout": self.logger_provider.get_logger(STDOUT_SCOPE),
-            "stderr": self.logger_provider.get_logger(STDERR_SCOPE),
+        self._resource = self.logger_provider.resource
+        self._limits = LogRecordLimits()
+        self._scopes: dict[str, InstrumentationScope] = {
+            "stdout": InstrumentationScope(STDOUT_SCOPE),
+            "stderr": InstrumentationScope(STDERR_SCOPE),
         }
-        self._lifecycle_logger = self.logger_provider.get_logger(LIFECYCLE_SCOPE)
+        self._lifecycle_scope = InstrumentationScope(LIFECYCLE_SCOPE)
+        self._logger_scopes: dict[str, InstrumentationScope] = {}
         self._state_lock = threading.Lock()
         self._shutdown_started = False
         self._closed = False
@@ -122,24 +121,19 @@ class TaskLogging:
         root = logging.getLogger()
         self._root_level_before = root.level
         self._root_level = level
-        self._handler = TaskLoggingHandler(self.logger_provider)
+        self._handler = TaskLoggingHandler(self.logger_provider, fast_emit=self._emit_logging)
         root.addHandler(self._handler)
         root.setLevel(level)
 
-        self._tees: dict[str, TeeTextStream] = {}
-        if capture_output:
-            self._install_tees()
+        self._capture = OutputCapture(
+            settings,
+            self._sink,
+            "fd" if settings.capture_fds else "python" if capture_output else "off",
+        )
 
+        self._sigterm_installed = handle_sigterm and self._install_sigterm()
         atexit.register(self._at_exit)
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._after_fork_in_child)
-
-            def _after_in_child() -> None:
-                method = ref()
-                if method is not None:
-                    method()
-
-            os.register_at_fork(after_in_child=_after_in_child)
+        self._register_fork_hooks()
 
     # -- public API ---------------------------------------------------------------------
 
@@ -150,41 +144,75 @@ class TaskLogging:
 
     @property
     def last_seq(self) -> int:
-        """The ``tasklogs.seq`` of the last record queued for export (0 if none yet)."""
+        """The ``tasklogs.seq`` last taken in this task run (0 if none yet)."""
         return self._seq.last_seq
 
-    def emit_line(self, stream: Stream, line: str) -> None:
+    @property
+    def dropped_records(self) -> int:
+        """Records this process could not queue (queue full, runaway re-entrancy)."""
+        return self._delivery.dropped + self._seq.reentrant_drops
+
+    @property
+    def undelivered_records(self) -> int:
+        """Records given up at shutdown because the collector could not be reached."""
+        return self._delivery.undelivered
+
+    def emit_line(
+        self, stream: Stream, line: str, attributes: dict[str, Any] | None = None
+    ) -> None:
         """Emit one line of a standard stream: INFO for stdout, ERROR for stderr.
 
         ``line`` is the line without its newline. Never raises for a record the SDK
         fails to take; raises :class:`ConfigError` for a stream other than
         ``"stdout"``/``"stderr"``.
         """
-        logger = self._loggers.get(stream)
-        if logger is None:
+        scope = self._scopes.get(stream)
+        if scope is None:
             raise ConfigError(f"stream must be 'stdout' or 'stderr', got {stream!r}")
         if self._closed:
             return
         severity_number, severity_text = _STREAM_SEVERITY[stream]
-        _guard.enter()
-        try:
-            logger.emit(
-                timestamp=time_ns(),
-                severity_number=severity_number,
-                severity_text=severity_text,
-                body=line,
-                attributes={semconv.LOG_IOSTREAM: stream},
-            )
-        except Exception:
-            _logger.exception("could not emit a %s line", stream)
-        finally:
-            _guard.leave()
+        attrs: dict[str, Any] = {semconv.LOG_IOSTREAM: stream}
+        if attributes:
+            attrs.update(attributes)
+        self._emit(scope, severity_number, severity_text, line, attrs, None)
+
+    def emit_task_start(self, command: Sequence[str] | None = None) -> None:
+        """Emit the ``tasklogs.task.start`` record (pid, and the command if given)."""
+        attrs: dict[str, Any] = {"process.pid": os.getpid()}
+        if command is not None:
+            attrs["process.command_line"] = shlex.join(command)
+        self._emit(
+            self._lifecycle_scope,
+            SeverityNumber.INFO,
+            "INFO",
+            "task started",
+            attrs,
+            semconv.EVENT_TASK_START,
+        )
+
+    def emit_exception(self, exc: BaseException) -> None:
+        """Emit an ERROR record with the exception's traceback (OTel ``exception.*``)."""
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self._emit(
+            self._lifecycle_scope,
+            SeverityNumber.ERROR,
+            "ERROR",
+            stack.rstrip("\n"),
+            {
+                "exception.type": type(exc).__qualname__,
+                "exception.message": str(exc),
+                "exception.stacktrace": stack,
+            },
+            None,
+        )
 
     def emit_task_end(self, exit_code: int, result: str | None = None) -> None:
         """Emit the ``tasklogs.task.end`` record (after any pending partial lines).
 
         ``result`` defaults to ``"success"`` for exit code 0, else ``"failure"``; other
         values of ``cicd.pipeline.task.run.result`` are ``cancellation``, ``timeout``...
+        The record carries ``tasklogs.dropped_records``: what this process dropped.
         """
         if isinstance(exit_code, bool) or not isinstance(exit_code, int):
             raise ConfigError(f"exit_code must be an int, got {type(exit_code).__name__}")
@@ -192,28 +220,24 @@ class TaskLogging:
             result = "success" if exit_code == 0 else "failure"
         elif not isinstance(result, str) or not result.strip():
             raise ConfigError(f"result must be a non-empty string, got {result!r}")
-        for tee in self._tees.values():
-            tee.flush_partial()
-        if self._closed:
-            return
+        self.flush_partial_lines()
         ok = exit_code == 0
-        _guard.enter()
-        try:
-            self._lifecycle_logger.emit(
-                timestamp=time_ns(),
-                severity_number=SeverityNumber.INFO if ok else SeverityNumber.ERROR,
-                severity_text="INFO" if ok else "ERROR",
-                body=f"task ended with exit code {exit_code}",
-                attributes={
-                    semconv.TASK_RUN_RESULT: result,
-                    semconv.PROCESS_EXIT_CODE: exit_code,
-                },
-                event_name=semconv.EVENT_TASK_END,
-            )
-        except Exception:
-            _logger.exception("could not emit the task end record")
-        finally:
-            _guard.leave()
+        self._emit(
+            self._lifecycle_scope,
+            SeverityNumber.INFO if ok else SeverityNumber.ERROR,
+            "INFO" if ok else "ERROR",
+            f"task ended with exit code {exit_code}",
+            {
+                semconv.TASK_RUN_RESULT: result,
+                semconv.PROCESS_EXIT_CODE: exit_code,
+                semconv.DROPPED_RECORDS: self.dropped_records,
+            },
+            semconv.EVENT_TASK_END,
+        )
+
+    def flush_partial_lines(self) -> None:
+        """Send captured lines still waiting for their newline."""
+        self._capture.flush_partial()
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Export everything queued so far. False on timeout or after shutdown."""
@@ -222,48 +246,92 @@ class TaskLogging:
         return self.logger_provider.force_flush(max(1, int(timeout_s * 1000)))
 
     def shutdown(self) -> None:
-        """Emit pending partial lines, restore sys.stdout/sys.stderr and the root logger,
-        then flush and stop the exporter. Idempotent."""
+        """Emit pending partial lines, restore the streams and the root logger, then
+        flush (at most ``flush_timeout_s``) and stop the exporter. Idempotent."""
         with self._state_lock:
             if self._shutdown_started:
                 return
             self._shutdown_started = True
         atexit.unregister(self._at_exit)
         try:
-            self._uninstall_tees()
+            self._capture.uninstall()
             self._uninstall_handler()
+            self._uninstall_sigterm()
         finally:
             self._closed = True
             try:
                 self.logger_provider.shutdown()
             finally:
-                _record_used_seq(self.identity.task_run_id, self._seq.last_seq)
-                _forget(self)
+                self._exporter_logger.removeHandler(self._errors)
+                self._exporter_logger.propagate = self._exporter_logger_propagate
+                if self._on_closed is not None:
+                    self._on_closed(self)
 
-    # -- internals ---------------------------------------------------------------------
+    # -- emission -------------------------------------------------------------------------
 
-    def _install_tees(self) -> None:
-        for stream in ("stdout", "stderr"):
-            original: TextIO | None = getattr(sys, stream)
-            if original is None:  # e.g. pythonw: no console
-                continue
-            tee = TeeTextStream(original, self._make_sink(stream))
-            self._tees[stream] = tee
-            setattr(sys, stream, tee)
+    def _emit(  # noqa: PLR0917 - private; one call site per record kind
+        self,
+        scope: InstrumentationScope,
+        severity_number: SeverityNumber,
+        severity_text: str,
+        body: str,
+        attributes: dict[str, Any],
+        event_name: str | None,
+    ) -> None:
+        if self._closed:
+            return
+        try:
+            # Not through the SDK Logger: these attributes are ours and of plain types,
+            # so the record goes straight to the sequence stamp and the queue (about a
+            # third of the SDK path's cost per line).
+            now = time_ns()
+            record = LogRecord(
+                timestamp=now,
+                observed_timestamp=now,
+                severity_number=severity_number,
+                severity_text=severity_text,
+                body=body,
+                attributes=attributes,
+                event_name=event_name,
+            )
+            self._seq.emit_readable(
+                ReadableLogRecord(
+                    log_record=record,
+                    resource=self._resource,
+                    instrumentation_scope=scope,
+                    limits=self._limits,
+                )
+            )
+        except Exception:
+            _logger.exception("could not emit a record")
 
-    def _make_sink(self, stream: Stream) -> LineSink:
-        def sink(line: str) -> None:
-            self.emit_line(stream, line)
+    def _emit_logging(self, record: LogRecord, logger_name: str) -> None:
+        """The handler's fast path: a translated stdlib record, scope = logger name."""
+        if self._closed:
+            return
+        scope = self._logger_scopes.get(logger_name)
+        if scope is None:
+            scope = self._logger_scopes[logger_name] = InstrumentationScope(logger_name)
+        self._seq.emit_readable(
+            ReadableLogRecord(
+                log_record=record,
+                resource=self._resource,
+                instrumentation_scope=scope,
+                limits=self._limits,
+            )
+        )
+
+    def _report(self, message: str) -> None:
+        """Tell the user something about delivery on the real stderr, uncaptured."""
+        capture = getattr(self, "_capture", None)
+        if capture is not None:
+            capture.report(message)
+
+    def _sink(self, stream: Stream) -> Callable[[str, dict[str, Any] | None], None]:
+        def sink(line: str, attrs: dict[str, Any] | None) -> None:
+            self.emit_line(stream, line, attrs)
 
         return sink
-
-    def _uninstall_tees(self) -> None:
-        for stream, tee in self._tees.items():
-            tee.stop_capture()
-            # Only undo our own replacement: if someone wrapped our tee since, leave
-            # theirs in place (ours now only writes through).
-            if getattr(sys, stream) is tee:
-                setattr(sys, stream, tee.original)
 
     def _uninstall_handler(self) -> None:
         root = logging.getLogger()
@@ -272,100 +340,71 @@ class TaskLogging:
         if root.level == self._root_level:
             root.setLevel(self._root_level_before)
 
+    # -- signals, exit and fork ---------------------------------------------------------
+
+    def _install_sigterm(self) -> bool:
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return False  # somebody else handles SIGTERM; their choice
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        return True
+
+    def _uninstall_sigterm(self) -> None:
+        if not self._sigterm_installed:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is _raise_terminated:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
     def _at_exit(self) -> None:
         try:
             self.shutdown()
         except Exception:  # at exit there is nobody left to raise to
             _logger.exception("tasklogs shutdown at exit failed")
 
-    def _after_fork_in_child(self) -> None:
-        # A forked child would number records from the parent's counter: duplicates
-        # under the same task run id. It stops emitting; its output still goes to the
-        # inherited streams (wrap the command with `tasklogs run` to capture those).
-        self._seq.after_fork_in_child()
-        for tee in self._tees.values():
-            tee.after_fork_in_child()
+    def _register_fork_hooks(self) -> None:
+        ref = weakref.ref(self)
 
+        def before() -> None:
+            instance = ref()
+            if instance is not None and not instance._closed:
+                instance._seq.before_fork()
 
-def _check_settings(level: int, schedule_delay_ms: int) -> None:
-    if isinstance(level, bool) or not isinstance(level, int):
-        raise ConfigError(f"level must be an int logging level, got {level!r}")
-    if (
-        isinstance(schedule_delay_ms, bool)
-        or not isinstance(schedule_delay_ms, int)
-        or schedule_delay_ms <= 0
-    ):
-        raise ConfigError(f"schedule_delay_ms must be a positive int, got {schedule_delay_ms!r}")
+        def after_in_parent() -> None:
+            instance = ref()
+            if instance is not None:
+                instance._seq.after_fork_in_parent()
 
+        def after_in_child() -> None:
+            instance = ref()
+            if instance is not None and not instance._closed:
+                instance._after_fork_in_child()
 
-# -- sequence numbers already used in this process, per task run id ---------------------
-# A second configure() for the same task run continues the count: starting again at 1
-# would make every consumer drop the new lines as duplicates.
-
-_used_seq: dict[str, int] = {}
-_used_seq_lock = threading.Lock()
-
-
-def _next_seq_for(task_run_id: str) -> int:
-    with _used_seq_lock:
-        return _used_seq.get(task_run_id, 0) + 1
-
-
-def _record_used_seq(task_run_id: str, last_seq: int) -> None:
-    with _used_seq_lock:
-        _used_seq[task_run_id] = max(_used_seq.get(task_run_id, 0), last_seq)
-
-
-# -- the process-wide active TaskLogging ---------------------------------------------
-
-_active: TaskLogging | None = None
-_active_lock = threading.RLock()
-
-
-def _forget(instance: TaskLogging) -> None:
-    global _active  # noqa: PLW0603
-    with _active_lock:
-        if _active is instance:
-            _active = None
-
-
-def active() -> TaskLogging | None:
-    """The TaskLogging made by the last :func:`configure`, unless shut down since."""
-    return _active
-
-
-def start(
-    identity: TaskIdentity,
-    *,
-    endpoint: str | None = None,
-    capture_output: bool = True,
-    level: int = logging.INFO,
-    schedule_delay_ms: int = 50,
-    exporter: LogRecordExporter | None = None,
-) -> TaskLogging:
-    """Shut down the active TaskLogging, if any, and make ``identity``'s the active one."""
-    global _active  # noqa: PLW0603
-    _check_settings(level, schedule_delay_ms)
-    if exporter is None:
-        exporter = build_otlp_exporter(resolve_endpoint(endpoint))
-    with _active_lock:
-        previous = _active
-        if previous is not None:
-            previous.shutdown()
-        instance = TaskLogging(
-            identity,
-            exporter,
-            capture_output=capture_output,
-            level=level,
-            schedule_delay_ms=schedule_delay_ms,
+        os.register_at_fork(
+            before=before, after_in_parent=after_in_parent, after_in_child=after_in_child
         )
-        _active = instance
-        return instance
+        import multiprocessing.util as mp_util
+
+        # multiprocessing children leave through os._exit (no atexit): a finaliser
+        # registered in the child (after its registry is reset) flushes them.
+        mp_util.register_after_fork(self, _register_mp_finalizer)
+
+    def _after_fork_in_child(self) -> None:
+        """The child keeps shipping: new locks, queue, export thread and exporter; the
+        shared counter continues the task run's sequence (see ``_seq``)."""
+        self._state_lock = threading.Lock()
+        self._seq.after_fork_in_child()
+        self._delivery.after_fork_in_child()
+        self._capture.after_fork_in_child()
 
 
-def shutdown() -> None:
-    """Flush and stop the active TaskLogging, if any. Idempotent."""
-    with _active_lock:
-        instance = _active
-    if instance is not None:
-        instance.shutdown()
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise TaskTerminated(signum)
+
+
+def _register_mp_finalizer(instance: TaskLogging) -> None:
+    import multiprocessing.util as mp_util
+
+    mp_util.Finalize(instance, instance._at_exit, exitpriority=100)

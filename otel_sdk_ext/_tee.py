@@ -1,9 +1,14 @@
-"""Tee streams: sys.stdout / sys.stderr replacements that also emit complete lines.
+"""Tee streams: sys.stdout / sys.stderr replacements that also emit terminal lines.
 
-Everything written goes through to the original stream at once; complete lines
-(split on ``"\\n"``) are handed to a sink, which emits them as log records. The
-text stream and its ``.buffer`` share one line buffer and one lock, so text and bytes
-written in any mix, from any thread, form the same lines the terminal shows.
+Everything written goes through to the original stream at once; lines (as
+:class:`~otel_sdk_ext._lines.LineSplitter` sees them: ``\\r`` collapsed, long lines split
+or truncated, idle partial lines sent) are handed to a sink, which emits them as log
+records. The text stream and its ``.buffer`` share one line buffer and one lock, so text
+and bytes written in any mix, from any thread, form the same lines the terminal shows.
+
+A write that re-enters on the same thread while a capture is in progress (a signal
+handler that prints) is written through and captured right after the outer write: no
+deadlock and no corrupted line state.
 """
 
 from __future__ import annotations
@@ -11,69 +16,18 @@ from __future__ import annotations
 import codecs
 import io
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import IO, Any, AnyStr, BinaryIO, Final, Self, TextIO
+from typing import IO, Any, AnyStr, BinaryIO, Final, Literal, Self, TextIO
 
-from otel_sdk_ext import _guard
+from otel_sdk_ext._lines import MAX_LINE_CHARS, LineSink, LineSplitter
 
-#: Receives one line, without its line terminator.
-LineSink = Callable[[str], None]
+__all__ = ["TeeBinaryStream", "TeeTextStream"]
 
-#: A line longer than this (in characters) is emitted in pieces of this size.
-MAX_LINE_CHARS: Final = 64 * 1024
-
-
-class LineSplitter:
-    """Splits a stream of text into lines for a sink. Not thread-safe by itself."""
-
-    def __init__(self, sink: LineSink, max_line_chars: int = MAX_LINE_CHARS) -> None:
-        self._sink = sink
-        self._max = max_line_chars
-        self._pending: list[str] = []
-        self._pending_len = 0
-
-    def feed(self, text: str) -> None:
-        if not text:
-            return
-        parts = text.split("\n")
-        if len(parts) > 1:
-            self._pending.append(parts[0])
-            self._emit("".join(self._pending))
-            self._pending.clear()
-            self._pending_len = 0
-            for line in parts[1:-1]:
-                self._emit(line)
-        tail = parts[-1]
-        if tail:
-            self._pending.append(tail)
-            self._pending_len += len(tail)
-            if self._pending_len >= self._max:
-                self._spill()
-
-    def flush_partial(self) -> None:
-        """Emit what is pending (a line without its newline yet), if anything."""
-        if self._pending_len:
-            self._emit("".join(self._pending))
-        self._pending.clear()
-        self._pending_len = 0
-
-    def _spill(self) -> None:
-        text = "".join(self._pending)
-        cut = len(text) - len(text) % self._max
-        for start in range(0, cut, self._max):
-            self._sink(text[start : start + self._max])
-        rest = text[cut:]
-        self._pending = [rest] if rest else []
-        self._pending_len = len(rest)
-
-    def _emit(self, line: str) -> None:
-        if line.endswith("\r"):
-            line = line[:-1]
-        while len(line) > self._max:
-            self._sink(line[: self._max])
-            line = line[self._max :]
-        self._sink(line)
+#: Writes made while a capture is in progress on the same thread (a signal handler's
+#: print, or output the SDK produces while emitting a captured line) are captured after
+#: it; at most this many per outer write, so output caused by emitting cannot loop.
+_MAX_DEFERRED: Final = 1024
 
 
 def _unsupported(what: str) -> io.UnsupportedOperation:
@@ -129,20 +83,64 @@ class _WriteOnly(IO[AnyStr]):
         self.close()
 
 
+class _ThreadLine:
+    """One thread's line splitter and byte decoder."""
+
+    __slots__ = ("decoder", "decoding", "lines")
+
+    def __init__(self, lines: LineSplitter, encoding: str) -> None:
+        self.lines = lines
+        self.decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        self.decoding = False  # bytes were written: the decoder may hold a partial char
+
+    def feed(self, data: str | bytes) -> None:
+        if isinstance(data, bytes):
+            self.decoding = True
+            self.lines.feed(self.decoder.decode(data))
+            return
+        if self.decoding:
+            self.decoding = False
+            pending = self.decoder.decode(b"", final=True)
+            if pending:
+                self.lines.feed(pending)
+        self.lines.feed(data)
+
+    def flush(self) -> None:
+        if self.decoding:
+            self.decoding = False
+            self.lines.feed(self.decoder.decode(b"", final=True))
+        self.lines.flush_partial()
+
+
 class TeeTextStream(_WriteOnly[str], TextIO):
     """A write-only text stream that writes through to ``original`` and captures lines."""
 
-    def __init__(self, original: TextIO, sink: LineSink) -> None:
+    def __init__(
+        self,
+        original: TextIO,
+        sink: LineSink,
+        *,
+        max_line_chars: int = MAX_LINE_CHARS,
+        long_lines: Literal["split", "truncate"] = "split",
+    ) -> None:
         self._original = original
         self._lock = threading.RLock()
-        self._lines = LineSplitter(sink)
+        self._sink = sink
+        self._line_options: tuple[int, Literal["split", "truncate"]] = (max_line_chars, long_lines)
+        #: Line state per writing thread: print() writes the text and the newline
+        #: separately, so threads interleave between the two; per thread, each record is
+        #: still the line that thread printed.
+        self._threads: dict[int, _ThreadLine] = {}
         self._capturing = True
+        self._busy = False  # inside a capture (the lock is held by this thread then)
+        self._deferred: list[str | bytes] = []
+        self._budget = _MAX_DEFERRED
         encoding = getattr(original, "encoding", None) or "utf-8"
         try:
-            decoder_factory = codecs.getincrementaldecoder(encoding)
+            codecs.getincrementaldecoder(encoding)
         except LookupError:
-            decoder_factory = codecs.getincrementaldecoder("utf-8")
-        self._decoder = decoder_factory(errors="replace")
+            encoding = "utf-8"
+        self._encoding = encoding
         self._buffer = TeeBinaryStream(self)
 
     # -- capture control ------------------------------------------------------------
@@ -156,11 +154,12 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         return self._capturing
 
     def flush_partial(self) -> None:
-        """Emit a pending partial line (text written without a trailing newline)."""
+        """Emit pending partial lines (text written without a trailing newline)."""
         with self._lock:
             if self._capturing:
-                self._lines.feed(self._decoder.decode(b"", final=True))
-                self._lines.flush_partial()
+                for state in list(self._threads.values()):
+                    state.flush()
+                self._threads.clear()
 
     def stop_capture(self) -> None:
         """Emit the pending partial line, then only write through from now on."""
@@ -168,27 +167,58 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             self.flush_partial()
             self._capturing = False
 
+    def flush_if_idle(self, now: float, idle_s: float) -> None:
+        """Send pending partial lines if output has been idle (the IdleFlusher); forget
+        the line state of threads that have ended."""
+        if not self._lock.acquire(timeout=0.5):
+            return
+        try:
+            if self._capturing and not self._busy:
+                for state in self._threads.values():
+                    state.lines.flush_if_idle(now, idle_s)
+                if len(self._threads) > 1:
+                    alive = {t.ident for t in threading.enumerate()}
+                    for ident in [i for i in self._threads if i not in alive]:
+                        self._threads.pop(ident).flush()
+        finally:
+            self._lock.release()
+
     def after_fork_in_child(self) -> None:
-        """In a forked child: write through only. The lock may have been copied while
-        held by a thread the child does not have, so it is replaced, not taken."""
+        """In a forked child: a new lock (it may have been copied while held by a thread
+        the child does not have) and an empty line state (the parent sends its own
+        partial lines); capture goes on into the child's own pipeline."""
         self._lock = threading.RLock()
-        self._capturing = False
+        self._busy = False
+        self._deferred = []
+        self._threads = {}
 
-    def _capture_text(self, text: str) -> None:
+    def _capture(self, data: str | bytes) -> None:
         # Caller holds the lock.
-        pending = self._decoder.decode(b"", final=True)
-        if pending:
-            self._lines.feed(pending)
-        self._lines.feed(text)
-
-    def _capture_bytes(self, data: bytes) -> None:
-        # Caller holds the lock.
-        self._lines.feed(self._decoder.decode(data))
+        if self._busy:  # re-entered on this thread (a signal handler): after the outer
+            if self._budget > 0:  # bounded: a write per emission must not loop forever
+                self._budget -= 1
+                self._deferred.append(data)
+            return
+        self._busy = True
+        self._budget = _MAX_DEFERRED
+        try:
+            ident = threading.get_ident()
+            state = self._threads.get(ident)
+            if state is None:
+                state = self._threads[ident] = _ThreadLine(
+                    LineSplitter(self._sink, *self._line_options), self._encoding
+                )
+            if data.__class__ is str and not state.decoding:
+                state.lines.feed(data)
+            else:
+                state.feed(data)
+            while self._deferred:
+                state.feed(self._deferred.pop(0))
+        finally:
+            self._busy = False
 
     def _passthrough(self) -> bool:
-        # While this thread is emitting a record (or the SDK is, on its behalf), a
-        # write must not be captured: that would emit again and could deadlock.
-        return not self._capturing or _guard.active()
+        return not self._capturing
 
     # -- writing ----------------------------------------------------------------------
 
@@ -199,11 +229,10 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             self._original.write(s)
             return len(s)
         with self._lock:
+            # The original keeps its own buffering (line buffered on a terminal).
             self._original.write(s)
-            if "\n" in s:
-                self._original.flush()
             if self._capturing:
-                self._capture_text(s)
+                self._capture(s)
         return len(s)
 
     def writelines(self, lines: Iterable[str], /) -> None:
@@ -282,7 +311,7 @@ class TeeBinaryStream(_WriteOnly[bytes], BinaryIO):
         with tee._lock:
             self._write_original(data)
             if tee.capturing:
-                tee._capture_bytes(data)
+                tee._capture(data)
         return len(data)
 
     def _write_original(self, data: bytes) -> None:

@@ -1,8 +1,10 @@
 """Who a log line belongs to: the task identity carried as OTel resource attributes.
 
 The identity is resolved once per process: explicit values win, then the ``TASKLOGS_*``
-environment variables (and ``OTEL_SERVICE_NAME``), then defaults. See design.md,
-"Identity of a log line".
+environment variables (and ``OTEL_SERVICE_NAME``), then the matching keys of
+``OTEL_RESOURCE_ATTRIBUTES`` (``cicd.pipeline.task.run.id=...,service.name=...``), then
+defaults. Other ``OTEL_RESOURCE_ATTRIBUTES`` keys reach the resource unchanged (the OTel
+SDK merges them). See design.md, "Identity of a log line".
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from opentelemetry.util.re import parse_env_headers
 
 from collector_service import semconv
 from collector_service.errors import ConfigError
@@ -32,6 +36,7 @@ ENV_TASK_NAME: Final = "TASKLOGS_TASK_NAME"
 ENV_PIPELINE_NAME: Final = "TASKLOGS_PIPELINE_NAME"
 ENV_ATTEMPT: Final = "TASKLOGS_ATTEMPT"
 ENV_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
+ENV_RESOURCE_ATTRIBUTES: Final = "OTEL_RESOURCE_ATTRIBUTES"
 
 #: ``service.name`` when neither a service name nor a task name is known.
 DEFAULT_SERVICE_NAME: Final = "tasklogs-task"
@@ -76,6 +81,14 @@ def _parse_attempt(raw: str) -> int:
     checked = _check_attempt(value, f"environment variable {ENV_ATTEMPT}")
     assert checked is not None
     return checked
+
+
+def _resource_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES`` as a dict (W3C-baggage style, URL-decoded)."""
+    raw = _env_str(environ, ENV_RESOURCE_ATTRIBUTES)
+    if raw is None:
+        return {}
+    return {k: v.strip() for k, v in parse_env_headers(raw, liberal=True).items() if v.strip()}
 
 
 @dataclass(frozen=True)
@@ -128,35 +141,49 @@ class TaskIdentity:
         given (argument ``task_run_id`` or ``TASKLOGS_TASK_RUN_ID``) or a value is invalid.
         """
         env: Mapping[str, str] = os.environ if environ is None else environ
+        resource = _resource_env(env)
 
-        run_id = _check_str("task_run_id", task_run_id) or _env_str(env, ENV_TASK_RUN_ID)
+        run_id = (
+            _check_str("task_run_id", task_run_id)
+            or _env_str(env, ENV_TASK_RUN_ID)
+            or resource.get(semconv.TASK_RUN_ID)
+        )
         if run_id is None:
             raise ConfigError(
                 "a task run id is required: pass task_run_id=... or set the environment "
                 f"variable {ENV_TASK_RUN_ID}"
             )
-        resolved_task_name = _check_str("task_name", task_name) or _env_str(env, ENV_TASK_NAME)
+        resolved_task_name = (
+            _check_str("task_name", task_name)
+            or _env_str(env, ENV_TASK_NAME)
+            or resource.get(semconv.TASK_NAME)
+        )
 
         resolved_attempt = _check_attempt(attempt, "attempt")
         if resolved_attempt is None:
-            raw_attempt = _env_str(env, ENV_ATTEMPT)
+            raw_attempt = _env_str(env, ENV_ATTEMPT) or resource.get(semconv.ATTEMPT)
             if raw_attempt is not None:
                 resolved_attempt = _parse_attempt(raw_attempt)
 
         resolved_service = (
             _check_str("service_name", service_name)
             or _env_str(env, ENV_SERVICE_NAME)
+            or resource.get(semconv.SERVICE_NAME)
             or resolved_task_name
             or DEFAULT_SERVICE_NAME
         )
         return cls(
             task_run_id=run_id,
             pipeline_run_id=(
-                _check_str("pipeline_run_id", pipeline_run_id) or _env_str(env, ENV_PIPELINE_RUN_ID)
+                _check_str("pipeline_run_id", pipeline_run_id)
+                or _env_str(env, ENV_PIPELINE_RUN_ID)
+                or resource.get(semconv.PIPELINE_RUN_ID)
             ),
             task_name=resolved_task_name,
             pipeline_name=(
-                _check_str("pipeline_name", pipeline_name) or _env_str(env, ENV_PIPELINE_NAME)
+                _check_str("pipeline_name", pipeline_name)
+                or _env_str(env, ENV_PIPELINE_NAME)
+                or resource.get(semconv.PIPELINE_NAME)
             ),
             service_name=resolved_service,
             attempt=resolved_attempt,

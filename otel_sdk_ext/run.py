@@ -3,8 +3,12 @@
 The child's stdout and stderr are pipes; two threads copy every chunk through to our
 own stdout/stderr at once (so the terminal or CI log sees exactly what the child wrote)
 and emit each complete line as a record. SIGINT and SIGTERM sent to the wrapper are
-forwarded to the child. When the child is gone and its output drained, one
-``tasklogs.task.end`` record carries the exit code and result.
+forwarded to the child. A ``tasklogs.task.start`` record comes first; when the child
+is gone and its output drained, one ``tasklogs.task.end`` record carries the exit code
+and result. Lines are cut as a terminal shows them (``\\r`` progress updates collapsed,
+idle partial lines sent, long lines split or truncated: see ``_lines``). The collector
+being down at start or during the run only delays delivery (records are buffered and
+retried); what could not be sent within the flush timeout is reported on stderr.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from typing import IO, Any, BinaryIO, Final
 from opentelemetry.sdk._logs.export import LogRecordExporter
 
 from collector_service.errors import ConfigError
-from otel_sdk_ext._task_logging import Stream, TaskLogging, start
-from otel_sdk_ext._tee import LineSplitter
+from otel_sdk_ext._capture import Stream
+from otel_sdk_ext._lines import IdleFlusher, LineSplitter
+from otel_sdk_ext._registry import start
+from otel_sdk_ext._task_logging import TaskLogging
 from otel_sdk_ext.identity import TaskIdentity
+from otel_sdk_ext.settings import Settings
 
 __all__ = ["EXIT_CANNOT_EXECUTE", "EXIT_NOT_FOUND", "run_command"]
 
@@ -47,13 +54,15 @@ def run_command(
     *,
     identity: TaskIdentity,
     endpoint: str | None = None,
+    settings: Settings | None = None,
     _exporter: LogRecordExporter | None = None,
 ) -> int:
     """Run ``argv``, tee its output to ours and to tasklogs; return its exit code.
 
     A child killed by signal N gives 128+N (result ``cancellation`` for SIGINT and
     SIGTERM, else ``failure``); a command that is not found gives 127, one that cannot
-    be executed 126. ``_exporter`` replaces the OTLP exporter (tests).
+    be executed 126. ``settings`` default to :meth:`Settings.from_env` (``endpoint``
+    overrides its endpoint). ``_exporter`` replaces the OTLP exporter (tests).
     """
     args = list(argv)
     if not args:
@@ -61,13 +70,38 @@ def run_command(
     for arg in args:
         if not isinstance(arg, str):
             raise ConfigError(f"run_command: arguments must be strings, got {arg!r}")
-    logging_ = start(identity, endpoint=endpoint, capture_output=False, exporter=_exporter)
+    if settings is None:
+        settings = Settings.from_env(endpoint=endpoint)
+    elif endpoint is not None:
+        settings = settings.with_(endpoint=endpoint)
+    logging_ = start(
+        identity, settings, capture_output=False, handle_sigterm=False, exporter=_exporter
+    )
     try:
         exit_code = _Runner(logging_, args).run()
-        logging_.flush()
     finally:
-        logging_.shutdown()
+        logging_.shutdown()  # bounded by the flush timeout; reports what was not sent
     return exit_code
+
+
+class _StreamLines:
+    """One child stream's line state, shared by its reader thread and the IdleFlusher."""
+
+    def __init__(self, task_logging: TaskLogging, stream: Stream) -> None:
+        settings = task_logging.settings
+        self.lock = threading.Lock()
+        self.splitter = LineSplitter(
+            lambda line, attrs: task_logging.emit_line(stream, line, attrs),
+            settings.max_line_chars,
+            settings.long_lines,
+        )
+
+    def flush_if_idle(self, now: float, idle_s: float) -> None:
+        if self.lock.acquire(timeout=0.5):
+            try:
+                self.splitter.flush_if_idle(now, idle_s)
+            finally:
+                self.lock.release()
 
 
 class _Runner:
@@ -78,9 +112,11 @@ class _Runner:
         self._unsent: list[int] = []
         self._cancel_requested = False
         self._progress = 0  # bytes read from the child's pipes, for the drain timeout
+        self._lines: list[_StreamLines] = []
 
     def run(self) -> int:
         previous = self._install_signal_handlers()
+        self._tl.emit_task_start(self._argv)
         try:
             try:
                 proc = subprocess.Popen(self._argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -104,10 +140,17 @@ class _Runner:
     def _wait(self, proc: subprocess.Popen[bytes]) -> int:
         assert proc.stdout is not None
         assert proc.stderr is not None
+        flusher = IdleFlusher(self._tl.settings.partial_line_flush_ms / 1000)
         readers = [
-            self._start_reader(proc.stdout, "stdout", sys.stdout),
-            self._start_reader(proc.stderr, "stderr", sys.stderr),
+            self._start_reader(proc.stdout, "stdout", sys.stdout, flusher),
+            self._start_reader(proc.stderr, "stderr", sys.stderr, flusher),
         ]
+        try:
+            return self._wait_for(proc, readers)
+        finally:
+            flusher.stop()
+
+    def _wait_for(self, proc: subprocess.Popen[bytes], readers: list[threading.Thread]) -> int:
         returncode = proc.wait()
         seen = -1
         idle_since = time.monotonic()
@@ -121,19 +164,23 @@ class _Runner:
                 break  # pipes held open by something else; the child itself is done
         return returncode
 
-    def _start_reader(self, pipe: IO[bytes], stream: Stream, out: Any) -> threading.Thread:
+    def _start_reader(
+        self, pipe: IO[bytes], stream: Stream, out: Any, flusher: IdleFlusher
+    ) -> threading.Thread:
+        lines = _StreamLines(self._tl, stream)
+        self._lines.append(lines)  # strong ref: the flusher holds owners weakly
+        flusher.add(lines)
         thread = threading.Thread(
             target=self._pump,
-            args=(pipe, stream, out),
+            args=(pipe, lines, out),
             name=f"tasklogs-run-{stream}",
             daemon=True,
         )
         thread.start()
         return thread
 
-    def _pump(self, pipe: IO[bytes], stream: Stream, out: Any) -> None:
-        """Copy the child's ``stream`` through to ``out`` and emit its lines."""
-        splitter = LineSplitter(lambda line: self._tl.emit_line(stream, line))
+    def _pump(self, pipe: IO[bytes], lines: _StreamLines, out: Any) -> None:
+        """Copy the child's stream through to ``out`` and emit its lines."""
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         binary: BinaryIO | None = getattr(out, "buffer", None)
         text_out: Any = out
@@ -147,9 +194,11 @@ class _Runner:
                 text = decoder.decode(chunk)
                 if binary is not None or text_out is not None:
                     binary, text_out = _write_through(binary, text_out, chunk, text)
-                splitter.feed(text)
-            splitter.feed(decoder.decode(b"", final=True))
-            splitter.flush_partial()
+                with lines.lock:
+                    lines.splitter.feed(text)
+            with lines.lock:
+                lines.splitter.feed(decoder.decode(b"", final=True))
+                lines.splitter.flush_partial()
         finally:
             pipe.close()
 

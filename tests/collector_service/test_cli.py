@@ -79,8 +79,9 @@ def test_sigterm_drains_and_logs_reads_the_stopped_store(service: RunningService
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[:500] == [f"line{i}" for i in range(1, 501)]
-    assert len(lines) == 501  # and the end-of-task record
+    assert lines[0] == "task started"  # the task start record
+    assert lines[1:501] == [f"line{i}" for i in range(1, 501)]
+    assert len(lines) == 502  # and the end-of-task record
 
 
 @pytest.mark.e2e

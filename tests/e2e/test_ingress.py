@@ -346,6 +346,6 @@ def test_tasklogs_run_sends_its_token_from_the_standard_otlp_headers_variable(
         check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    records = ingress.service.wait_for(trid, 3)
-    assert [r["body"] for r in records][:2] == ["one", "two"]
+    records = ingress.service.wait_for(trid, 4)  # task start, two lines, task end
+    assert [r["body"] for r in records][1:3] == ["one", "two"]
     assert {r["resource_attributes"]["tasklogs.tenant"] for r in records} == {"globex"}

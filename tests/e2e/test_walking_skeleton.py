@@ -84,9 +84,11 @@ def test_tasklogs_run_ships_both_streams_and_passes_the_exit_code(
     assert proc.stdout.splitlines() == [f"out{i}" for i in range(1, 201)]
     assert proc.stderr.splitlines() == [f"err{i}" for i in range(1, 201)]
 
-    records = service.wait_for(task_run_id, 401)
-    lines = [r for r in records if r["event_name"] != "tasklogs.task.end"]
+    records = service.wait_for(task_run_id, 402)
+    lifecycle = ("tasklogs.task.start", "tasklogs.task.end")
+    lines = [r for r in records if r["event_name"] not in lifecycle]
     ends = [r for r in records if r["event_name"] == "tasklogs.task.end"]
+    assert [r["seq"] for r in records if r["event_name"] == "tasklogs.task.start"] == [1]
     out = [r for r in lines if r["log_attributes"].get("log.iostream") == "stdout"]
     err = [r for r in lines if r["log_attributes"].get("log.iostream") == "stderr"]
     assert [r["body"] for r in out] == [f"out{i}" for i in range(1, 201)]
@@ -98,7 +100,7 @@ def test_tasklogs_run_ships_both_streams_and_passes_the_exit_code(
     assert ends[0]["log_attributes"]["process.exit.code"] == "3"
     assert ends[0]["log_attributes"]["cicd.pipeline.task.run.result"] == "failure"
     assert ends[0]["seq"] == max(r["seq"] for r in records)
-    assert sorted(r["seq"] for r in records) == list(range(1, 402))
+    assert sorted(r["seq"] for r in records) == list(range(1, 403))
 
 
 def test_record_from_the_stock_otel_sdk_is_stored_intact(service: RunningService) -> None:
@@ -140,13 +142,18 @@ def test_tasklogs_logs_prints_a_task_through_the_running_service(
 ) -> None:
     task_run_id, run = service.run_shell("echo alpha; echo beta")
     assert run.returncode == 0, run.stderr
-    service.wait_for(task_run_id, 3)
+    service.wait_for(task_run_id, 4)
     raw = tasklogs(
         "logs", task_run_id, "-o", "raw", env={**os.environ, "TASKLOGS_API_URL": service.api_url}
     )
     assert raw.returncode == 0, raw.stderr
-    assert raw.stdout.splitlines() == ["alpha", "beta", "task ended with exit code 0"]
+    assert raw.stdout.splitlines() == [
+        "task started",
+        "alpha",
+        "beta",
+        "task ended with exit code 0",
+    ]
     text = tasklogs("logs", task_run_id, "--api", service.api_url)
     assert text.returncode == 0, text.stderr
-    first = text.stdout.splitlines()[0]
+    first = text.stdout.splitlines()[1]  # after the task start record
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z INFO  alpha", first)

@@ -23,13 +23,10 @@ import otel_sdk_ext
 from collector_service import semconv
 from collector_service.errors import ConfigError
 from otel_sdk_ext import TaskLogging
-from otel_sdk_ext._task_logging import (
-    DEFAULT_ENDPOINT,
-    active,
-    insecure_for,
-    resolve_endpoint,
-)
+from otel_sdk_ext._exporters import insecure_for
+from otel_sdk_ext._registry import active
 from otel_sdk_ext._tee import TeeTextStream
+from otel_sdk_ext.settings import DEFAULT_GRPC_ENDPOINT, Settings
 
 RUN_ID = f"capture-{uuid.uuid4()}"
 
@@ -382,29 +379,33 @@ def test_real_otlp_exporter_is_built_and_stopped_without_traffic(
 
 
 def test_endpoint_resolution() -> None:
-    assert resolve_endpoint(None, {}) == DEFAULT_ENDPOINT == "http://127.0.0.1:4317"
+    def endpoint(env: dict[str, str], **kw: Any) -> str:
+        return Settings.from_env(env, **kw).endpoint
+
+    assert endpoint({}) == DEFAULT_GRPC_ENDPOINT == "http://127.0.0.1:4317"
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://general:4317"}
-    assert resolve_endpoint(None, env) == "http://general:4317"
+    assert endpoint(env) == "http://general:4317"
     env["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] = "https://logs:4317"
-    assert resolve_endpoint(None, env) == "https://logs:4317"
-    assert resolve_endpoint("http://arg:1234", env) == "http://arg:1234"
+    assert endpoint(env) == "https://logs:4317"
+    assert endpoint(env, endpoint="http://arg:1234") == "http://arg:1234"
     assert insecure_for("http://x:1") is True
     assert insecure_for("HTTPS://x:1") is False
     assert insecure_for("x:1") is None
 
 
-def test_forked_child_stops_emitting(
+def test_after_fork_the_child_keeps_shipping_on_the_same_sequence(
     exporter: InMemoryLogRecordExporter, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tl = start(exporter)
     print("parent line")
+    tl.flush()  # what is still queued at fork time is the parent's to send
     tl._after_fork_in_child()  # what os.register_at_fork runs in a child
     print("child line")
     logging.getLogger("app").warning("child record")
-    tl.emit_task_end(0)
     tl.shutdown()
-    # Records from the child would reuse the parent's sequence numbers: none are sent.
-    assert [r.log_record.body for r in exporter.get_finished_logs()] == ["parent line"]
+    records = exporter.get_finished_logs()
+    assert [r.log_record.body for r in records] == ["parent line", "child line", "child record"]
+    assert [attrs(r)[semconv.SEQ] for r in records] == [1, 2, 3]
     assert capsys.readouterr().out == "parent line\nchild line\n"
 
 

@@ -9,8 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from otel_sdk_ext import _guard
-from otel_sdk_ext._tee import LineSplitter, TeeTextStream
+from otel_sdk_ext._tee import TeeTextStream
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,39 +80,27 @@ def test_exit_flushes_everything_and_captures_the_traceback(tmp_path: Path) -> N
     assert by_scope["tasklogs.stderr"][-1] == "RuntimeError: uncaught"
 
 
-def test_splitter_lines_crlf_and_long_lines() -> None:
-    got: list[str] = []
-    splitter = LineSplitter(got.append, max_line_chars=5)
-    splitter.feed("ab")
-    splitter.feed("c\r\nde\n\nf")
-    assert got == ["abc", "de", ""]
-    splitter.feed("ghijklm")  # "fghijklm" passes the limit: emitted in pieces
-    assert got == ["abc", "de", "", "fghij"]
-    splitter.feed("\n")
-    assert got == ["abc", "de", "", "fghij", "klm"]
-    splitter.feed("xyz")
-    splitter.flush_partial()
-    splitter.flush_partial()  # nothing pending any more
-    assert got[-1] == "xyz"
-    assert len(got) == 6
-
-
-def test_tee_writes_through_without_capture_while_emitting(tmp_path: Path) -> None:
+def test_tee_captures_writes_made_while_capturing_after_the_outer_line(tmp_path: Path) -> None:
     got: list[str] = []
     with open(tmp_path / "out.txt", "w", encoding="utf-8") as original:
-        tee = TeeTextStream(original, got.append)
-        tee.write("captured\n")
-        _guard.enter()
-        try:
-            tee.write("inside an emission\n")
-            tee.buffer.write(b"bytes too\n")
-        finally:
-            _guard.leave()
+        tee: TeeTextStream
+
+        def sink(line: str, _attrs: object) -> None:
+            got.append(line)
+            if line == "outer":  # output produced while a line is being emitted
+                tee.write("written while emitting\n")
+            if line == "loop":  # output on every emission: bounded, not endless
+                tee.write("loop\n")
+
+        tee = TeeTextStream(original, sink)
+        tee.write("outer\n")
+        tee.write("loop\n")
         tee.write("after partial")
         tee.stop_capture()
         tee.write("not captured\n")
         tee.flush()
-    assert got == ["captured", "after partial"]
-    assert (tmp_path / "out.txt").read_text("utf-8") == (
-        "captured\ninside an emission\nbytes too\nafter partialnot captured\n"
-    )
+    assert got[:2] == ["outer", "written while emitting"]
+    assert got[2:] == ["loop"] * (1 + 1024) + ["after partial"]
+    text = (tmp_path / "out.txt").read_text("utf-8")
+    assert text.startswith("outer\nwritten while emitting\nloop\n")
+    assert text.endswith("after partialnot captured\n")

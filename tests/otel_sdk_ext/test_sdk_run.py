@@ -49,6 +49,16 @@ def run(
     return run_command(argv, identity=identity or new_identity(), _exporter=exporter)
 
 
+def after_start(exporter: InMemoryLogRecordExporter) -> list[ReadableLogRecord]:
+    """The records after the task start record (which must come first, with seq 1)."""
+    records = list(exporter.get_finished_logs())
+    first = records[0]
+    assert first.log_record.event_name == semconv.EVENT_TASK_START
+    assert attrs(first)[semconv.SEQ] == 1
+    assert attrs(first)["process.pid"] == os.getpid()
+    return records[1:]
+
+
 def test_lines_and_end_record(
     exporter: InMemoryLogRecordExporter, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -59,7 +69,7 @@ def test_lines_and_end_record(
     out, err = capsys.readouterr()
     assert out == "a\n"
     assert err == "b\n"
-    records = exporter.get_finished_logs()
+    records = after_start(exporter)
     assert len(records) == 3
     by_body = {r.log_record.body: r for r in records}
     a, b = by_body["a"], by_body["b"]
@@ -77,12 +87,13 @@ def test_lines_and_end_record(
     assert attrs(end)[semconv.TASK_RUN_RESULT] == "failure"
     assert end.log_record.severity_number == SeverityNumber.ERROR
 
-    assert sorted(attrs(r)[semconv.SEQ] for r in records) == [1, 2, 3]
-    assert attrs(end)[semconv.SEQ] == 3
+    assert sorted(attrs(r)[semconv.SEQ] for r in records) == [2, 3, 4]
+    assert attrs(end)[semconv.SEQ] == 4
+    assert attrs(end)[semconv.DROPPED_RECORDS] == 0
     for record in records:
         assert record.resource.attributes[semconv.TASK_RUN_ID] == identity.task_run_id
         assert record.resource.attributes[semconv.SERVICE_NAME] == "wrapped"
-    assert otel_sdk_ext._task_logging.active() is None  # shut down afterwards
+    assert otel_sdk_ext._registry.active() is None  # shut down afterwards
 
 
 def test_success_partial_line_and_undecodable_bytes(
@@ -92,7 +103,7 @@ def test_success_partial_line_and_undecodable_bytes(
     assert run(["sh", "-c", script], exporter) == 0
     out, _ = capsysbinary.readouterr()
     assert out == b"one\r\ntwo\n\xff\ntail"  # written through unchanged
-    records = exporter.get_finished_logs()
+    records = after_start(exporter)
     assert [r.log_record.body for r in records[:-1]] == [
         "one",
         "two",
@@ -101,7 +112,7 @@ def test_success_partial_line_and_undecodable_bytes(
     ]
     assert attrs(records[-1])[semconv.TASK_RUN_RESULT] == "success"
     assert records[-1].log_record.severity_number == SeverityNumber.INFO
-    assert [attrs(r)[semconv.SEQ] for r in records] == [1, 2, 3, 4, 5]
+    assert [attrs(r)[semconv.SEQ] for r in records] == [2, 3, 4, 5, 6]
 
 
 def test_many_lines_keep_their_order(
@@ -109,7 +120,7 @@ def test_many_lines_keep_their_order(
 ) -> None:
     code = run([sys.executable, "-c", "for i in range(3000): print(i)"], exporter)
     assert code == 0
-    bodies = [r.log_record.body for r in exporter.get_finished_logs()]
+    bodies = [r.log_record.body for r in after_start(exporter)]
     assert bodies[:-1] == [str(i) for i in range(3000)]
     assert capsys.readouterr().out == "".join(f"{i}\n" for i in range(3000))
 
@@ -135,7 +146,7 @@ def test_command_not_found(
     err = capsys.readouterr().err
     assert "tasklogs-no-such-command-xyz" in err
     assert "not found" in err
-    records = exporter.get_finished_logs()
+    records = after_start(exporter)
     assert "not found" in str(records[0].log_record.body)
     end = records[-1]
     assert end.log_record.event_name == semconv.EVENT_TASK_END

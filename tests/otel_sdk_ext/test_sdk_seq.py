@@ -138,15 +138,19 @@ def test_stopped_processor_drops_without_consuming_numbers() -> None:
 
 
 class _ReentrantProcessor(LogRecordProcessor):
-    """Emits another record from inside on_emit, as a misbehaving SDK part might."""
+    """Emits another record from inside on_emit, as a signal handler that logs might."""
 
-    def __init__(self, inner: LogRecordProcessor) -> None:
+    def __init__(self, inner: LogRecordProcessor, *, always: bool = False) -> None:
         self.inner = inner
+        self.always = always
         self.provider: LoggerProvider | None = None
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         assert self.provider is not None
-        self.provider.get_logger("nested").emit(body="nested", severity_number=SeverityNumber.WARN)
+        if self.always or str(log_record.log_record.body).startswith("outer"):
+            self.provider.get_logger("nested").emit(
+                body="nested", severity_number=SeverityNumber.WARN
+            )
         self.inner.on_emit(log_record)
 
     def shutdown(self) -> None:
@@ -156,7 +160,7 @@ class _ReentrantProcessor(LogRecordProcessor):
         return self.inner.force_flush(timeout_millis)
 
 
-def test_reentrant_emission_is_dropped_not_deadlocked() -> None:
+def test_reentrant_emission_is_stamped_after_the_outer_record() -> None:
     exporter = new_exporter()
     lp = LoggerProvider(shutdown_on_exit=False)
     reentrant = _ReentrantProcessor(SimpleLogRecordProcessor(exporter))
@@ -165,10 +169,25 @@ def test_reentrant_emission_is_dropped_not_deadlocked() -> None:
     lp.add_log_record_processor(processor)
     lp.get_logger("t").emit(body="outer")
     lp.get_logger("t").emit(body="outer 2")
-    assert processor.reentrant_drops == 2
+    assert processor.reentrant_drops == 0
     records = exporter.get_finished_logs()
-    assert [r.log_record.body for r in records] == ["outer", "outer 2"]
-    assert seqs(records) == [1, 2]
+    assert [r.log_record.body for r in records] == ["outer", "nested", "outer 2", "nested"]
+    assert seqs(records) == [1, 2, 3, 4]
+    lp.shutdown()
+
+
+def test_runaway_reentrant_emission_is_bounded_and_counted() -> None:
+    exporter = new_exporter()
+    lp = LoggerProvider(shutdown_on_exit=False)
+    reentrant = _ReentrantProcessor(SimpleLogRecordProcessor(exporter), always=True)
+    reentrant.provider = lp
+    processor = SequenceProcessor(reentrant)
+    lp.add_log_record_processor(processor)
+    lp.get_logger("t").emit(body="outer")
+    assert processor.reentrant_drops == 1
+    records = exporter.get_finished_logs()
+    assert len(records) == 1 + 1024
+    assert seqs(records) == list(range(1, 1026))
     lp.shutdown()
 
 
@@ -189,7 +208,7 @@ class _FailingProcessor(LogRecordProcessor):
         return True
 
 
-def test_failing_processor_leaves_no_gap(caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_processor_leaves_a_visible_gap(caplog: pytest.LogCaptureFixture) -> None:
     failing = _FailingProcessor()
     lp = LoggerProvider(shutdown_on_exit=False)
     processor = SequenceProcessor(failing)
@@ -199,5 +218,5 @@ def test_failing_processor_leaves_no_gap(caplog: pytest.LogCaptureFixture) -> No
     assert "record dropped" in caplog.text
     failing.fail = False
     lp.get_logger("t").emit(body="kept")
-    assert failing.seen == [1]
+    assert failing.seen == [2]  # the lost record's number is a gap consumers can see
     lp.shutdown()
