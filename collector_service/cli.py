@@ -1,4 +1,5 @@
-"""The ``tasklogs`` command line: ``serve``, ``worker``, ``deadletter``, ``logs`` and ``run``."""
+"""The ``tasklogs`` command line: ``serve``, ``worker``, ``deadletter``, ``logs``, ``run`` and
+``retention``."""
 
 from __future__ import annotations
 
@@ -90,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _config_args(logs, suffix=" (used to read the store directly when no service runs)")
 
+    retention = sub.add_parser(
+        "retention", help="report what the configured store holds: partitions, rows, bytes, oldest"
+    )
+    retention.add_argument("--json", action="store_true", help="print the report as JSON")
+    _config_args(retention)
+
     run = sub.add_parser(
         "run",
         help="run a command and ship its stdout/stderr as logs",
@@ -142,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "deadletter": _deadletter,
         "logs": _logs,
         "run": _run,
+        "retention": _retention,
     }
     try:
         return commands[args.command](args)
@@ -300,6 +308,43 @@ def _format(rec: dict[str, Any], output: str) -> str:
     )
     severity = rec["severity_text"] or "-"
     return f"{stamp} {severity:<5} {rec['body']}"
+
+
+# -- retention -------------------------------------------------------------------------
+
+
+def _retention(args: argparse.Namespace) -> int:
+    """Print every configured store's retention report (read from the store directly)."""
+    from collector_service.store import RetentionReporter
+
+    config = load_config(args.config, data_dir=args.data_dir)
+    for spec in resolve_exporters(config):
+        exporter = spec.create(config.data_dir)
+        if not isinstance(exporter, RetentionReporter):
+            continue
+        exporter.start()
+        try:
+            report = exporter.retention_report()
+        finally:
+            exporter.shutdown()
+        if args.json:
+            print(json.dumps(asdict(report), indent=2))
+            continue
+        ttl = "none" if report.ttl_seconds is None else f"{report.ttl_seconds}s"
+        print(f"{report.store}  ttl={ttl}  oldest={_iso(report.oldest_ns)}")
+        print(f"{'table':<20} {'partition':<12} {'rows':>12} {'bytes':>14}  oldest")
+        for p in report.partitions:
+            print(
+                f"{p.table:<20} {p.partition:<12} {p.rows:>12} {p.bytes_on_disk:>14}  "
+                f"{_iso(p.min_timestamp_ns)}"
+            )
+        for d in report.dropped:
+            print(f"dropped: {d}")
+    return 0
+
+
+def _iso(ns: int | None) -> str:
+    return "-" if ns is None else datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat()
 
 
 # -- run -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
 from google.protobuf.message import DecodeError as _ProtobufDecodeError
@@ -67,14 +68,28 @@ def any_value_to_str(value: AnyValue) -> str:
     return json.dumps(any_value_to_python(value), separators=(",", ":"), ensure_ascii=False)
 
 
+def _value_str(value: AnyValue) -> str:
+    """Slow path of :func:`_attributes`: a value that is not a non-empty string."""
+    kind = value.WhichOneof("value")
+    if kind == "int_value":
+        return str(value.int_value)
+    return any_value_to_str(value)
+
+
 def _attributes(kvs: Iterable[KeyValue]) -> dict[str, str]:
+    # The common cases without a WhichOneof call: a non-empty string, or a non-zero int
+    # (tasklogs.seq). In a oneof, unset members read as their zero value, so a non-zero
+    # int_value means the int is the one set. Everything else takes the slow path.
     out: dict[str, str] = {}
     for kv in kvs:
         v = kv.value
-        out[kv.key] = (
-            v.string_value if v.WhichOneof("value") == "string_value" else (any_value_to_str(v))
-        )
+        out[kv.key] = v.string_value or (str(i) if (i := v.int_value) else _value_str(v))
     return out
+
+
+def _hex(ids: tuple[bytes, ...]) -> list[str]:
+    # Task logs mostly carry no trace context: skip the per-record hex() when none does.
+    return [b.hex() if b else "" for b in ids] if any(ids) else [""] * len(ids)
 
 
 def decode_request(
@@ -84,22 +99,14 @@ def decode_request(
 
     ``tenant`` (from the request's bearer token) is stamped on every resource as
     ``tasklogs.tenant``, replacing whatever the producer sent.
+
+    Column-wise, with as little Python per record as the upb messages allow: one pass
+    over a scope's records reads every field into a tuple, ``zip(*...)`` transposes them
+    into columns in C, fix-ups (observed timestamps, non-string bodies, trace ids) run
+    only when some record needs them, and the columns that are constant within a
+    resource or scope are ``repeat``-ed (see bench/clickhouse_insert.py).
     """
     out = batch if batch is not None else LogBatch()
-    ts, trace_id, span_id, flags = out.timestamp, out.trace_id, out.span_id, out.trace_flags
-    sev_text, sev_num, service, body = (
-        out.severity_text,
-        out.severity_number,
-        out.service_name,
-        out.body,
-    )
-    res_url, res_attrs, scope_url = (
-        out.resource_schema_url,
-        out.resource_attributes,
-        out.scope_schema_url,
-    )
-    scope_name, scope_version, scope_attrs = out.scope_name, out.scope_version, out.scope_attributes
-    log_attrs, event_name = out.log_attributes, out.event_name
     for rl in request.resource_logs:
         r_attrs = _attributes(rl.resource.attributes)
         if tenant is not None:
@@ -107,30 +114,52 @@ def decode_request(
         r_service = r_attrs.get(SERVICE_NAME, "")
         r_url = rl.schema_url
         for sl in rl.scope_logs:
-            s_attrs = _attributes(sl.scope.attributes)
-            s_name, s_version, s_url = sl.scope.name, sl.scope.version, sl.schema_url
-            for rec in sl.log_records:
-                ts.append(rec.time_unix_nano or rec.observed_time_unix_nano)
-                trace_id.append(rec.trace_id.hex())
-                span_id.append(rec.span_id.hex())
-                flags.append(rec.flags & 0xFF)
-                sev_text.append(rec.severity_text)
-                sev_num.append(rec.severity_number)
-                service.append(r_service)
-                b = rec.body
-                body.append(
-                    b.string_value
-                    if b.WhichOneof("value") == "string_value"
-                    else (any_value_to_str(b))
-                )
-                res_url.append(r_url)
-                res_attrs.append(r_attrs)
-                scope_url.append(s_url)
-                scope_name.append(s_name)
-                scope_version.append(s_version)
-                scope_attrs.append(s_attrs)
-                log_attrs.append(_attributes(rec.attributes))
-                event_name.append(rec.event_name)
+            recs = sl.log_records
+            n = len(recs)
+            if not n:
+                continue
+            (ts, observed, trace, span, flags, sev_text, sev_num, body, attrs, event) = zip(
+                *[
+                    (
+                        r.time_unix_nano,
+                        r.observed_time_unix_nano,
+                        r.trace_id,
+                        r.span_id,
+                        r.flags,
+                        r.severity_text,
+                        r.severity_number,
+                        r.body.string_value,
+                        _attributes(r.attributes),
+                        r.event_name,
+                    )
+                    for r in recs
+                ],
+                strict=True,
+            )
+            scope = sl.scope
+            s_attrs = _attributes(scope.attributes)
+            out.timestamp.extend(
+                ts if all(ts) else [t or o for t, o in zip(ts, observed, strict=True)]
+            )
+            out.trace_id.extend(_hex(trace))
+            out.span_id.extend(_hex(span))
+            out.trace_flags.extend(flags if max(flags) <= 0xFF else [f & 0xFF for f in flags])
+            out.severity_text.extend(sev_text)
+            out.severity_number.extend(sev_num)
+            out.service_name.extend(repeat(r_service, n))
+            start = len(out.body)
+            out.body.extend(body)
+            if not all(body):  # empty, or not a string: the exact conversion
+                for i in [i for i, b in enumerate(body) if not b]:
+                    out.body[start + i] = any_value_to_str(recs[i].body)
+            out.resource_schema_url.extend(repeat(r_url, n))
+            out.resource_attributes.extend(repeat(r_attrs, n))
+            out.scope_schema_url.extend(repeat(sl.schema_url, n))
+            out.scope_name.extend(repeat(scope.name, n))
+            out.scope_version.extend(repeat(scope.version, n))
+            out.scope_attributes.extend(repeat(s_attrs, n))
+            out.log_attributes.extend(attrs)
+            out.event_name.extend(event)
     return out
 
 

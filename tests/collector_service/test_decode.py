@@ -124,3 +124,76 @@ def test_parse_and_count() -> None:
 def test_malformed_payload_is_a_decode_error() -> None:
     with pytest.raises(DecodeError, match="malformed"):
         parse_request(b"\xff\xff\xff\x00garbage")
+
+
+def test_zero_and_empty_values_take_the_exact_path() -> None:
+    # The decoder's fast paths test string_value / int_value truthiness; zero values
+    # of every kind must still come out as the contrib exporter writes them.
+    values = {
+        "int0": (AnyValue(int_value=0), "0"),
+        "neg": (AnyValue(int_value=-5), "-5"),
+        "empty": (sv(""), ""),
+        "false": (AnyValue(bool_value=False), "false"),
+        "zero": (AnyValue(double_value=0.0), "0.0"),
+        "bytes": (AnyValue(bytes_value=b"\x01\xff"), '"01ff"'),
+        "unset": (AnyValue(), ""),
+    }
+    record = LogRecord(
+        time_unix_nano=1,
+        body=AnyValue(int_value=0),
+        attributes=[kv(k, v) for k, (v, _) in values.items()],
+    )
+    request = ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[record])])]
+    )
+    batch = decode_request(request)
+    assert batch.log_attributes == [{k: text for k, (_, text) in values.items()}]
+    assert batch.body == ["0"]
+
+
+def test_records_of_several_resources_and_scopes_keep_their_own_columns() -> None:
+    def scope(name: str, n: int, first: int) -> ScopeLogs:
+        return ScopeLogs(
+            scope=InstrumentationScope(name=name),
+            log_records=[
+                LogRecord(time_unix_nano=first + i, body=sv(f"{name}{i}")) for i in range(n)
+            ],
+        )
+
+    request = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(attributes=[kv("service.name", sv("a"))]),
+                scope_logs=[scope("s1", 2, 10), ScopeLogs(), scope("s2", 1, 20)],
+            ),
+            ResourceLogs(
+                resource=Resource(attributes=[kv("service.name", sv("b"))]),
+                scope_logs=[scope("s3", 3, 30)],
+            ),
+        ]
+    )
+    batch = decode_request(request, tenant="t1")
+    assert batch.timestamp == [10, 11, 20, 30, 31, 32]
+    assert batch.scope_name == ["s1", "s1", "s2", "s3", "s3", "s3"]
+    assert batch.service_name == ["a", "a", "a", "b", "b", "b"]
+    assert batch.body == ["s10", "s11", "s20", "s30", "s31", "s32"]
+    assert [r["tasklogs.tenant"] for r in batch.resource_attributes] == ["t1"] * 6
+    assert len({len(c) for c in batch.columns()}) == 1
+
+
+def test_per_record_fix_ups_apply_to_exactly_the_records_that_need_them() -> None:
+    records = [
+        LogRecord(time_unix_nano=5, observed_time_unix_nano=6, body=sv("a"), flags=1),
+        LogRecord(observed_time_unix_nano=7, body=AnyValue(int_value=3), flags=0x1FF),
+        LogRecord(time_unix_nano=8, body=sv(""), trace_id=bytes(range(16))),
+        LogRecord(time_unix_nano=9, body=AnyValue(), span_id=bytes(range(8))),
+    ]
+    request = ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=records)])]
+    )
+    batch = decode_request(request)
+    assert batch.timestamp == [5, 7, 8, 9]
+    assert batch.body == ["a", "3", "", ""]
+    assert batch.trace_flags == [1, 0xFF, 0, 0]
+    assert batch.trace_id == ["", "", bytes(range(16)).hex(), ""]
+    assert batch.span_id == ["", "", "", bytes(range(8)).hex()]

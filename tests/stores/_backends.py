@@ -11,14 +11,17 @@ it afterwards. Add a backend by adding an opener to :data:`BACKENDS`, e.g.::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
+import clickhouse_connect
 import pytest
 
 from collector_service.model import LogBatch
 from collector_service.store import HistoryPage, HistoryQuery, RetentionReport
+from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
 
 __all__ = ["BACKENDS", "ContractStore"]
 
@@ -38,6 +41,27 @@ Opener = Callable[[pytest.FixtureRequest], AbstractContextManager[ContractStore]
 
 #: Each store's branch registers its opener here (``"clickhouse"``, ``"postgres"``).
 BACKENDS: dict[str, Opener] = {}
+
+
+@contextmanager
+def _open_clickhouse(request: pytest.FixtureRequest) -> Iterator[ContractStore]:
+    """A ClickHouseExporter on a database of its own (chDB, or CLICKHOUSE_URL), dropped after."""
+    dsn = str(request.getfixturevalue("clickhouse_dsn"))
+    database = f"c_{uuid.uuid4().hex[:12]}"
+    store = ClickHouseExporter(ClickHouseConfig(database=database), dsn)
+    store.start()
+    try:
+        yield store
+    finally:
+        store.shutdown()
+        client = clickhouse_connect.get_client(dsn=dsn)
+        try:
+            client.command(f"DROP DATABASE IF EXISTS `{database}`")
+        finally:
+            client.close()
+
+
+BACKENDS["clickhouse"] = _open_clickhouse
 
 
 def _register_postgres() -> None:

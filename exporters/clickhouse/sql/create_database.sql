@@ -1,1 +1,1 @@
-CREATE DATABASE IF NOT EXISTS ${database}
+CREATE DATABASE IF NOT EXISTS ${database} ${on_cluster}

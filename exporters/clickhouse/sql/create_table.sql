@@ -1,7 +1,9 @@
 -- The otel_logs table of the OpenTelemetry Collector contrib ClickHouse exporter (same
--- column names and types, so Grafana and existing queries work), plus materialized
--- task-identity columns and a sort key that makes one task run's history a range scan.
-CREATE TABLE IF NOT EXISTS ${table}
+-- column names, types and codecs, TimestampTime included, so Grafana's ClickHouse
+-- datasource and existing queries work), plus what one task run's history needs:
+-- materialized task identity columns and a sort key that makes a task run, in
+-- tasklogs.seq order, one contiguous range (its first page reads a few granules).
+CREATE TABLE IF NOT EXISTS ${table} ${on_cluster}
 (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     TimestampTime DateTime DEFAULT toDateTime(Timestamp),
@@ -23,6 +25,7 @@ CREATE TABLE IF NOT EXISTS ${table}
     PipelineRunId String MATERIALIZED ResourceAttributes['cicd.pipeline.run.id'] CODEC(ZSTD(1)),
     TaskRunId String MATERIALIZED ResourceAttributes['cicd.pipeline.task.run.id'] CODEC(ZSTD(1)),
     Seq UInt64 MATERIALIZED toUInt64OrZero(LogAttributes['tasklogs.seq']) CODEC(Delta(8), ZSTD(1)),
+    INDEX idx_timestamp Timestamp TYPE minmax GRANULARITY 1,
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_pipeline_run PipelineRunId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
@@ -30,11 +33,10 @@ CREATE TABLE IF NOT EXISTS ${table}
     INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1${body_index}
 )
-ENGINE = MergeTree
+ENGINE = ${engine}
 PARTITION BY toDate(TimestampTime)
-ORDER BY (TaskRunId, Timestamp)
+ORDER BY (TaskRunId, Seq, Timestamp)
 ${ttl}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${settings}

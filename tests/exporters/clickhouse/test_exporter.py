@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -132,21 +134,41 @@ def test_invalid_identifiers_never_reach_sql() -> None:
         quote_identifier("a-b")
 
 
-def test_a_second_owner_of_a_chdb_directory_gets_a_clear_error(
-    tmp_path: Path, clickhouse_dsn: str
-) -> None:
-    if not clickhouse_dsn.startswith("chdb:"):
-        pytest.skip("ownership applies to the embedded engine only")
-    path = clickhouse_dsn.removeprefix("chdb://")
-    holder = ClickHouseExporter(ClickHouseConfig(), clickhouse_dsn)
-    holder._take_ownership()
+def test_a_second_owner_of_a_chdb_directory_gets_a_clear_error(tmp_path: Path) -> None:
+    # Another process holds the directory's lock (as a running `tasklogs serve` would).
+    path = tmp_path / "chdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; "
+            "from exporters.clickhouse import _ownership; "
+            f"_ownership.acquire(Path({str(path)!r})); print('held', flush=True); "
+            "sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(
-            StoreBusyError, match=rf"chDB directory {path} is owned by another process \(pid \d+\)"
+            StoreBusyError,
+            match=rf"chDB directory {path} is owned by another process \(pid {holder.pid}\)",
         ):
-            ClickHouseExporter(ClickHouseConfig(), clickhouse_dsn).start()
+            ClickHouseExporter(ClickHouseConfig(), f"chdb://{path}").start()
     finally:
-        holder.shutdown()
+        holder.communicate("", timeout=30)
+
+
+def test_exporters_of_one_process_share_its_chdb_directory(store: ClickHouseExporter) -> None:
+    if not store.embedded:
+        pytest.skip("ownership applies to the embedded engine only")
+    second = ClickHouseExporter(store.config, store.dsn)
+    with second:
+        second.push(batch_for("tr-s", 3))
+    assert read_all(store, "tr-s") == [1, 2, 3]
 
 
 def test_concurrent_reads_and_writes(store: ClickHouseExporter) -> None:
@@ -168,3 +190,38 @@ def test_concurrent_reads_and_writes(store: ClickHouseExporter) -> None:
         t.join()
     assert errors == []
     assert read_all(store, "tr-x") == list(range(1, 1001))
+
+
+def test_filter_values_are_parameters_not_sql(store: ClickHouseExporter) -> None:
+    store.push(batch_for("tr-q", 3))
+    hostile = "x' OR 1=1) --"
+    for q in (
+        HistoryQuery(task_run_id=hostile),
+        HistoryQuery(pipeline_run_id=hostile),
+        HistoryQuery(task_run_id="tr-q", text=hostile, attributes={hostile: hostile}),
+        HistoryQuery(task_run_id="tr-q", tenant=hostile, task_name=hostile),
+    ):
+        assert store.query(q).records == []
+    assert read_all(store, "tr-q") == [1, 2, 3]
+
+
+def test_a_task_page_is_a_primary_key_range_read_in_order(store: ClickHouseExporter) -> None:
+    from exporters.clickhouse import _history
+
+    store.push(batch_for("tr-e", 10))
+    for q in (
+        HistoryQuery(task_run_id="tr-e", limit=5),
+        HistoryQuery(task_run_id="tr-e", after=Cursor(3, BASE_NS + 3000, "tr-e")),
+        HistoryQuery(task_run_id="tr-e", newest=True),
+    ):
+        sql, params = _history.build(q, store._columns, store.schema.table)
+        plan = "\n".join(
+            str(r[0])
+            for r in store._require_client()
+            .query(f"EXPLAIN indexes = 1 {sql}", parameters=params)
+            .result_rows
+        )
+        assert "Read type: InOrder" in plan or "Read type: InReverseOrder" in plan, plan
+        assert "TaskRunId in ['tr-e', 'tr-e']" in plan, plan
+        if q.after is not None:  # the cursor narrows the key range too
+            assert "Seq in [3, +Inf)" in plan, plan

@@ -1,0 +1,22 @@
+-- One page of history (collector_service/store.py). The WHERE and ORDER BY parts are
+-- composed by exporters/clickhouse/_history.py from fixed fragments and column
+-- expressions (columns, or on a contrib-created table the map lookups they materialize);
+-- every value is a bound query parameter.
+SELECT
+    toUnixTimestamp64Nano(Timestamp) AS ts_ns,
+    ${seq} AS seq,
+    ${task_run} AS task_run,
+    SeverityText,
+    SeverityNumber,
+    Body,
+    ServiceName,
+    TraceId,
+    SpanId,
+    ${event_name} AS event_name,
+    ScopeName,
+    ResourceAttributes,
+    LogAttributes
+FROM ${table}
+WHERE ${where}
+ORDER BY ${order}
+LIMIT {limit:UInt32}

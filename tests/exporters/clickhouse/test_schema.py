@@ -1,0 +1,188 @@
+"""The otel_logs schema: contrib-compatible columns, idempotent creation, cluster DDL."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector_service.errors import ConfigError
+from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from exporters.clickhouse._ddl import Schema, body_index_kind
+
+#: The contrib ClickHouse exporter's current otel_logs columns and types (design.md).
+CONTRIB_COLUMNS = {
+    "Timestamp": "DateTime64(9)",
+    "TimestampTime": "DateTime",
+    "TraceId": "String",
+    "SpanId": "String",
+    "TraceFlags": "UInt8",
+    "SeverityText": "LowCardinality(String)",
+    "SeverityNumber": "UInt8",
+    "ServiceName": "LowCardinality(String)",
+    "Body": "String",
+    "ResourceSchemaUrl": "LowCardinality(String)",
+    "ResourceAttributes": "Map(LowCardinality(String), String)",
+    "ScopeSchemaUrl": "LowCardinality(String)",
+    "ScopeName": "String",
+    "ScopeVersion": "LowCardinality(String)",
+    "ScopeAttributes": "Map(LowCardinality(String), String)",
+    "LogAttributes": "Map(LowCardinality(String), String)",
+    "EventName": "String",
+}
+
+
+def _desc(store: ClickHouseExporter) -> dict[str, tuple[str, str, str]]:
+    rows = store._require_client().query(f"DESC TABLE {store.schema.table}").result_rows
+    return {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
+
+
+def test_columns_are_the_contrib_ones_plus_materialized_identity(store: ClickHouseExporter) -> None:
+    desc = _desc(store)
+    assert {name: desc[name][0] for name in CONTRIB_COLUMNS} == CONTRIB_COLUMNS
+    # TimestampTime: what older Grafana plugin versions filter on, filled from Timestamp.
+    assert desc["TimestampTime"][1:] == ("DEFAULT", "toDateTime(Timestamp)")
+    assert desc["TaskRunId"][1] == "MATERIALIZED"
+    assert desc["PipelineRunId"][1] == "MATERIALIZED"
+    assert (desc["Seq"][0], desc["Seq"][1]) == ("UInt64", "MATERIALIZED")
+
+
+def test_table_has_sort_key_partitions_ttl_and_skip_indexes(
+    clickhouse_dsn: str, database: str
+) -> None:
+    config = ClickHouseConfig.model_validate({"database": database, "ttl": "168h"})
+    with ClickHouseExporter(config, clickhouse_dsn) as store:
+        client = store._require_client()
+        ((sorting_key, partition_key, ddl),) = client.query(
+            "SELECT sorting_key, partition_key, create_table_query FROM system.tables "
+            "WHERE database = {db:String} AND name = 'otel_logs'",
+            parameters={"db": database},
+        ).result_rows
+        indexes = {
+            str(r[0]): str(r[1])
+            for r in client.query(
+                "SELECT name, type FROM system.data_skipping_indices "
+                "WHERE database = {db:String} AND table = 'otel_logs'",
+                parameters={"db": database},
+            ).result_rows
+        }
+        has_text = store._has_text_index()
+    assert sorting_key == "TaskRunId, Seq, Timestamp"
+    assert partition_key == "toDate(TimestampTime)"
+    assert "TTL TimestampTime + toIntervalSecond(604800)" in ddl
+    assert "ttl_only_drop_parts = 1" in ddl
+    assert "non_replicated_deduplication_window = 1000" in ddl
+    assert indexes["idx_trace_id"] == "bloom_filter"
+    for m in ("res", "scope", "log"):
+        assert indexes[f"idx_{m}_attr_key"] == indexes[f"idx_{m}_attr_value"] == "bloom_filter"
+    # The engine under test (chDB 4.4 = ClickHouse 26.9) has a text index: auto picks it.
+    assert indexes["idx_body"] == ("text" if has_text else "tokenbf_v1")
+
+
+def test_schema_creation_is_idempotent_and_keeps_rows(clickhouse_dsn: str, database: str) -> None:
+    from tests.exporters.clickhouse.test_exporter import batch_for, read_all
+
+    config = ClickHouseConfig.model_validate({"database": database, "ttl": "87600h"})
+    with ClickHouseExporter(config, clickhouse_dsn) as first:
+        first.push(batch_for("tr-i", 5))
+    for _ in range(2):
+        with ClickHouseExporter(config, clickhouse_dsn) as again:
+            assert read_all(again, "tr-i") == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("configured", "has_text", "expected"),
+    [
+        ("auto", True, "text"),
+        ("auto", False, "tokenbf"),
+        ("tokenbf", True, "tokenbf"),
+        ("none", True, "none"),
+    ],
+)
+def test_body_index_choice(configured: str, has_text: bool, expected: str) -> None:
+    assert body_index_kind(configured, has_text) == expected
+
+
+@pytest.mark.parametrize("kind", ["tokenbf", "none"])
+def test_other_body_indexes_create_working_tables(
+    clickhouse_dsn: str, database: str, kind: str
+) -> None:
+    from tests.exporters.clickhouse.test_exporter import batch_for, read_all
+
+    config = ClickHouseConfig.model_validate({"database": database, "body_index": kind})
+    with ClickHouseExporter(config, clickhouse_dsn) as store:
+        store.push(batch_for("tr-k", 3))
+        assert read_all(store, "tr-k") == [1, 2, 3]
+        assert ("idx_body" in _desc_indexes(store)) == (kind != "none")
+
+
+def _desc_indexes(store: ClickHouseExporter) -> set[str]:
+    rows = (
+        store._require_client()
+        .query(
+            "SELECT name FROM system.data_skipping_indices WHERE database = {db:String}",
+            parameters={"db": store.config.database},
+        )
+        .result_rows
+    )
+    return {str(r[0]) for r in rows}
+
+
+def test_cluster_mode_generates_on_cluster_replicated_and_distributed_ddl() -> None:
+    config = ClickHouseConfig.model_validate(
+        {"database": "logs", "table": "otel_logs", "cluster_name": "prod", "ttl": "24h"}
+    )
+    schema = Schema(config)
+    create_db, create_local, create_dist = schema.statements("text")
+    assert create_db.strip() == "CREATE DATABASE IF NOT EXISTS `logs` ON CLUSTER `prod`"
+    assert "CREATE TABLE IF NOT EXISTS `logs`.`otel_logs_local` ON CLUSTER `prod`" in create_local
+    assert (
+        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', "
+        "'{replica}')" in create_local
+    )
+    assert "non_replicated_deduplication_window" not in create_local
+    assert "TTL TimestampTime + toIntervalSecond(86400)" in create_local
+    assert "CREATE TABLE IF NOT EXISTS `logs`.`otel_logs` ON CLUSTER `prod`" in create_dist
+    assert "AS `logs`.`otel_logs_local`" in create_dist
+    assert (
+        "ENGINE = Distributed(`prod`, `logs`, `otel_logs_local`, "
+        "cityHash64(ResourceAttributes['cicd.pipeline.task.run.id']))" in create_dist
+    )
+    # Writes and reads address the Distributed table; retention reads every replica.
+    assert schema.table == "`logs`.`otel_logs`"
+    assert schema.storage_table_name == "otel_logs_local"
+    assert schema.parts_source() == "clusterAllReplicas(`prod`, system.parts)"
+    assert schema.rows_source() == "clusterAllReplicas(`prod`, `logs`, `otel_logs_local`)"
+    assert Schema(ClickHouseConfig(database="logs")).rows_source() == "`logs`.`otel_logs`"
+
+
+def test_single_node_ddl_has_no_cluster_clause() -> None:
+    statements = Schema(ClickHouseConfig(database="logs")).statements("tokenbf")
+    assert all("ON CLUSTER" not in s and "Distributed" not in s for s in statements)
+    assert "ENGINE = MergeTree" in statements[-1]
+    assert "tokenbf_v1(32768, 3, 0)" in statements[-1]
+
+
+def test_cluster_ddl_runs_on_chdb_with_the_cluster_clause_removed(
+    clickhouse_dsn: str, database: str
+) -> None:
+    # chDB is single-node: prove the generated local-table DDL is valid SQL by running it
+    # with a plain MergeTree engine (ON CLUSTER and Replicated need a real cluster).
+    config = ClickHouseConfig.model_validate({"database": database, "cluster_name": "prod"})
+    _, local, _ = Schema(config).statements("tokenbf")
+    runnable = local.replace(" ON CLUSTER `prod`", "").replace(
+        "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')",
+        "MergeTree",
+    )
+    with ClickHouseExporter(ClickHouseConfig(database=database), clickhouse_dsn) as store:
+        store._require_client().command(runnable)
+        assert "otel_logs_local" in {
+            str(r[0])
+            for r in store._require_client().query(f"SHOW TABLES FROM `{database}`").result_rows
+        }
+
+
+def test_invalid_cluster_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a valid identifier"):
+        ClickHouseConfig(cluster_name="prod; DROP")
+    # ``<table>_local`` must still be a valid identifier.
+    with pytest.raises(ConfigError):
+        Schema(ClickHouseConfig(table="t" * 125, cluster_name="c")).storage_table  # noqa: B018
