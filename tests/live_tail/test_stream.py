@@ -133,8 +133,8 @@ async def test_run_stream_sees_a_task_that_starts_later(live: Live) -> None:
 
 
 async def test_run_stream_resumes_inside_an_entry(live: Live) -> None:
+    live.publish(make_batch("tr-1", range(1, 11), run="run-res"))  # one bus entry
     async with open_stream(live.client, "/api/v1/runs/run-res/logs/stream") as r1:
-        live.publish(make_batch("tr-1", range(1, 11), run="run-res"))
         await r1.wait(lambda r: len(r.logs()) >= 10)
     mid = r1.logs()[3]  # resume from the middle of the entry
     assert mid.id is not None
