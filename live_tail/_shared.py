@@ -1,0 +1,153 @@
+"""What the SSE streams share: the live context (bus, store, config, shutdown, stream
+budget) and the event helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
+
+from collector_service.semconv import PROCESS_EXIT_CODE, TASK_RUN_RESULT
+from collector_service.store import Cursor, HistoryQuery, LogStore, StoredLog
+from live_tail import sse
+from live_tail.auth import Identity
+from live_tail.bus import LiveBus, Subscription
+from live_tail.config import LiveTailConfig
+from live_tail.filters import LineFilter
+from live_tail.model import Chunk, EntryId, LiveLine
+
+__all__ = [
+    "MAX_TS",
+    "PAGE",
+    "STORE_PAGE",
+    "LiveContext",
+    "bye",
+    "end_event",
+    "gap_event",
+    "prev_pos",
+    "store_query",
+    "tenant_ok",
+    "wait_closing",
+]
+
+MAX_TS = 2**63 - 1
+PAGE = 64  # bus entries per range read
+STORE_PAGE = 1000
+
+
+@dataclass
+class LiveContext:
+    """What the streams share: the bus, the store, the config and the shutdown signal."""
+
+    bus: LiveBus
+    store: LogStore | None
+    config: LiveTailConfig
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    subs: set[Subscription] = field(default_factory=set)
+    streams: dict[str, int] = field(default_factory=dict)
+    #: Times a client fell behind its buffer and was re-synced from the stream.
+    lagged: int = 0
+
+    async def subscribe(self, key: str) -> Subscription:
+        sub = await self.bus.subscribe(key, self.config.client_buffer_lines)
+        self.subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subs.discard(sub)
+        self.bus.unsubscribe(sub)
+
+    def shutdown(self) -> None:
+        """Tell every open stream to send ``retry:`` and close (uvicorn then exits)."""
+        self.closing.set()
+        for sub in list(self.subs):
+            sub.wake()
+
+    def acquire(self, ident: Identity) -> bool:
+        n = self.streams.get(ident.budget_key, 0)
+        if n >= self.config.max_streams_per_tenant:
+            return False
+        self.streams[ident.budget_key] = n + 1
+        return True
+
+    def release(self, ident: Identity) -> None:
+        n = self.streams.get(ident.budget_key, 0) - 1
+        if n > 0:
+            self.streams[ident.budget_key] = n
+        else:
+            self.streams.pop(ident.budget_key, None)
+
+    async def query(self, q: HistoryQuery) -> tuple[list[StoredLog], Cursor | None]:
+        """One store page, re-filtered by tenant (stores that lack the filter stay safe)."""
+        if self.store is None:
+            return [], None
+        page = await run_in_threadpool(self.store.query, q)
+        records = page.records
+        if q.tenant is not None:
+            records = [r for r in records if r.tenant == q.tenant]
+        return records, page.next_cursor
+
+
+def prev_pos(pos: EntryId) -> EntryId:
+    return (pos[0], pos[1] - 1) if pos[1] > 0 else (pos[0] - 1, 2**63 - 1)
+
+
+def end_event(line: LiveLine, task_run_id: str, event_id: str) -> bytes:
+    code = line.attributes.get(PROCESS_EXIT_CODE)
+    return sse.event(
+        "end",
+        {
+            "task_run_id": task_run_id,
+            "result": line.attributes.get(TASK_RUN_RESULT, ""),
+            "exit_code": int(code) if code is not None and code.lstrip("-").isdigit() else None,
+            "seq": line.seq,
+            "timestamp_ns": line.timestamp_ns,
+        },
+        event_id,
+    )
+
+
+def gap_event(what: str, why: str, **extra: object) -> bytes:
+    return sse.event("gap", {"what": what, "reason": why, **extra})
+
+
+def tenant_ok(chunk: Chunk, ident: Identity) -> bool:
+    return ident.tenant is None or chunk.tenant == ident.tenant
+
+
+def store_query(
+    ident: Identity,
+    flt: LineFilter,
+    *,
+    task_run_id: str | None = None,
+    pipeline_run_id: str | None = None,
+    after: Cursor | None = None,
+    limit: int = STORE_PAGE,
+    newest: bool = False,
+) -> HistoryQuery:
+    return HistoryQuery(
+        task_run_id=task_run_id,
+        pipeline_run_id=pipeline_run_id,
+        tenant=ident.tenant,
+        min_severity=flt.min_severity,
+        include=flt.include,
+        exclude=flt.exclude,
+        text=flt.text,
+        attributes=flt.attributes,
+        task_name=flt.task_name,
+        after=after,
+        limit=limit,
+        newest=newest,
+    )
+
+
+async def wait_closing(ctx: LiveContext, timeout: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ctx.closing.wait(), timeout)
+    return ctx.closing.is_set()
+
+
+def bye(ctx: LiveContext) -> bytes:
+    return sse.retry(ctx.config.reconnect_ms) + sse.comment("server shutting down; reconnect")
