@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,6 +48,40 @@ def tasklogs(
     )
 
 
+def _spawn_serve(
+    config: Path, data_dir: Path, log_path: Path, env: Mapping[str, str] | None
+) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            tasklogs_cmd("serve", "--config", str(config), "--data-dir", str(data_dir)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+
+
+def start_serve(
+    config: Path,
+    data_dir: Path,
+    *,
+    grpc_port: int,
+    api_port: int,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+) -> RunningService:
+    """Start ``tasklogs serve`` with ``config`` (its ports must match) and wait until ready.
+
+    ``env`` is added to this process's environment. The caller stops it with
+    :meth:`RunningService.stop`.
+    """
+    proc = _spawn_serve(config, data_dir, log_path, env)
+    svc = RunningService(
+        proc, data_dir, f"http://127.0.0.1:{grpc_port}", f"http://127.0.0.1:{api_port}", log_path
+    )
+    svc.wait_ready()
+    return svc
+
+
 @dataclass
 class RunningService:
     """A `tasklogs serve` child process on free loopback ports."""
@@ -53,6 +91,41 @@ class RunningService:
     grpc_endpoint: str
     api_url: str
     log_path: Path
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Poll ``/readyz`` until the service answers 200; fail with its log otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"tasklogs serve exited with {self.process.returncode}:\n{self.log_text()}"
+                )
+            try:
+                if httpx.get(f"{self.api_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.process.kill()
+                pytest.fail(f"tasklogs serve did not become ready:\n{self.log_text()}")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 30.0) -> float:
+        """SIGTERM, expect exit code 0 within ``timeout``; returns the seconds it took."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"tasklogs serve did not stop on SIGTERM:\n{self.log_text()}")
+        assert code == 0, self.log_text()
+        return time.monotonic() - started
+
+    def restart(self, config: Path, env: Mapping[str, str] | None = None) -> None:
+        """Start ``tasklogs serve`` again on the same ports and data directory; wait ready."""
+        self.process = _spawn_serve(config, self.data_dir, self.log_path, env)
+        self.wait_ready()
 
     def history(self, task_run_id: str, token: str | None = None) -> list[dict[str, Any]]:
         """Every stored record of a task run, following cursors (as ``token``'s tenant)."""

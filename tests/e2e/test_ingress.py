@@ -11,9 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from tests.collector_service.receiver_support import GRPC_METHOD, make_request
-from tests.support import RunningService, free_port, tasklogs_cmd
+from tests.support import RunningService, free_port, start_serve, tasklogs_cmd
 
 pytestmark = pytest.mark.e2e
 
@@ -107,45 +105,20 @@ auth:
         encoding="utf-8",
     )
     env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
         "E2E_ACME_TOKEN": ACME,
         "TASKLOGS_RECEIVERS__OTLP__PROTOCOLS__GRPC__ENDPOINT": f"127.0.0.1:{grpc_port}",
         "TASKLOGS_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
     }
-    log_path = tmp / "serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            tasklogs_cmd("serve", "--config", str(config), "--data-dir", str(tmp / "data")),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    grpc_url, api_url = f"http://127.0.0.1:{grpc_port}", f"http://127.0.0.1:{api_port}"
-    svc = RunningService(proc, tmp / "data", grpc_url, api_url, log_path)
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"tasklogs serve exited with {proc.returncode}:\n{svc.log_text()}")
-        try:
-            if httpx.get(f"{svc.api_url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"tasklogs serve did not become ready:\n{svc.log_text()}")
-        time.sleep(0.1)
+    svc = start_serve(
+        config,
+        tmp / "data",
+        grpc_port=grpc_port,
+        api_port=api_port,
+        log_path=tmp / "serve.log",
+        env=env,
+    )
     yield Ingress(svc, f"http://127.0.0.1:{http_port}/v1/logs", f"127.0.0.1:{grpc_port}")
-    started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"tasklogs serve did not stop on SIGTERM:\n{svc.log_text()}")
-    assert code == 0, svc.log_text()
-    assert time.monotonic() - started < 15
+    assert svc.stop() < 15
 
 
 def test_tenant_from_the_token_is_stamped_on_stored_records(ingress: Ingress) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -12,9 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.support import REPO, RunningService, tasklogs_cmd
+from tests.support import REPO, RunningService
 
 #: Lines (bodies) of records that come from the task's output or loggers.
 LIFECYCLE_EVENTS = ("tasklogs.task.start", "tasklogs.task.end")
@@ -87,28 +84,13 @@ def wait_for_end(
 
 
 def stop_service(service: RunningService) -> None:
-    service.process.send_signal(signal.SIGTERM)
-    assert service.process.wait(timeout=30) == 0, service.log_text()
+    service.stop()
 
 
 def start_service_again(service: RunningService, config: Path, *, wait_only: bool = False) -> None:
     """``tasklogs serve`` on the same ports and data dir (the caller stops it), then wait
     until it is ready; ``wait_only``: it was started already, just wait."""
-    if not wait_only:
-        with service.log_path.open("ab") as log:
-            service.process = subprocess.Popen(
-                tasklogs_cmd("serve", "--config", str(config), "--data-dir", str(service.data_dir)),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert service.process.poll() is None, service.log_text()
-        try:
-            if httpx.get(f"{service.api_url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"tasklogs serve did not come back:\n{service.log_text()}")
+    if wait_only:
+        service.wait_ready()
+    else:
+        service.restart(config)

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support import RunningService, free_port, tasklogs_cmd
+from tests.support import RunningService, free_port, start_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -40,42 +35,15 @@ api: {{endpoint: "127.0.0.1:{api_port}"}}
 """,
         encoding="utf-8",
     )
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            tasklogs_cmd("serve", "--config", str(config), "--data-dir", str(tmp_path / "d")),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    svc = RunningService(
-        proc,
+    svc = start_serve(
+        config,
         tmp_path / "d",
-        f"http://127.0.0.1:{grpc_port}",
-        f"http://127.0.0.1:{api_port}",
-        log_path,
+        grpc_port=grpc_port,
+        api_port=api_port,
+        log_path=tmp_path / "serve.log",
     )
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"tasklogs serve exited with {proc.returncode}:\n{svc.log_text()}")
-        try:
-            if httpx.get(f"{svc.api_url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"tasklogs serve did not become ready:\n{svc.log_text()}")
-        time.sleep(0.1)
     yield svc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"tasklogs serve did not stop on SIGTERM:\n{svc.log_text()}")
-    assert code == 0, svc.log_text()
+    svc.stop()
 
 
 def test_a_task_run_is_stored_in_postgres_and_read_back(pg_service: RunningService) -> None:
