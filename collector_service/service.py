@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
-from collections.abc import Generator
 from typing import Any
 
 import uvicorn
@@ -20,6 +18,7 @@ from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import Response
 
+from collector_service._http import QuietServer, bind
 from collector_service.auth import Authenticator
 from collector_service.config import Config
 from collector_service.deadletter import FileDeadLetter
@@ -39,28 +38,6 @@ from collector_service.worker import RedisWriters
 __all__ = ["Service"]
 
 _log = logging.getLogger(__name__)
-
-
-class _ApiServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def _bind(endpoint: str) -> socket.socket:
-    host, _, port = endpoint.rpartition(":")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, int(port)))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"HTTP API cannot bind {endpoint}: {exc.strerror}") from exc
-    return sock
 
 
 async def _metrics(request: Request) -> Response:
@@ -99,7 +76,7 @@ class Service:
                 self.writers = RedisWriters(config, self._specs)
         self.pipeline = Pipeline(self.runners, self.ingest)
         self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
-        self._api: _ApiServer | None = None
+        self._api: QuietServer | None = None
         self._api_task: asyncio.Task[None] | None = None
         self._api_live: Any = None
         self._started = False
@@ -168,7 +145,7 @@ class Service:
     async def _start_api(self) -> None:
         from live_tail.app import create_app
 
-        sock = _bind(self.config.api.endpoint)
+        sock = bind(self.config.api.endpoint, "HTTP API")
         app = create_app(
             self.history_store,
             ready=self.ready,
@@ -178,7 +155,7 @@ class Service:
             authenticator=self.authenticator,
         )
         app.add_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
-        server = _ApiServer(
+        server = QuietServer(
             uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
         )
         self._api = server

@@ -23,12 +23,9 @@ decompressors never produce more than the limit either.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import socket
 import ssl
-from collections.abc import Generator
 
 import uvicorn
 from google.protobuf.message import Message
@@ -41,6 +38,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from collector_service._http import QuietServer, bind
 from collector_service.config import HttpConfig
 from collector_service.decode import parse_request
 from collector_service.errors import (
@@ -64,28 +62,6 @@ _JSON = "application/json"
 _CODINGS = frozenset({"", "identity", "gzip", "zstd", "deflate"})
 #: JSON bodies above this are parsed on a worker thread (~40 us per record in Python).
 _JSON_INLINE_BYTES = 64 * 1024
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def _bind(endpoint: str) -> socket.socket:
-    host, _, port = endpoint.rpartition(":")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, int(port)))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"OTLP/HTTP receiver cannot bind {endpoint}: {exc.strerror}") from exc
-    return sock
 
 
 def _reply(
@@ -112,7 +88,7 @@ class OtlpHttpReceiver:
         self._config = config
         self._ingestor = ingestor
         self._limit = config.max_request_body_size
-        self._server: _Server | None = None
+        self._server: QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.bound_port: int | None = None
         self.app = self._build_app()
@@ -219,10 +195,10 @@ class OtlpHttpReceiver:
         return _reply(reply_type, 200, response)
 
     async def start(self) -> None:
-        sock = _bind(self._config.endpoint)
+        sock = bind(self._config.endpoint, "OTLP/HTTP receiver")
         self.bound_port = int(sock.getsockname()[1])
         tls = self._config.tls
-        server = _Server(
+        server = QuietServer(
             uvicorn.Config(
                 self.app,
                 log_level="warning",
