@@ -17,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from collector_service.auth import Authenticator
 from collector_service.config import AuthConfig
 from collector_service.errors import StoreError
-from collector_service.store import MAX_PAGE, Cursor, HistoryQuery, LogStore, StoredLog
+from collector_service.store import MAX_PAGE, Cursor, LogStore, StoredLog
 from live_tail import download
+from live_tail._shared import store_query
 from live_tail.auth import Identity, TokenSigner
 from live_tail.bus import LiveBus
 from live_tail.config import LiveTailConfig
@@ -149,23 +150,6 @@ def create_app(
     return app
 
 
-def history_query(
-    task_run_id: str, ident: Identity, flt: LineFilter, after: Cursor | None, limit: int
-) -> HistoryQuery:
-    return HistoryQuery(
-        task_run_id=task_run_id,
-        tenant=ident.tenant,
-        min_severity=flt.min_severity,
-        include=flt.include,
-        exclude=flt.exclude,
-        text=flt.text,
-        attributes=flt.attributes,
-        task_name=flt.task_name,
-        after=after,
-        limit=limit,
-    )
-
-
 def visible(record: StoredLog, ident: Identity, flt: LineFilter) -> bool:
     if ident.tenant is not None and record.tenant != ident.tenant:
         return False
@@ -198,7 +182,7 @@ def _history_routes(app: FastAPI, guards: Guards, store: LogStore | None) -> Non
         except StoreError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         await guards.require_visible_task(task_run_id, ident)
-        query = history_query(task_run_id, ident, flt, after, limit)
+        query = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=limit)
         try:
             page = await run_in_threadpool(store.query, query)
         except StoreError as exc:
@@ -242,7 +226,7 @@ def _history_routes(app: FastAPI, guards: Guards, store: LogStore | None) -> Non
         async def pages() -> AsyncIterator[list[StoredLog]]:
             after: Cursor | None = None
             while True:
-                q = history_query(task_run_id, ident, flt, after, 5000)
+                q = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=5000)
                 page = await run_in_threadpool(store.query, q)
                 yield [r for r in page.records if visible(r, ident, flt)]
                 if page.next_cursor is None:
