@@ -115,6 +115,9 @@ class ExporterHandle:
         self.stats = RunnerStats()
         #: Why the last failed push failed (kept with dead letters).
         self.last_error = ""
+        #: Set while the destination refuses writes (a push failed with a non-permanent
+        #: error and no push has succeeded since): the service is then not ready.
+        self.failing: str | None = None
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"exporter-{component_id}"
         )
@@ -154,6 +157,7 @@ class ExporterHandle:
                 )
                 return self._failed(count)
             except Exception as exc:  # noqa: BLE001 - unknown errors are retried, then counted
+                self.failing = f"exporter {self.component_id} cannot write: {exc!r}"
                 elapsed = time.monotonic() - started
                 if not retry.enabled or elapsed + delay > retry.max_elapsed_time_s:
                     self.last_error = f"retries exhausted after {elapsed:.1f}s: {exc!r}"
@@ -178,6 +182,7 @@ class ExporterHandle:
                     return Outcome.ABANDONED
                 delay = min(delay * 2, retry.max_interval_ms / 1000)
             else:
+                self.failing = None
                 self.stats.sent_records += count
                 labels.inc(count)
                 return Outcome.SENT

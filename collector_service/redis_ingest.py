@@ -168,6 +168,8 @@ class RedisIngest:
         self._script: Any = None
         self._groups_ready = False
         self._next_shard = 0
+        #: Why the last Redis call failed, until one succeeds again (readiness).
+        self.unavailable: str | None = None
 
     async def start(self) -> None:
         """Connect and create the consumer groups. Redis being down is not fatal here:
@@ -190,10 +192,12 @@ class RedisIngest:
         try:
             await ensure_groups(self.client, self.keys, self.groups)
         except RedisError as exc:
+            self.unavailable = f"Redis at {_redact(self.config.url)} is unavailable: {exc}"
             raise UnavailableError(
                 f"Redis at {_redact(self.config.url)} is unavailable: {exc}", retry_after=1.0
             ) from exc
         self._groups_ready = True
+        self.unavailable = None
 
     async def submit(self, entry: IngestEntry) -> None:
         if self._script is None:
@@ -213,7 +217,9 @@ class RedisIngest:
         try:
             result = await self._script(keys=[stream], args=args)
         except RedisError as exc:
-            raise UnavailableError(f"durable queue unavailable: {exc}", retry_after=1.0) from exc
+            self.unavailable = f"durable queue unavailable: {exc}"
+            raise UnavailableError(self.unavailable, retry_after=1.0) from exc
+        self.unavailable = None
         if isinstance(result, int):
             raise BackpressureError(
                 f"ingest stream {stream} is full ({result} entries not yet written by every "

@@ -92,8 +92,23 @@ class Service:
                 return handle.exporter
         return None
 
+    def not_ready(self) -> list[str]:
+        """Why the service cannot take logs now: empty when it is ready."""
+        if not self._started:
+            return ["not started, or stopping"]
+        reasons = (
+            []
+            if self.ingest is None or self.ingest.unavailable is None
+            else [self.ingest.unavailable]
+        )
+        handles = [r.handle for r in self.runners]
+        handles += self.writers.handles if self.writers is not None else []
+        reasons += [h.failing for h in handles if h.failing is not None]
+        return reasons
+
     def ready(self) -> bool:
-        return self._started
+        """Ready only when started, the durable queue answers and every exporter can write."""
+        return not self.not_ready()
 
     async def start(self) -> None:
         """Exporters first, then the API, then receivers. Undo everything on failure."""

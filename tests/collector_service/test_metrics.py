@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from collector_service.config import Config
+from collector_service.errors import RetryableExportError
 from collector_service.exporter import Exporter, ExporterContext
 from collector_service.model import LogBatch
 from collector_service.service import Service
@@ -26,11 +28,15 @@ class _MemoryExporter:
     def __init__(self) -> None:
         self.batches: list[LogBatch] = []
         self.pushed = threading.Event()
+        #: While set, pushes fail as a store that is down would.
+        self.refusing = threading.Event()
 
     def start(self) -> None:
         pass
 
     def push(self, batch: LogBatch) -> None:
+        if self.refusing.is_set():
+            raise RetryableExportError("the store is down (test)")
         self.batches.append(batch)
         self.pushed.set()
 
@@ -140,3 +146,31 @@ async def test_health_and_readiness_follow_the_service(
         assert not svc.ready()
         with pytest.raises(httpx.ConnectError):
             await client.get(f"{api}/healthz")
+
+
+async def test_not_ready_while_an_exporter_cannot_write(
+    service: tuple[Service, _MemoryFactory],
+) -> None:
+    svc, factory = service
+    api = f"http://{svc.config.api.endpoint}"
+    protocols = svc.config.receivers["otlp/metrics"].protocols
+    assert protocols.http is not None
+    logs_url = f"http://{protocols.http.endpoint}/v1/logs"
+    factory.exporter.refusing.set()
+    body = make_request(["tr-ready"], per_resource=3).SerializeToString()
+
+    async def readyz_until(code: int) -> None:
+        for _ in range(200):
+            if (await client.get(f"{api}/readyz")).status_code == code:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"/readyz never answered {code}: {svc.not_ready()}")
+
+    async with httpx.AsyncClient() as client:
+        headers = {"Content-Type": "application/x-protobuf"}
+        assert (await client.post(logs_url, content=body, headers=headers)).status_code == 200
+        await readyz_until(503)
+        assert any("exporter memory cannot write" in r for r in svc.not_ready())
+        factory.exporter.refusing.clear()  # the store is back: the retry lands
+        await readyz_until(200)
+    assert sum(len(b) for b in factory.exporter.batches) == 3
