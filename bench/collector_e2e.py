@@ -183,7 +183,10 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear script
             "    batch: {send_batch_max_size: 65536, timeout_ms: 1000}\n"
             f'api: {{endpoint: "127.0.0.1:{api_port}"}}\n'
             f"redis:\n  url: {args.redis}\n  key_prefix: {prefix}\n"
-            f"  ingest: {{max_backlog_entries: 1024, read_count: 128, shards: {args.shards}}}\n",
+            f"  ingest: {{max_backlog_entries: 1024, read_count: 128, shards: {args.shards}}}\n"
+            # The storage path only: the live tail's own consumer group would need a
+            # worker of its own (`tasklogs worker --exporter live_tail`), see bench/live_*.
+            "live_tail: {enabled: false}\n",
             encoding="utf-8",
         )
         serve = spawn(
