@@ -445,6 +445,15 @@ async def run_worker(config: Config, exporters: list[str], drain_timeout: float 
             raise ConfigError(
                 f"exporters.{cid}: not used by any pipeline (known: {', '.join(known) or 'none'})"
             )
+    if left := [cid for cid in known if cid not in wanted]:
+        # Every exporter has a consumer group on the ingest stream: one nobody reads holds
+        # the backlog until the receivers refuse everything.
+        _log.warning(
+            "this worker does not write %s: run a worker for them too (tasklogs worker "
+            "--exporter %s), or the ingest backlog fills and receivers refuse Exports",
+            ", ".join(left),
+            left[0],
+        )
     writers = RedisWriters(config, [known[cid] for cid in wanted])
     loop = asyncio.get_running_loop()
     stop = writers.stopping
