@@ -22,7 +22,7 @@ from psycopg import Connection, postgres
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from collector_service.model import LogBatch
+from collector_service.model import COLUMN_NAMES, LogBatch
 
 __all__ = [
     "COPY_COLUMNS",
@@ -37,25 +37,7 @@ __all__ = [
 NUL_ESCAPE = "\\u0000"
 
 #: Columns written by COPY, in order (the generated task-identity columns are not).
-COPY_COLUMNS: tuple[str, ...] = (
-    "Timestamp",
-    "TimestampNs",
-    "TraceId",
-    "SpanId",
-    "TraceFlags",
-    "SeverityText",
-    "SeverityNumber",
-    "ServiceName",
-    "Body",
-    "ResourceSchemaUrl",
-    "ResourceAttributes",
-    "ScopeSchemaUrl",
-    "ScopeName",
-    "ScopeVersion",
-    "ScopeAttributes",
-    "LogAttributes",
-    "EventName",
-)
+COPY_COLUMNS: tuple[str, ...] = ("Timestamp", "TimestampNs", *COLUMN_NAMES[1:])
 #: PostgreSQL type of each COPY column (binary COPY must match them exactly).
 COPY_TYPES: tuple[str, ...] = (
     "timestamptz",

@@ -9,7 +9,6 @@ first request with 503 so the retry is exercised too; the second sends to the re
 from __future__ import annotations
 
 import gzip
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,11 +28,9 @@ from tests.otel_sdk_ext._proc import (
     new_run_id,
     ordered,
     run_python,
-    start_service_again,
-    stop_service,
     wait_for_end,
 )
-from tests.support import RunningService, free_port, tasklogs_cmd
+from tests.support import free_port, start_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -165,21 +162,14 @@ auth:
 """,
         encoding="utf-8",
     )
-    with (tmp_path / "serve.log").open("wb") as log:
-        serve = subprocess.Popen(
-            tasklogs_cmd("serve", "--config", str(config), "--data-dir", str(tmp_path / "data")),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    service = RunningService(
-        serve,
+    service = start_serve(
+        config,
         tmp_path / "data",
-        f"http://127.0.0.1:{grpc_port}",
-        f"http://127.0.0.1:{api_port}",
-        tmp_path / "serve.log",
+        grpc_port=grpc_port,
+        api_port=api_port,
+        log_path=tmp_path / "serve.log",
     )
     try:
-        start_service_again(service, config, wait_only=True)
         run_id = new_run_id("http-real")
         env = child_env(
             None,
@@ -200,7 +190,7 @@ auth:
         assert proc.returncode == 0, proc.stderr.decode()
         records = wait_for_end(service, run_id, token=token)
     finally:
-        stop_service(service)
+        service.stop()
     assert [r["body"] for r in ordered(records)] == [
         "task started",
         "over real http",
