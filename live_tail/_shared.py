@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
 
+from collector_service.metrics import LIVE_GAPS, LIVE_RESYNCS, LIVE_SENT, LIVE_STREAMS
 from collector_service.semconv import PROCESS_EXIT_CODE, TASK_RUN_RESULT
 from collector_service.store import Cursor, HistoryQuery, LogStore, StoredLog
 from live_tail import sse
@@ -24,6 +26,7 @@ __all__ = [
     "STORE_PAGE",
     "LiveContext",
     "bye",
+    "counted",
     "end_event",
     "gap_event",
     "prev_pos",
@@ -50,6 +53,11 @@ class LiveContext:
     #: Times a client fell behind its buffer and was re-synced from the stream.
     lagged: int = 0
 
+    def lag(self) -> None:
+        """A client fell behind its buffer and re-reads at its own pace."""
+        self.lagged += 1
+        LIVE_RESYNCS.labels("buffer").inc()
+
     async def subscribe(self, key: str) -> Subscription:
         sub = await self.bus.subscribe(key, self.config.client_buffer_lines)
         self.subs.add(sub)
@@ -65,14 +73,16 @@ class LiveContext:
         for sub in list(self.subs):
             sub.wake()
 
-    def acquire(self, ident: Identity) -> bool:
+    def acquire(self, ident: Identity, kind: str) -> bool:
         n = self.streams.get(ident.budget_key, 0)
         if n >= self.config.max_streams_per_tenant:
             return False
         self.streams[ident.budget_key] = n + 1
+        LIVE_STREAMS.labels(kind).inc()
         return True
 
-    def release(self, ident: Identity) -> None:
+    def release(self, ident: Identity, kind: str) -> None:
+        LIVE_STREAMS.labels(kind).dec()
         n = self.streams.get(ident.budget_key, 0) - 1
         if n > 0:
             self.streams[ident.budget_key] = n
@@ -141,6 +151,17 @@ def store_query(
         limit=limit,
         newest=newest,
     )
+
+
+async def counted(body: AsyncIterator[bytes], kind: str) -> AsyncIterator[bytes]:
+    """``body`` as it is, counting the ``log`` and ``gap`` events that go out."""
+    sent, gaps = LIVE_SENT.labels(kind), LIVE_GAPS.labels(kind)
+    async for chunk in body:
+        # JSON data escapes newlines: "event: x\n" occurs only as an event's own field.
+        sent.inc(chunk.count(b"event: log\n"))
+        if b"event: gap\n" in chunk:
+            gaps.inc(chunk.count(b"event: gap\n"))
+        yield chunk
 
 
 async def wait_closing(ctx: LiveContext, timeout: float) -> bool:

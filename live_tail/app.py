@@ -19,7 +19,7 @@ from collector_service.config import AuthConfig
 from collector_service.errors import StoreError
 from collector_service.store import MAX_PAGE, Cursor, LogStore, StoredLog
 from live_tail import download
-from live_tail._shared import store_query
+from live_tail._shared import counted, store_query
 from live_tail.auth import Identity, TokenSigner
 from live_tail.bus import LiveBus
 from live_tail.config import LiveTailConfig
@@ -265,9 +265,9 @@ def _live_routes(app: FastAPI, guards: Guards, ctx: LiveContext) -> None:
                 ) from None
         await ctx.bus.start()
         await guards.require_visible_task(task_run_id, ident)
-        guards.open_stream(ident)
-        body = task_stream(ctx, task_run_id, ident, flt, last)
-        return SSEResponse(body, on_close=lambda: ctx.release(ident))
+        guards.open_stream(ident, "task")
+        body = counted(task_stream(ctx, task_run_id, ident, flt, last), "task")
+        return SSEResponse(body, on_close=lambda: ctx.release(ident, "task"))
 
     @app.get(
         "/api/v1/runs/{run_id}/logs/stream",
@@ -294,6 +294,6 @@ def _live_routes(app: FastAPI, guards: Guards, ctx: LiveContext) -> None:
                 )
         await ctx.bus.start()
         await guards.require_visible_run(run_id, ident)
-        guards.open_stream(ident)
-        body = run_stream(ctx, run_id, ident, flt, start)
-        return SSEResponse(body, on_close=lambda: ctx.release(ident))
+        guards.open_stream(ident, "run")
+        body = counted(run_stream(ctx, run_id, ident, flt, start), "run")
+        return SSEResponse(body, on_close=lambda: ctx.release(ident, "run"))

@@ -60,12 +60,18 @@ class Subscription:
             return
         n = len(entry.chunk.lines)
         if self._lines + n > self._limit and self._queue:
-            self.overflowed = True
-            self._queue.clear()
-            self._lines = 0
+            self.lost()
         else:
             self._queue.append(entry)
             self._lines += n
+            self._event.set()
+
+    def lost(self) -> None:
+        """Entries were missed (buffer full, or trimmed before they were read): the
+        client re-reads from its own position, from the stream or the store."""
+        self.overflowed = True
+        self._queue.clear()
+        self._lines = 0
         self._event.set()
 
     def wake(self) -> None:
@@ -116,7 +122,8 @@ class LiveBus(abc.ABC):
 
     @abc.abstractmethod
     def publish(self, chunks: Sequence[Chunk]) -> None:
-        """Append each chunk to its task stream and its run stream. Thread-safe."""
+        """Append each chunk to its task stream and its run stream under ONE entry id,
+        and record the task in its run's task index. Thread-safe."""
 
     @abc.abstractmethod
     async def subscribe(self, key: str, limit_lines: int) -> Subscription:
@@ -140,3 +147,12 @@ class LiveBus(abc.ABC):
     @abc.abstractmethod
     async def task_info(self, task_run_id: str) -> TaskInfo | None:
         """The task run's pipeline run and tenant, while its live stream exists."""
+
+    @abc.abstractmethod
+    async def run_tasks(self, pipeline_run_id: str) -> dict[str, tuple[EntryId, EntryId]]:
+        """Every task run that published to the run: its first and last entry ids.
+
+        With the shared ids (a chunk has the same id in its task stream and in its run
+        stream), this lets a run stream be rebuilt from the task streams where the run
+        stream itself was trimmed.
+        """

@@ -16,6 +16,7 @@ import time
 from pydantic import BaseModel, ConfigDict
 
 from collector_service.exporter import ExporterContext
+from collector_service.metrics import LIVE_PUBLISH_DROPPED
 from collector_service.model import LogBatch
 from live_tail.bus import LiveBus
 from live_tail.model import chunks_from_batch
@@ -65,6 +66,7 @@ class LiveTailExporter:
             # retried or queued publish would, through the pipeline's backpressure).
             # Lines lost here are backfilled from the store when a client resumes.
             self.dropped += len(batch)
+            LIVE_PUBLISH_DROPPED.inc(len(batch))
             now = time.monotonic()
             if now - self._warned >= 10:
                 self._warned = now

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from collector_service.auth import Authenticator
 from collector_service.errors import StoreError
+from collector_service.metrics import LIVE_REFUSED
 from collector_service.store import HistoryQuery
 from live_tail.auth import Identity, TokenSigner, resolve_identity
 from live_tail.streams import LiveContext
@@ -65,8 +66,9 @@ class Guards:
         if owner is not None and owner != ident.tenant:
             raise HTTPException(status_code=404, detail=f"pipeline run {run_id!r} not found")
 
-    def open_stream(self, ident: Identity) -> None:
-        if not self.ctx.acquire(ident):
+    def open_stream(self, ident: Identity, kind: str) -> None:
+        if not self.ctx.acquire(ident, kind):
+            LIVE_REFUSED.labels("limit").inc()
             who = f"tenant {ident.tenant!r}" if ident.tenant else "anonymous clients"
             raise HTTPException(
                 status_code=429,

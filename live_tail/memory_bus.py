@@ -36,6 +36,8 @@ class MemoryBus(LiveBus):
         super().__init__(key_prefix, maxlen, max_age_s)
         self._rings: dict[str, _Ring] = {}
         self._tasks: dict[str, tuple[TaskInfo, float]] = {}
+        #: pipeline run -> task run -> (first entry id, last entry id)
+        self._runs: dict[str, dict[str, tuple[EntryId, EntryId]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last: EntryId = (0, 0)
         self._next_sweep = 0.0
@@ -76,6 +78,10 @@ class MemoryBus(LiveBus):
                 keys.append(self.run_key(chunk.pipeline_run_id))
             pos = self._next_id()
             entry = Entry(f"{pos[0]}-{pos[1]}", pos, chunk)
+            if chunk.pipeline_run_id:
+                tasks = self._runs.setdefault(chunk.pipeline_run_id, {})
+                seen = tasks.get(chunk.task_run_id)
+                tasks[chunk.task_run_id] = (seen[0] if seen else pos, pos)
             for key in keys:
                 ring = self._rings.get(key)
                 if ring is None:
@@ -95,6 +101,8 @@ class MemoryBus(LiveBus):
         limit = now - self.max_age_s
         for key in [k for k, r in self._rings.items() if r.touched < limit and not r.subs]:
             del self._rings[key]
+        for run in [r for r in self._runs if self.run_key(r) not in self._rings]:
+            del self._runs[run]
         for tid in [t for t, (_, seen) in self._tasks.items() if seen < limit]:
             del self._tasks[tid]
 
@@ -143,3 +151,6 @@ class MemoryBus(LiveBus):
     async def task_info(self, task_run_id: str) -> TaskInfo | None:
         found = self._tasks.get(task_run_id)
         return found[0] if found else None
+
+    async def run_tasks(self, pipeline_run_id: str) -> dict[str, tuple[EntryId, EntryId]]:
+        return dict(self._runs.get(pipeline_run_id, {}))

@@ -30,6 +30,7 @@ __all__ = [
     "chunks_from_batch",
     "parse_entry_id",
     "run_key",
+    "run_tasks_key",
     "task_index_key",
     "task_key",
 ]
@@ -54,6 +55,11 @@ def task_key(prefix: str, pipeline_run_id: str, task_run_id: str) -> str:
 
 def run_key(prefix: str, pipeline_run_id: str) -> str:
     return f"{prefix}:{_tag(pipeline_run_id, '')}:run"
+
+
+def run_tasks_key(prefix: str, pipeline_run_id: str) -> str:
+    """The run's task index: task run id -> ``"<first entry id> <last entry id>"``."""
+    return f"{prefix}:{_tag(pipeline_run_id, '')}:tasks"
 
 
 def task_index_key(prefix: str, task_run_id: str) -> str:

@@ -2,10 +2,14 @@
 
 Keys of one pipeline run share a hash tag (one Redis Cluster slot). Streams are trimmed
 with ``XADD MAXLEN ~`` and expire ``max_age_s`` after their last entry. The publisher
-pipelines its XADDs on a synchronous client (it runs on the exporter's worker thread);
-the API process runs ONE reader task per hash-tag group (one in total without cluster
-mode) that multiplexes every subscribed stream with ``XREAD BLOCK`` and fans entries out
-to the subscriptions, so a thousand browsers cost one blocking connection.
+pipelines one Lua script per chunk on a synchronous client (it runs on the exporter's
+worker thread): the chunk gets the same id in its task and run streams, and the run's
+task index records it (see :mod:`live_tail.run_rebuild`). The API process runs ONE
+reader task per hash-tag group (one in total without cluster mode: cross-slot XREAD is
+refused in a cluster) that multiplexes every subscribed stream with ``XREAD BLOCK`` and
+fans entries out to the subscriptions, so a thousand browsers cost one blocking
+connection. A reader that finds a stream trimmed past where it stood (each entry names
+the one before it) re-syncs its clients rather than lose lines in silence.
 """
 
 from __future__ import annotations
@@ -21,15 +25,51 @@ import redis
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
+from collector_service.metrics import LIVE_RESYNCS
 from live_tail.bus import Entry, LiveBus, Subscription, TaskInfo
-from live_tail.model import Chunk, EntryId, parse_entry_id, task_index_key
+from live_tail.model import Chunk, EntryId, parse_entry_id, run_tasks_key, task_index_key
 
 __all__ = ["RedisBus"]
 
 _log = logging.getLogger(__name__)
 _BLOCK_MS = 100  # how soon a newly subscribed stream joins the reader's XREAD
 _DATA = b"d"
+_PREV = b"p"
 _POOL = 32  # connections for range reads and lookups, shared by every client
+
+# One chunk, atomically. Each entry carries ``p``, the id of the entry before it in its
+# stream, so a reader that sees ``p`` differ from where it stood knows the stream was
+# trimmed past it and re-syncs its clients (nothing lost in silence). With a run
+# (KEYS[2], KEYS[3]): XADD to the run stream, the SAME id to the task stream, and the
+# task's first/last id in the run's task index. Task stream ids come only from here, so
+# the run stream's new id is above them; should the clock step back on a re-created
+# run stream, the task stream takes an id of its own.
+_PUBLISH = """
+local data, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3]
+local function last_id(key)
+  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  if last[1] then return last[1][1] end
+  return '0-0'
+end
+local function newer(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+local id = '*'
+if #KEYS == 3 then
+  id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'd', data, 'p', last_id(KEYS[2]))
+  local seen = redis.call('HGET', KEYS[3], ARGV[4])
+  local first = seen and string.match(seen, '^(%S+)') or id
+  redis.call('HSET', KEYS[3], ARGV[4], first .. ' ' .. id)
+end
+local prev = last_id(KEYS[1])
+if id ~= '*' and not newer(id, prev) then id = '*' end
+id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, id, 'd', data, 'p', prev)
+for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ttl) end
+return id
+"""
 
 
 def _fmt(pos: EntryId) -> str:
@@ -73,6 +113,12 @@ class _Reader:
                 subs = self.subs.get(key)
                 if not subs:
                     continue
+                prev = items[0][1].get(_PREV) if items else None
+                if prev is not None and parse_entry_id(prev.decode()) != self.positions[key]:
+                    # Trimmed past where this reader stood: its clients re-sync.
+                    LIVE_RESYNCS.labels("trimmed").inc(len(subs))
+                    for sub in list(subs):
+                        sub.lost()
                 for raw_id, fields in items:
                     entry = _entry(raw_id, fields)
                     self.positions[key] = entry.pos
@@ -97,6 +143,7 @@ class RedisBus(LiveBus):
         self._async: Any = None
         self._pool: Any = None
         self._readers: dict[str, _Reader] = {}
+        self._limit = asyncio.Semaphore(_POOL)
         self._expire_s = max(1, math.ceil(max_age_s))
 
     # -- publish (exporter thread) -----------------------------------------------------
@@ -115,16 +162,18 @@ class RedisBus(LiveBus):
         pipe = self._sync_client().pipeline(transaction=False)
         for chunk in chunks:
             info = TaskInfo(chunk.pipeline_run_id, chunk.tenant)
-            data = {_DATA: chunk.encode()}
+            data = chunk.encode()
             # MAXLEN counts entries; scale it by this entry's lines so a stream holds about
             # ``maxlen`` lines whatever the batch size.
             maxlen = max(1, self.maxlen // max(1, len(chunk.lines)))
             keys = [self.task_key(info, chunk.task_run_id)]
             if chunk.pipeline_run_id:
                 keys.append(self.run_key(chunk.pipeline_run_id))
-            for key in keys:
-                pipe.xadd(key, data, maxlen=maxlen, approximate=True)
-                pipe.expire(key, self._expire_s)
+                keys.append(run_tasks_key(self.key_prefix, chunk.pipeline_run_id))
+            # EVAL, not EVALSHA: nothing to load per node, and it routes in a cluster
+            # (through execute_command: a cluster pipeline has no eval() of its own).
+            args = (data, maxlen, self._expire_s, chunk.task_run_id)
+            pipe.execute_command("EVAL", _PUBLISH, len(keys), *keys, *args)
             pipe.set(
                 task_index_key(self.key_prefix, chunk.task_run_id),
                 f"{chunk.pipeline_run_id}\x1f{chunk.tenant}",
@@ -137,7 +186,8 @@ class RedisBus(LiveBus):
     async def start(self) -> None:
         if self._async is None:
             if self.cluster:
-                self._async = aredis.RedisCluster.from_url(self.url)
+                # Each followed hash tag holds one blocking XREAD connection on its node.
+                self._async = aredis.RedisCluster.from_url(self.url, max_connections=1024)
             else:
                 # Many clients connecting at once queue for a connection, not fail.
                 pool = aredis.BlockingConnectionPool.from_url(
@@ -151,6 +201,12 @@ class RedisBus(LiveBus):
         if self._async is None:
             raise RuntimeError("RedisBus.start() was not awaited")
         return self._async
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One range read or lookup, at most ``_POOL`` at once: a cluster client fails
+        past its pool instead of waiting, and a thousand clients may ask at once."""
+        async with self._limit:
+            return await getattr(self._client(), method)(*args, **kwargs)
 
     async def close(self) -> None:
         for reader in self._readers.values():
@@ -191,7 +247,7 @@ class RedisBus(LiveBus):
     async def subscribe(self, key: str, limit_lines: int) -> Subscription:
         reader = self._reader(key)
         if key not in reader.positions:
-            last = await self._client().xrevrange(key, "+", "-", count=1)
+            last = await self._call("xrevrange", key, "+", "-", count=1)
             pos = parse_entry_id(last[0][0].decode()) if last else (0, 0)
             reader.positions.setdefault(key, pos)  # another subscriber may have won
         sub = Subscription(key, reader.positions[key], limit_lines)
@@ -211,22 +267,30 @@ class RedisBus(LiveBus):
             reader.positions.pop(sub.key, None)
 
     async def before(self, key: str, upto: EntryId, count: int) -> list[Entry]:
-        items = await self._client().xrevrange(key, _fmt(upto), "-", count=count)
+        items = await self._call("xrevrange", key, _fmt(upto), "-", count=count)
         return [_entry(i, f) for i, f in items]
 
     async def after(self, key: str, after: EntryId, upto: EntryId, count: int) -> list[Entry]:
         if after >= upto:
             return []
-        items = await self._client().xrange(key, "(" + _fmt(after), _fmt(upto), count=count)
+        items = await self._call("xrange", key, "(" + _fmt(after), _fmt(upto), count=count)
         return [_entry(i, f) for i, f in items]
 
     async def first_id(self, key: str) -> EntryId | None:
-        items = await self._client().xrange(key, "-", "+", count=1)
+        items = await self._call("xrange", key, "-", "+", count=1)
         return parse_entry_id(items[0][0].decode()) if items else None
 
     async def task_info(self, task_run_id: str) -> TaskInfo | None:
-        raw = await self._client().get(task_index_key(self.key_prefix, task_run_id))
+        raw = await self._call("get", task_index_key(self.key_prefix, task_run_id))
         if raw is None:
             return None
         pid, _, tenant = raw.decode().partition("\x1f")
         return TaskInfo(pid, tenant)
+
+    async def run_tasks(self, pipeline_run_id: str) -> dict[str, tuple[EntryId, EntryId]]:
+        raw = await self._call("hgetall", run_tasks_key(self.key_prefix, pipeline_run_id))
+        out: dict[str, tuple[EntryId, EntryId]] = {}
+        for tid, ids in raw.items():
+            first, _, last = ids.decode().partition(" ")
+            out[tid.decode()] = (parse_entry_id(first), parse_entry_id(last))
+        return out

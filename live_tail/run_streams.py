@@ -1,9 +1,10 @@
 """Run streams: every task of a pipeline run, tasks that start later included.
 
-Event ids address a line inside a bus entry, ``<entry id>/<index>``, or a stored line,
-``s/<store cursor>`` (when the run's live stream was empty). A resume at a bus position
-that was trimmed meanwhile is announced with a ``gap`` and continues with what the stream
-holds.
+Event ids address a line inside a bus entry, ``<entry id>/<index>``, or a stored line:
+``s/<store cursor>`` (when the run's live stream was empty) or
+``<entry id>/<index>/<seq>/<task run id>`` (a task's lines that a rebuilt run stream took
+from the store). A resume at a bus position the run stream no longer holds is rebuilt
+from the task streams (:mod:`live_tail.run_rebuild`), exactly.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from live_tail.auth import Identity
 from live_tail.bus import Entry
 from live_tail.filters import LineFilter
 from live_tail.model import EntryId, LiveLine
+from live_tail.run_rebuild import ALL, Fill, fill_events, rebuild_items
 
 __all__ = ["RunPosition", "parse_run_id", "run_stream"]
 
@@ -40,10 +42,13 @@ class RunPosition:
     entry: EntryId | None = None
     index: int = -1
     cursor: Cursor | None = None
+    #: A task whose lines up to this seq were delivered from the store, past ``entry``.
+    floor: tuple[str, int] | None = None
 
 
 def parse_run_id(text: str) -> RunPosition | None:
-    """``<ms>-<n>/<index>`` or ``s/<cursor>``; ``None`` when malformed."""
+    """``<ms>-<n>/<index>[/<seq>/<task run id>]`` or ``s/<cursor>``; ``None`` when
+    malformed."""
     head, sep, tail = text.partition("/")
     if not sep:
         return None
@@ -51,7 +56,14 @@ def parse_run_id(text: str) -> RunPosition | None:
         if head == "s":
             return RunPosition(cursor=Cursor.decode(tail))
         ms, _, n = head.partition("-")
-        return RunPosition(entry=(int(ms), int(n)), index=int(tail))
+        index, _, rest = tail.partition("/")
+        floor = None
+        if rest:
+            seq, _, tid = rest.partition("/")
+            if not tid or int(seq) < 0:
+                return None
+            floor = (tid, int(seq))
+        return RunPosition(entry=(int(ms), int(n)), index=int(index), floor=floor)
     except (ValueError, StoreError):
         return None
 
@@ -137,8 +149,8 @@ async def run_stream(
                 yield bye(ctx)
                 return
             if sub.overflowed:
-                ctx.lagged += 1
-                resync_from = rs.pos or RunPosition(entry=sub.position, index=1 << 30)
+                ctx.lag()
+                resync_from = rs.pos or RunPosition(entry=sub.position, index=ALL)
                 ctx.unsubscribe(sub)
                 sub = await ctx.subscribe(key)
                 continue
@@ -202,7 +214,8 @@ async def _run_fresh(
 async def _run_resume(
     ctx: LiveContext, rs: _RunStream, key: str, upto: EntryId, start: RunPosition
 ) -> AsyncIterator[list[bytes]]:
-    """Everything after ``start``: from the store first when it is a store cursor."""
+    """Everything after ``start``: from the store first when it is a store cursor; from
+    the task streams when the run stream no longer holds ``start``."""
     after: EntryId = (0, 0)
     skip = -1
     if start.cursor is not None:
@@ -211,16 +224,12 @@ async def _run_resume(
     elif start.entry is not None:
         after, skip = start.entry, start.index
         first = await ctx.bus.first_id(key)
-        if first is not None and first > start.entry:
-            yield [
-                gap_event(
-                    f"run {rs.run_id}: live entries after {start.entry[0]}-{start.entry[1]}"
-                    f" and before {first[0]}-{first[1]}",
-                    "trimmed from the live run stream before this client resumed; "
-                    "read them with the history API",
-                )
-            ]
-            after, skip = prev_pos(first), -1
+        # A floor names a task's lines served from the store: only a rebuild has them.
+        if start.floor is not None or (first is not None and first > start.entry):
+            rs.pos = start
+            async for rebuilt in _rebuilt(ctx, rs, start.entry, upto, start.floor):
+                yield rebuilt
+            return
     rs.pos = RunPosition(entry=after, index=skip)
     while True:
         # Include the resume entry itself: lines after ``skip`` in it are still owed.
@@ -235,3 +244,30 @@ async def _run_resume(
         after = page[-1].pos
         if len(page) < PAGE:
             return
+
+
+async def _rebuilt(
+    ctx: LiveContext,
+    rs: _RunStream,
+    start: EntryId,
+    upto: EntryId,
+    floor: tuple[str, int] | None,
+) -> AsyncIterator[list[bytes]]:
+    skip = rs.pos.index if rs.pos is not None else -1
+    out: list[bytes] = []
+    async for item in rebuild_items(ctx, rs.run_id, start, upto, floor):
+        if isinstance(item, Fill):
+            if out:
+                yield out
+                out = []
+            async for stored in fill_events(ctx, rs.ident, rs.flt, item, rs.stored_seq):
+                yield stored
+            tid = item.task_run_id
+            rs.pos = RunPosition(item.anchor, ALL, floor=(tid, rs.stored_seq.get(tid, 0)))
+            continue
+        rs.emit_entries([item], out, skip_upto=skip if item.pos == start else -1)
+        if len(out) >= STORE_PAGE:
+            yield out
+            out = []
+    if out:
+        yield out

@@ -259,7 +259,7 @@ async def task_stream(
                 return
             if sub.overflowed:
                 # Too slow for the buffer: re-read from the stream at our own pace.
-                ctx.lagged += 1
+                ctx.lag()
                 ctx.unsubscribe(sub)
                 sub = await ctx.subscribe(key)
                 async for out in _catch_up(st, key, sub):

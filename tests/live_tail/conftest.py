@@ -22,6 +22,9 @@ from live_tail.memory_bus import MemoryBus
 from live_tail.redis_bus import RedisBus
 from live_tail.streams import LiveContext
 from tests.live_tail.support import serve
+from tests.redis_support import redis_cluster_url
+
+__all__ = ["Live", "bus_factory", "live", "live_factory", "redis_cluster_url"]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -36,14 +39,19 @@ def _drop_keys(prefix: str) -> None:
         client.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def bus_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveBus]]:
+    """Each live-tail test runs on the in-process bus, on the shared Redis, and on a
+    3-master Redis Cluster (one reader per hash tag)."""
     prefixes: list[str] = []
 
     def make(maxlen: int = 10_000) -> LiveBus:
         if request.param == "memory":
             return MemoryBus(maxlen=maxlen, max_age_s=600)
         prefix = f"tltest-{uuid.uuid4().hex[:12]}"
+        if request.param == "redis-cluster":  # a throwaway cluster: no key clean-up
+            url = request.getfixturevalue("redis_cluster_url")
+            return RedisBus(url, key_prefix=prefix, cluster=True, maxlen=maxlen, max_age_s=600)
         prefixes.append(prefix)
         return RedisBus(REDIS_URL, key_prefix=prefix, maxlen=maxlen, max_age_s=600)
 

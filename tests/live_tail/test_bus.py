@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import redis
 
-from live_tail.bus import Entry, Subscription
+from live_tail.bus import Entry, LiveBus, Subscription, TaskInfo
 from live_tail.memory_bus import MemoryBus
 from live_tail.model import chunks_from_batch
 from live_tail.redis_bus import RedisBus
@@ -28,6 +29,7 @@ async def test_redis_keys_share_the_runs_hash_tag_and_are_trimmed_and_expire() -
             f"{prefix}:taskrun:{{tr-k}}",
             f"{prefix}:{{run:r9}}:run",
             f"{prefix}:{{run:r9}}:task:tr-k",
+            f"{prefix}:{{run:r9}}:tasks",
         ]
         task_key = f"{prefix}:{{run:r9}}:task:tr-k"
         # MAXLEN ~ (100 lines / 10 per entry): approximate trimming keeps about 10 entries.
@@ -98,3 +100,46 @@ def test_the_publisher_never_blocks_ingestion_on_a_dead_bus() -> None:
     publisher.push(make_batch("tr-x", range(1, 4)))  # no exception: not retried, not queued
     assert publisher.dropped == 3
     dead.close_sync()
+
+
+async def test_a_chunk_has_one_id_in_its_task_and_run_streams(
+    bus_factory: Callable[..., LiveBus],
+) -> None:
+    bus = bus_factory()
+    await bus.start()
+    try:
+        for tid, seqs in [("a", range(1, 4)), ("b", range(1, 3)), ("a", range(4, 6))]:
+            bus.publish(chunks_from_batch(make_batch(tid, seqs, run="r-ids")))
+        await asyncio.sleep(0.05)  # the in-process bus applies on the loop
+        run = await bus.before(bus.run_key("r-ids"), (2**62, 0), 10)
+        info = TaskInfo("r-ids", "")
+        a = await bus.before(bus.task_key(info, "a"), (2**62, 0), 10)
+        b = await bus.before(bus.task_key(info, "b"), (2**62, 0), 10)
+        assert [e.id for e in reversed(run)] == [a[1].id, b[0].id, a[0].id]
+        tasks = await bus.run_tasks("r-ids")
+        assert tasks == {"a": (a[1].pos, a[0].pos), "b": (b[0].pos, b[0].pos)}
+    finally:
+        await bus.close()
+
+
+async def test_a_reader_trimmed_past_resyncs_its_clients() -> None:
+    prefix = f"tltest-{uuid.uuid4().hex[:12]}"
+    bus = RedisBus(REDIS_URL, key_prefix=prefix, maxlen=100, max_age_s=120)
+    try:
+        await bus.start()
+        bus.publish(chunks_from_batch(make_batch("tr-p", range(1, 51), run="r-p")))
+        sub = await bus.subscribe(bus.run_key("r-p"), limit_lines=100_000)
+        # Published faster than the reader reads (it cannot run meanwhile): trimmed past it.
+        for start in range(51, 1051, 50):
+            bus.publish(chunks_from_batch(make_batch("tr-p", range(start, start + 50), run="r-p")))
+        await sub.get(2.0)
+        assert sub.overflowed
+        # A reader that keeps up does not.
+        calm = await bus.subscribe(bus.run_key("r-p"), limit_lines=100_000)
+        bus.publish(chunks_from_batch(make_batch("tr-p", range(1051, 1061), run="r-p")))
+        got = await calm.get(2.0)
+        assert not calm.overflowed
+        assert [ln.seq for ln in got[0].chunk.lines] == list(range(1051, 1061))
+    finally:
+        await bus.close()
+        _drop_keys(prefix)

@@ -32,6 +32,9 @@ async def test_task_lines_reach_the_sse_client_then_end(service: RunningService)
         assert await asyncio.wait_for(proc.wait(), 60) == 3
         await task.wait(lambda r: r.closed, timeout=30)
         await whole_run.wait(lambda r: any(e.event == "end" for e in r.events), timeout=30)
+        metrics = _metrics((await client.get("/metrics")).text)
+        assert metrics['tasklogs_live_tail_streams{kind="run"}'] >= 1
+        assert metrics['tasklogs_live_tail_sent_log_records_total{kind="task"}'] >= len(task.logs())
     bodies = [e.data["body"] for e in task.logs()]
     assert [b for b in bodies if b.startswith("line")] == [f"line {i}" for i in range(1, 6)]
     seqs = task.seqs()
@@ -41,6 +44,15 @@ async def test_task_lines_reach_the_sse_client_then_end(service: RunningService)
     assert end.data["exit_code"] == 3
     assert end.data["result"] == "failure"
     assert [e.data["seq"] for e in whole_run.logs()] == seqs
+
+
+def _metrics(text: str) -> dict[str, float]:
+    return {
+        name: float(value)
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+        for name, _, value in [line.rpartition(" ")]
+    }
 
 
 async def test_sigterm_with_open_streams_exits_promptly(service: RunningService) -> None:
