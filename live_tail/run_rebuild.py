@@ -17,6 +17,7 @@ known, and a ``gap`` event names the task and the seqs it may miss.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -100,8 +101,9 @@ async def rebuild_items(
             _task_items(ctx, run_id, tid, started=first, start=start, upto=upto, floor=task_floor)
         )
     heap: list[_Item] = []
-    for i, gen in enumerate(gens):
-        head = await anext(gen, None)
+    # The first page of every task at once (a run may have thousands of tasks).
+    heads = await asyncio.gather(*(anext(gen, None) for gen in gens))
+    for i, head in enumerate(heads):
         if head is not None:
             heapq.heappush(heap, (head[0], head[1], i, head[2]))
     while heap:
