@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from collector_service.errors import StoreError
 from collector_service.store import Cursor
 from live_tail import sse
-from live_tail._shared import MAX_TS, PAGE, LiveContext, end_event, gap_event, prev_pos, store_query
+from live_tail._shared import MAX_TS, LiveContext, end_event, gap_event, prev_pos, store_query
 from live_tail.auth import Identity
 from live_tail.bus import Entry, TaskInfo
 from live_tail.filters import LineFilter
@@ -35,6 +35,9 @@ __all__ = ["ALL", "Fill", "fill_events", "rebuild_items"]
 
 #: Index meaning "every line of the entry": a position after the whole entry.
 ALL = 1 << 30
+#: Entries read per task at a time: the merge holds one page per task of the run, so
+#: memory stays ``tasks x _PAGE`` entries however long the client was away.
+_PAGE = 8
 
 _Item = tuple[EntryId, int, int, "Fill | Entry"]
 
@@ -66,7 +69,7 @@ async def _task_items(
     """One task's part of the rebuilt run stream after ``start``, in entry-id order."""
     key = ctx.bus.task_key(TaskInfo(run_id, ""), tid)
     held = await ctx.bus.first_id(key)
-    page = await ctx.bus.after(key, prev_pos(start), upto, PAGE)
+    page = await ctx.bus.after(key, prev_pos(start), upto, _PAGE)
     if held is None or held > start:
         # The task stream lost lines published after ``start``: owed from seq > after.
         after = 0 if started > start else floor
@@ -77,9 +80,9 @@ async def _task_items(
     while page:
         for entry in page:
             yield entry.pos, 1, entry
-        if len(page) < PAGE:
+        if len(page) < _PAGE:
             return
-        page = await ctx.bus.after(key, page[-1].pos, upto, PAGE)
+        page = await ctx.bus.after(key, page[-1].pos, upto, _PAGE)
 
 
 async def rebuild_items(
