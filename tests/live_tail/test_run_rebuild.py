@@ -35,6 +35,15 @@ async def _assert_run_trimmed_past(live: Live, run: str, last_id: str) -> None:
     assert first > (int(ms), int(n)), "the run stream still holds the client's position"
 
 
+async def _flood(live: Live, run: str, tid: str, first: int, last: int) -> None:
+    """Lines first..last of ``tid`` in 30-line batches, trimming its own stream too."""
+    for start in range(first, last + 1, 30):
+        live.publish(make_batch(tid, range(start, start + 30), run=run, task_name=tid))
+    key = live.bus.task_key(TaskInfo(run, ""), tid)
+    oldest = await live.bus.after(key, (0, 0), (2**62, 0), 1)
+    assert oldest[0].chunk.lines[0].seq > first, "the task stream still holds its start"
+
+
 async def test_trimmed_run_stream_is_rebuilt_from_the_task_streams(
     live_factory: LiveFactory,
 ) -> None:
@@ -69,11 +78,7 @@ async def test_a_task_trimmed_from_its_own_stream_too_comes_from_the_store(
         run = "run-rb2"
         last = await _first_line_at(live, run)
         # tr-d starts after the client left and outgrows its own stream: 300 lines.
-        for start in range(1, 301, 30):
-            live.publish(make_batch("tr-d", range(start, start + 30), run=run, task_name="d"))
-        info = TaskInfo(run, "")
-        held = await live.bus.first_id(live.bus.task_key(info, "tr-d"))
-        assert held is not None
+        await _flood(live, run, "tr-d", 1, 300)
         await _assert_run_trimmed_past(live, run, last)
         url = RUN_URL.format(run=run)
         async with open_stream(live.client, url, {"Last-Event-ID": last}) as r:
@@ -101,8 +106,7 @@ async def test_what_is_owed_but_unknowable_is_a_gap_naming_the_task(
         run = "run-rb3"
         last = await _first_line_at(live, run)
         # tr-a goes on past its own stream's length: where the client stood is lost.
-        for start in range(11, 311, 30):
-            live.publish(make_batch("tr-a", range(start, start + 30), run=run, task_name="a"))
+        await _flood(live, run, "tr-a", 11, 310)
         await _assert_run_trimmed_past(live, run, last)
         url = RUN_URL.format(run=run)
         async with open_stream(live.client, url, {"Last-Event-ID": last}) as r:
