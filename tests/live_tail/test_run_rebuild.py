@@ -35,13 +35,16 @@ async def _assert_run_trimmed_past(live: Live, run: str, last_id: str) -> None:
     assert first > (int(ms), int(n)), "the run stream still holds the client's position"
 
 
-async def _flood(live: Live, run: str, tid: str, first: int, last: int) -> None:
-    """Lines first..last of ``tid`` in 30-line batches, trimming its own stream too."""
+async def _flood(live: Live, run: str, tid: str, seqs: tuple[int, int], client_at: str) -> None:
+    """Lines ``seqs`` (first, last) of ``tid`` in 30-line batches: the run stream is
+    trimmed past ``client_at`` and the task's own stream past its first line."""
+    first, last = seqs
     for start in range(first, last + 1, 30):
         live.publish(make_batch(tid, range(start, start + 30), run=run, task_name=tid))
     key = live.bus.task_key(TaskInfo(run, ""), tid)
     oldest = await live.bus.after(key, (0, 0), (2**62, 0), 1)
     assert oldest[0].chunk.lines[0].seq > first, "the task stream still holds its start"
+    await _assert_run_trimmed_past(live, run, client_at)
 
 
 async def test_trimmed_run_stream_is_rebuilt_from_the_task_streams(
@@ -78,8 +81,7 @@ async def test_a_task_trimmed_from_its_own_stream_too_comes_from_the_store(
         run = "run-rb2"
         last = await _first_line_at(live, run)
         # tr-d starts after the client left and outgrows its own stream: 300 lines.
-        await _flood(live, run, "tr-d", 1, 300)
-        await _assert_run_trimmed_past(live, run, last)
+        await _flood(live, run, "tr-d", (1, 300), client_at=last)
         url = RUN_URL.format(run=run)
         async with open_stream(live.client, url, {"Last-Event-ID": last}) as r:
             await r.wait(lambda r: len(r.logs()) >= 300)
@@ -106,8 +108,7 @@ async def test_what_is_owed_but_unknowable_is_a_gap_naming_the_task(
         run = "run-rb3"
         last = await _first_line_at(live, run)
         # tr-a goes on past its own stream's length: where the client stood is lost.
-        await _flood(live, run, "tr-a", 11, 310)
-        await _assert_run_trimmed_past(live, run, last)
+        await _flood(live, run, "tr-a", (11, 310), client_at=last)
         url = RUN_URL.format(run=run)
         async with open_stream(live.client, url, {"Last-Event-ID": last}) as r:
             await r.wait(lambda r: bool(r.logs()) and r.logs()[-1].data["seq"] == 310)
