@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from live_tail.bus import TaskInfo
 from tests.live_tail.conftest import Live
@@ -47,6 +47,17 @@ async def _flood(live: Live, run: str, tid: str, seqs: tuple[int, int], client_a
     await _assert_run_trimmed_past(live, run, client_at)
 
 
+@contextlib.asynccontextmanager
+async def _left_then_flooded(
+    live_factory: LiveFactory, run: str, tid: str, seqs: tuple[int, int]
+) -> AsyncIterator[tuple[Live, str]]:
+    """A client read the run's first entry and left; then ``_flood``; yields its last id."""
+    async with live_factory(maxlen=100) as live:
+        last = await _first_line_at(live, run)
+        await _flood(live, run, tid, seqs, client_at=last)
+        yield live, last
+
+
 async def test_trimmed_run_stream_is_rebuilt_from_the_task_streams(
     live_factory: LiveFactory,
 ) -> None:
@@ -77,11 +88,9 @@ async def test_trimmed_run_stream_is_rebuilt_from_the_task_streams(
 async def test_a_task_trimmed_from_its_own_stream_too_comes_from_the_store(
     live_factory: LiveFactory,
 ) -> None:
-    async with live_factory(maxlen=100) as live:
-        run = "run-rb2"
-        last = await _first_line_at(live, run)
-        # tr-d starts after the client left and outgrows its own stream: 300 lines.
-        await _flood(live, run, "tr-d", (1, 300), client_at=last)
+    # tr-d starts after the client left and outgrows its own stream: 300 lines.
+    run = "run-rb2"
+    async with _left_then_flooded(live_factory, run, "tr-d", (1, 300)) as (live, last):
         url = RUN_URL.format(run=run)
         async with open_stream(live.client, url, {"Last-Event-ID": last}) as r:
             await r.wait(lambda r: len(r.logs()) >= 300)
@@ -104,11 +113,9 @@ async def test_a_task_trimmed_from_its_own_stream_too_comes_from_the_store(
 async def test_what_is_owed_but_unknowable_is_a_gap_naming_the_task(
     live_factory: LiveFactory,
 ) -> None:
-    async with live_factory(maxlen=100) as live:
-        run = "run-rb3"
-        last = await _first_line_at(live, run)
-        # tr-a goes on past its own stream's length: where the client stood is lost.
-        await _flood(live, run, "tr-a", (11, 310), client_at=last)
+    # tr-a goes on past its own stream's length: where the client stood is lost.
+    run = "run-rb3"
+    async with _left_then_flooded(live_factory, run, "tr-a", (11, 310)) as (live, last):
         url = RUN_URL.format(run=run)
         async with open_stream(live.client, url, {"Last-Event-ID": last}) as r:
             await r.wait(lambda r: bool(r.logs()) and r.logs()[-1].data["seq"] == 310)
