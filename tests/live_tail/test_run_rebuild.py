@@ -50,12 +50,13 @@ async def _flood(live: Live, run: str, tid: str, seqs: tuple[int, int], client_a
 @contextlib.asynccontextmanager
 async def _left_then_flooded(
     live_factory: LiveFactory, run: str, tid: str, seqs: tuple[int, int]
-) -> AsyncIterator[tuple[Live, str]]:
-    """A client read the run's first entry and left; then ``_flood``; yields its last id."""
+) -> AsyncIterator[tuple[Live, str, str]]:
+    """A client read the run's first entry and left; then ``_flood``. Yields the run
+    stream's URL and the client's last id."""
     async with live_factory(maxlen=100) as live:
         last = await _first_line_at(live, run)
         await _flood(live, run, tid, seqs, client_at=last)
-        yield live, last
+        yield live, RUN_URL.format(run=run), last
 
 
 async def test_trimmed_run_stream_is_rebuilt_from_the_task_streams(
@@ -90,8 +91,7 @@ async def test_a_task_trimmed_from_its_own_stream_too_comes_from_the_store(
 ) -> None:
     # tr-d starts after the client left and outgrows its own stream: 300 lines.
     run = "run-rb2"
-    async with _left_then_flooded(live_factory, run, "tr-d", (1, 300)) as (live, last):
-        url = RUN_URL.format(run=run)
+    async with _left_then_flooded(live_factory, run, "tr-d", (1, 300)) as (live, url, last):
         async with open_stream(live.client, url, {"Last-Event-ID": last}) as r:
             await r.wait(lambda r: len(r.logs()) >= 300)
         assert _lines(r) == [("tr-d", s) for s in range(1, 301)]
@@ -115,8 +115,7 @@ async def test_what_is_owed_but_unknowable_is_a_gap_naming_the_task(
 ) -> None:
     # tr-a goes on past its own stream's length: where the client stood is lost.
     run = "run-rb3"
-    async with _left_then_flooded(live_factory, run, "tr-a", (11, 310)) as (live, last):
-        url = RUN_URL.format(run=run)
+    async with _left_then_flooded(live_factory, run, "tr-a", (11, 310)) as (live, url, last):
         async with open_stream(live.client, url, {"Last-Event-ID": last}) as r:
             await r.wait(lambda r: bool(r.logs()) and r.logs()[-1].data["seq"] == 310)
         gaps = [e.data for e in r.events if e.event == "gap"]
