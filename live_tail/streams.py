@@ -11,7 +11,6 @@ its own pace; whatever can be found in neither is announced with a ``gap`` event
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 from collector_service.errors import StoreError
@@ -27,7 +26,6 @@ from live_tail._shared import (
     prev_pos,
     store_query,
     tenant_ok,
-    wait_closing,
 )
 from live_tail.auth import Identity
 from live_tail.bus import Entry, Subscription
@@ -36,9 +34,6 @@ from live_tail.model import EntryId, LiveLine
 from live_tail.run_streams import RunPosition, parse_run_id, run_stream
 
 __all__ = ["LiveContext", "RunPosition", "parse_run_id", "run_stream", "task_stream"]
-
-_POLL_S = 0.25  # how often a stream waiting for its task looks for it
-
 
 class _TaskStream:
     """State of one task stream: the highest seq delivered, and whether it ended."""
@@ -213,14 +208,13 @@ async def _until_on_bus(ctx: LiveContext, st: _TaskStream) -> AsyncIterator[byte
     if st.end is not None:
         yield end_event(st.end, st.tid, str(st.end.seq))
         return
-    idle = time.monotonic()
-    while await ctx.bus.task_info(st.tid) is None:
-        if await wait_closing(ctx, _POLL_S):
+    # One poller for every waiting stream (TaskWatch): the first lines arrive within
+    # milliseconds of their publish, not up to a per-client poll interval later.
+    while await ctx.watch.wait(st.tid, ctx.config.heartbeat_s) is None:
+        if ctx.closing.is_set():
             yield bye(ctx)
             return
-        if time.monotonic() - idle >= ctx.config.heartbeat_s:
-            idle = time.monotonic()
-            yield sse.comment("ping")
+        yield sse.comment("ping")
 
 
 async def _catch_up(st: _TaskStream, key: str, sub: Subscription) -> AsyncIterator[bytes]:
