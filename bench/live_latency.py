@@ -362,7 +362,8 @@ def scale(
     """SSE clients on a 20 lines/s task, from 1 (the baseline of this noisy machine) up,
     until lines go missing or p50 passes 100 ms."""
     scaling = []
-    levels = [1] + [n for n in (start * 2**i for i in range(12)) if n <= most]
+    steps = (start * 2**i * f for i in range(12) for f in (2, 3))  # x1, x1.5, x2, x3, ...
+    levels = [1] + [n // 2 for n in steps if n // 2 <= most]
     for n in levels:
         r = measure(svc, 20, s, delay=5, clients=n, procs=1 if n == 1 else 2)
         r["clients"] = n

@@ -15,6 +15,7 @@ from live_tail import sse
 from live_tail.auth import Identity
 from live_tail.bus import LiveBus, Subscription
 from live_tail.config import LiveTailConfig
+from live_tail.fanout import Heartbeat, SharedEvents
 from live_tail.filters import LineFilter
 from live_tail.model import Chunk, EntryId, LiveLine
 from live_tail.task_watch import TaskWatch
@@ -57,8 +58,14 @@ class LiveContext:
         init=False, default_factory=dict
     )
 
+    #: Task streams' event bytes, formatted once per entry for every unfiltered client.
+    shared: SharedEvents = field(init=False, default_factory=SharedEvents)
+    #: Wakes streams that wait with no timer of their own (see :meth:`subscribe`).
+    heartbeat: Heartbeat = field(init=False)
+
     def __post_init__(self) -> None:
         self.watch = TaskWatch(self.bus)
+        self.heartbeat = Heartbeat(self.config.heartbeat_s / 2)
 
     def _landed(self, key: tuple[object, ...], fut: asyncio.Future[HistoryPage]) -> None:
         if self._inflight.get(key) is fut:
@@ -66,19 +73,25 @@ class LiveContext:
         if not fut.cancelled():
             fut.exception()  # retrieved: every waiter may have gone
 
-    async def subscribe(self, key: str) -> Subscription:
+    async def subscribe(self, key: str, *, untimed: bool = False) -> Subscription:
+        """``untimed``: the caller waits with ``sub.get(None)`` (no timer per wait) and is
+        woken every ``heartbeat_s / 2`` instead, to send its heartbeat when idle."""
         sub = await self.bus.subscribe(key, self.config.client_buffer_lines)
         self.subs.add(sub)
+        if untimed:
+            self.heartbeat.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subs.discard(sub)
+        self.heartbeat.discard(sub)
         self.bus.unsubscribe(sub)
 
     def shutdown(self) -> None:
         """Tell every open stream to send ``retry:`` and close (uvicorn then exits)."""
         self.closing.set()
         self.watch.close()
+        self.heartbeat.close()
         for sub in list(self.subs):
             sub.wake()
 
