@@ -1,22 +1,28 @@
 """Live-tail latency: from ``logger.info()`` in a task process to the SSE client.
 
 Runs a real ``tasklogs serve`` (in-process bus by default, ``--redis URL`` for the Redis
-Streams bus) and measures, on the same clock:
+Streams bus; ``--no-store`` leaves the chDB writer out) and measures, on the same clock:
 
 1. ``probe``: a task process (``otel_sdk_ext.configure``) logs 100 lines/s, each body
    its ``time.time_ns()`` at ``logger.info()``; one SSE client on its task stream
-   records receive time minus that. With the SDK's default 50 ms batch delay and with
-   5 ms (the SDK's delay is the largest share; the rest is the server).
+   (opened before the task logs anything) records receive time minus that. With the
+   SDK's default 50 ms batch delay and with 5 ms (the SDK's delay is the largest share;
+   the rest is the server).
 2. ``loaded``: the same while a background sender pushes 20,000 lines/s (OTLP/gRPC,
    200-line Exports) into another task run of the same service.
-3. ``clients``: N concurrent SSE clients (in separate client processes) follow the probe
-   task at 20 lines/s; N grows until p99 passes 100 ms.
+3. ``clients``: N concurrent SSE clients (in two client processes) follow the probe
+   task at 20 lines/s; N grows (x1.5 steps) until lines go missing or p50 passes 100 ms.
+
+Each result also has the server process's CPU (user + system) per second while the
+probe ran, and per line delivered to a client. The clients read in chunks (not per
+line): they share the server's 2 cores, so their cost moves the server's figures.
 
     .venv/bin/python bench/live_latency.py [--seconds 8] [--redis redis://127.0.0.1:6379/0]
+        [--no-store] [--only probe|clients] [--start-clients 200] [--max-clients 2000]
 
 Prints and saves bench/results/live_latency.json (live_latency_redis.json with
---redis). The machine is shared and noisy:
-compare figures within one run.
+--redis). The machine is shared and noisy: compare figures within one run, and see the
+load averages saved with them.
 """
 
 from __future__ import annotations
@@ -371,11 +377,22 @@ def scale(
         print(json.dumps(r), flush=True)
         if r["samples"] < 0.95 * r["expected_samples"] or r.get("p50_ms", 1e9) >= 100:
             break
-    ok99 = [r["clients"] for r in scaling if r.get("p99_ms", 1e9) < 100]
-    ok50 = [r["clients"] for r in scaling if r.get("p50_ms", 1e9) < 100]
     out["clients_at_20_lines_s"] = scaling
-    out["max_clients_p99_under_100ms"] = max(ok99, default=0)
-    out["max_clients_p50_under_100ms"] = max(ok50, default=0)
+    out.update(capacity(scaling))
+
+
+def capacity(scaling: list[dict[str, Any]]) -> dict[str, int]:
+    """The most clients with p99 (p50) under 100 ms at every level up to it: a level
+    that passes after one that failed is luck on this noisy machine, not capacity."""
+    found = {}
+    for q in ("p99", "p50"):
+        best = 0
+        for r in scaling:
+            if r.get(f"{q}_ms", 1e9) >= 100 or r["samples"] < 0.95 * r["expected_samples"]:
+                break
+            best = r["clients"]
+        found[f"max_clients_{q}_under_100ms"] = best
+    return found
 
 
 if __name__ == "__main__":

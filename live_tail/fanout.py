@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from itertools import pairwise
 
 from live_tail import sse
 from live_tail.bus import Entry, Subscription
@@ -37,6 +38,9 @@ class Formatted:
     max_seq: int | None
     #: Its last ``task.end`` line, if any.
     end: LiveLine | None
+    #: Whether its non-zero seqs strictly increase (else it goes line by line, where a
+    #: seq at or below one already sent is dropped, as for any client).
+    ordered: bool = True
 
 
 class SharedEvents:
@@ -72,6 +76,7 @@ class SharedEvents:
             min(seqs) if seqs else None,
             max(seqs) if seqs else None,
             end,
+            all(a < b for a, b in pairwise(seqs)),
         )
         self._put(made)
         return made

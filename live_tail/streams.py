@@ -89,7 +89,9 @@ class _TaskStream:
         """An unfiltered client that has none of the entry's lines yet takes the bytes
         every such client gets (formatted once); the same events as :meth:`_emit`'s."""
         events = self.ctx.shared.task_events(entry, self.tid, self.task_name)
-        if self.last is not None and events.min_seq is not None and events.min_seq <= self.last:
+        if not events.ordered or (
+            self.last is not None and events.min_seq is not None and events.min_seq <= self.last
+        ):
             return False  # some of it was delivered before: line by line, never twice
         out.append(events.data)
         if events.max_seq is not None:

@@ -129,3 +129,9 @@ async def test_identical_store_queries_in_flight_run_once(store: ClickHouseExpor
     assert all([r.seq for r in records] == [1, 2, 3, 4, 5] for records, _ in pages)
     other = await ctx.query(HistoryQuery(task_run_id="tr-q", min_severity=17))
     assert other[0] == []
+
+
+def test_an_entry_with_seqs_out_of_order_goes_line_by_line() -> None:
+    chunk = chunks_from_batch(make_batch("tr-o", [5, 3, 6]))[0]
+    events = SharedEvents().task_events(Entry("1-0", (1, 0), chunk), "tr-o", "build")
+    assert not events.ordered
