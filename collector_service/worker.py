@@ -203,18 +203,20 @@ class StreamConsumer:
         records = 0
         deadline: float | None = None
         while records < max_records and not self.stopping.is_set():
-            if deadline is None:
-                block = self.ingest.block_ms
-            else:
+            block: int | None = self.ingest.block_ms
+            if deadline is not None:
+                # Linger on our side: Redis times a short BLOCK out only on its own clock
+                # tick (1000/hz ms: a 5 ms BLOCK takes ~100 ms at the default hz 10),
+                # which would add up to that to every line of a quiet stream.
                 left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                block = max(1, int(left * 1000))
+                if left > 0:
+                    await asyncio.sleep(left)
+                block = None  # then take whatever has come, without waiting
             got = await self._read(b">", count=self.ingest.read_count, block=block)
             if not got:
                 if deadline is None:
                     return entries  # idle: go round (heartbeat, takeover, stop check)
-                continue
+                break
             if deadline is None:
                 deadline = time.monotonic() + helper.batch.timeout_ms / 1000
             entries.extend(got)
