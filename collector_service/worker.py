@@ -56,6 +56,7 @@ __all__ = ["RedisWriters", "StreamConsumer", "batch_token", "consumer_name", "ru
 
 _log = logging.getLogger(__name__)
 _TRIM_EVERY_S = 0.5
+_LINGER_POLL_S = 0.005  # a lingering consumer's nap between reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,17 +204,21 @@ class StreamConsumer:
         records = 0
         deadline: float | None = None
         while records < max_records and not self.stopping.is_set():
-            if deadline is None:
-                block = self.ingest.block_ms
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                block = max(1, int(left * 1000))
+            # Once a batch has begun, linger on our own clock: Redis times a short BLOCK
+            # out only on its clock tick (1000/hz ms: a 5 ms BLOCK takes ~100 ms at the
+            # default hz 10), which would add up to that to every line of a quiet stream.
+            # So read without blocking, and nap briefly while nothing new has come.
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            block = self.ingest.block_ms if deadline is None else None
             got = await self._read(b">", count=self.ingest.read_count, block=block)
             if not got:
                 if deadline is None:
                     return entries  # idle: go round (heartbeat, takeover, stop check)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(left, _LINGER_POLL_S))
                 continue
             if deadline is None:
                 deadline = time.monotonic() + helper.batch.timeout_ms / 1000

@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from starlette.concurrency import run_in_threadpool
 
 from collector_service.metrics import LIVE_GAPS, LIVE_RESYNCS, LIVE_SENT, LIVE_STREAMS
 from collector_service.semconv import PROCESS_EXIT_CODE, TASK_RUN_RESULT
-from collector_service.store import Cursor, HistoryQuery, LogStore, StoredLog
+from collector_service.store import Cursor, HistoryPage, HistoryQuery, LogStore, StoredLog
 from live_tail import sse
 from live_tail.auth import Identity
 from live_tail.bus import LiveBus, Subscription
 from live_tail.config import LiveTailConfig
+from live_tail.fanout import Heartbeat, SharedEvents
 from live_tail.filters import LineFilter
 from live_tail.model import Chunk, EntryId, LiveLine
+from live_tail.task_watch import TaskWatch
 
 __all__ = [
     "MAX_TS",
@@ -52,24 +54,52 @@ class LiveContext:
     streams: dict[str, int] = field(default_factory=dict)
     #: Times a client fell behind its buffer and was re-synced from the stream.
     lagged: int = 0
+    #: Streams waiting for their task run to appear on the bus share one poller.
+    watch: TaskWatch = field(init=False)
+
+    _inflight: dict[tuple[object, ...], asyncio.Future[HistoryPage]] = field(
+        init=False, default_factory=dict
+    )
+
+    #: Task streams' event bytes, formatted once per entry for every unfiltered client.
+    shared: SharedEvents = field(init=False, default_factory=SharedEvents)
+    #: Wakes streams that wait with no timer of their own (see :meth:`subscribe`).
+    heartbeat: Heartbeat = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watch = TaskWatch(self.bus)
+        self.heartbeat = Heartbeat(self.config.heartbeat_s / 2)
+
+    def _landed(self, key: tuple[object, ...], fut: asyncio.Future[HistoryPage]) -> None:
+        if self._inflight.get(key) is fut:
+            del self._inflight[key]
+        if not fut.cancelled():
+            fut.exception()  # retrieved: every waiter may have gone
 
     def lag(self) -> None:
         """A client fell behind its buffer and re-reads at its own pace."""
         self.lagged += 1
         LIVE_RESYNCS.labels("buffer").inc()
 
-    async def subscribe(self, key: str) -> Subscription:
+    async def subscribe(self, key: str, *, untimed: bool = False) -> Subscription:
+        """``untimed``: the caller waits with ``sub.get(None)`` (no timer per wait) and is
+        woken every ``heartbeat_s / 2`` instead, to send its heartbeat when idle."""
         sub = await self.bus.subscribe(key, self.config.client_buffer_lines)
         self.subs.add(sub)
+        if untimed:
+            self.heartbeat.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subs.discard(sub)
+        self.heartbeat.discard(sub)
         self.bus.unsubscribe(sub)
 
     def shutdown(self) -> None:
         """Tell every open stream to send ``retry:`` and close (uvicorn then exits)."""
         self.closing.set()
+        self.watch.close()
+        self.heartbeat.close()
         for sub in list(self.subs):
             sub.wake()
 
@@ -90,14 +120,35 @@ class LiveContext:
             self.streams.pop(ident.budget_key, None)
 
     async def query(self, q: HistoryQuery) -> tuple[list[StoredLog], Cursor | None]:
-        """One store page, re-filtered by tenant (stores that lack the filter stay safe)."""
+        """One store page, re-filtered by tenant (stores that lack the filter stay safe).
+
+        Identical queries in flight at the same time run once (single flight): many
+        clients opening the same task at once would otherwise each run the same store
+        query, and the store's work, not the fan-out, would bound how many can follow a
+        task. A joiner's answer is at most one query's duration old, like a query that
+        started a little earlier; whatever came after is picked up by seq as usual.
+        """
         if self.store is None:
             return [], None
-        page = await run_in_threadpool(self.store.query, q)
+        key = _query_key(q)
+        fut = self._inflight.get(key)
+        if fut is None:
+            fut = asyncio.ensure_future(run_in_threadpool(self.store.query, q))
+            self._inflight[key] = fut
+            fut.add_done_callback(lambda f: self._landed(key, f))
+        # Shielded: a client that disconnects must not cancel the others' query.
+        page = await asyncio.shield(fut)
         records = page.records
         if q.tenant is not None:
             records = [r for r in records if r.tenant == q.tenant]
         return records, page.next_cursor
+
+
+def _query_key(q: HistoryQuery) -> tuple[object, ...]:
+    return tuple(
+        tuple(sorted(q.attributes.items())) if f.name == "attributes" else getattr(q, f.name)
+        for f in fields(q)
+    )
 
 
 def prev_pos(pos: EntryId) -> EntryId:

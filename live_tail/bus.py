@@ -81,10 +81,14 @@ class Subscription:
         self.closed = True
         self._event.set()
 
-    async def get(self, timeout: float) -> list[Entry]:
-        """Everything buffered, waiting up to ``timeout`` s; empty on timeout or wake."""
+    async def get(self, timeout: float | None) -> list[Entry]:
+        """Everything buffered, waiting up to ``timeout`` s (``None``: until an entry or a
+        wake, with no timer per wait); empty on timeout or wake."""
         if not self._queue and not self.overflowed and not self.closed:
             self._event.clear()
+            if timeout is None:
+                await self._event.wait()
+                return self._take()
             try:
                 # asyncio.timeout, not wait_for: no task per wait (this runs per client
                 # per batch, the hottest path of a fan-out).
@@ -92,6 +96,9 @@ class Subscription:
                     await self._event.wait()
             except TimeoutError:
                 return []
+        return self._take()
+
+    def _take(self) -> list[Entry]:
         out = list(self._queue)
         self._queue.clear()
         self._lines = 0

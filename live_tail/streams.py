@@ -11,7 +11,7 @@ its own pace; whatever can be found in neither is announced with a ``gap`` event
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import AsyncIterator
 
 from collector_service.errors import StoreError
@@ -27,17 +27,14 @@ from live_tail._shared import (
     prev_pos,
     store_query,
     tenant_ok,
-    wait_closing,
 )
 from live_tail.auth import Identity
-from live_tail.bus import Entry, Subscription
+from live_tail.bus import Entry, Subscription, TaskInfo
 from live_tail.filters import LineFilter
 from live_tail.model import EntryId, LiveLine
 from live_tail.run_streams import RunPosition, parse_run_id, run_stream
 
 __all__ = ["LiveContext", "RunPosition", "parse_run_id", "run_stream", "task_stream"]
-
-_POLL_S = 0.25  # how often a stream waiting for its task looks for it
 
 
 class _TaskStream:
@@ -53,6 +50,8 @@ class _TaskStream:
         self.last = last
         self.end: LiveLine | None = None
         self.task_name = ""
+        #: Where the task's lines go, once it is on the bus.
+        self.info: TaskInfo | None = None
 
     def _emit(self, line: LiveLine, resource: dict[str, str], out: list[bytes]) -> None:
         if line.seq and self.last is not None and line.seq <= self.last:
@@ -66,12 +65,17 @@ class _TaskStream:
         if self.flt.line_ok(line, resource):
             out.append(sse.log_event(line, self.tid, self.task_name, str(line.seq)))
 
-    def emit_entries(self, entries: list[Entry], out: list[bytes]) -> None:
+    def emit_entries(self, entries: list[Entry], out: list[bytes], *, shared: bool = True) -> None:
+        """Append the events of ``entries`` to ``out``: one item per line, except that
+        with ``shared`` an entry may come as one item of all its lines."""
+        plain = shared and not self.flt.active
         for entry in entries:
             chunk = entry.chunk
             if not tenant_ok(chunk, self.ident):
                 continue
             self.task_name = chunk.task_name or self.task_name
+            if plain and self._shared(entry, out):
+                continue
             ok = self.flt.chunk_ok(chunk.resource)
             for line in chunk.lines:
                 if ok:
@@ -80,6 +84,21 @@ class _TaskStream:
                     self.last = max(self.last or 0, line.seq)
                     if line.is_end:
                         self.end = line
+
+    def _shared(self, entry: Entry, out: list[bytes]) -> bool:
+        """An unfiltered client that has none of the entry's lines yet takes the bytes
+        every such client gets (formatted once); the same events as :meth:`_emit`'s."""
+        events = self.ctx.shared.task_events(entry, self.tid, self.task_name)
+        if not events.ordered or (
+            self.last is not None and events.min_seq is not None and events.min_seq <= self.last
+        ):
+            return False  # some of it was delivered before: line by line, never twice
+        out.append(events.data)
+        if events.max_seq is not None:
+            self.last = events.max_seq if self.last is None else max(self.last, events.max_seq)
+        if events.end is not None:
+            self.end = events.end
+        return True
 
     def emit_stored(self, records: list[StoredLog], out: list[bytes]) -> None:
         for r in records:
@@ -180,7 +199,7 @@ class _TaskStream:
         formatted first (to count it) but sent after the store's older part."""
         want = self.ctx.config.history_lines
         out: list[bytes] = []
-        self.emit_entries(collected, out)
+        self.emit_entries(collected, out, shared=False)  # one item per line: counted
         bus_lines = out[-want:] if want else []
         bus_last, bus_end = self.last, self.end
         if reached_start and len(bus_lines) < want and (bus_min is None or bus_min > 1):
@@ -197,8 +216,12 @@ class _TaskStream:
 async def _until_on_bus(ctx: LiveContext, st: _TaskStream) -> AsyncIterator[bytes]:
     """A task not (or no longer) on the bus: what the store has, then wait for it.
 
-    Ends after an ``end`` event or the shutdown notice; otherwise once the task is live.
+    Ends after an ``end`` event or the shutdown notice; otherwise once the task is live,
+    with ``st.info`` set (at once when it is live already).
     """
+    st.info = await ctx.bus.task_info(st.tid)
+    if st.info is not None:
+        return
     try:
         if st.last is None:
             tail = await st.store_newest(None, ctx.config.history_lines)
@@ -213,14 +236,14 @@ async def _until_on_bus(ctx: LiveContext, st: _TaskStream) -> AsyncIterator[byte
     if st.end is not None:
         yield end_event(st.end, st.tid, str(st.end.seq))
         return
-    idle = time.monotonic()
-    while await ctx.bus.task_info(st.tid) is None:
-        if await wait_closing(ctx, _POLL_S):
+    # One poller for every waiting stream (TaskWatch): the first lines arrive within
+    # milliseconds of their publish, not up to a per-client poll interval later.
+    while (info := await ctx.watch.wait(st.tid, ctx.config.heartbeat_s)) is None:
+        if ctx.closing.is_set():
             yield bye(ctx)
             return
-        if time.monotonic() - idle >= ctx.config.heartbeat_s:
-            idle = time.monotonic()
-            yield sse.comment("ping")
+        yield sse.comment("ping")
+    st.info = info
 
 
 async def _catch_up(st: _TaskStream, key: str, sub: Subscription) -> AsyncIterator[bytes]:
@@ -238,22 +261,23 @@ async def task_stream(
 ) -> AsyncIterator[bytes]:
     """The SSE body of ``GET /api/v1/tasks/{id}/logs/stream``."""
     st = _TaskStream(ctx, task_run_id, ident, flt, last)
-    info = await ctx.bus.task_info(task_run_id)
-    if info is None:
-        async for out in _until_on_bus(ctx, st):
-            yield out
-        info = await ctx.bus.task_info(task_run_id)
-        if info is None or st.end is not None or ctx.closing.is_set():
-            return
-    if ident.tenant is not None and info.tenant != ident.tenant:
-        return  # another tenant's task appeared under this id: reveal nothing
+    async for out in _until_on_bus(ctx, st):
+        yield out
+    info = st.info
+    if info is None or (ident.tenant is not None and info.tenant != ident.tenant):
+        return  # ended, closing, or another tenant's task appeared under this id
     key = ctx.bus.task_key(info, task_run_id)
-    sub = await ctx.subscribe(key)
+    # Untimed: no timer per wait (the hottest path of a fan-out); the context's heartbeat
+    # wakes the stream every heartbeat_s / 2 and it pings when idle that long.
+    sub = await ctx.subscribe(key, untimed=True)
+    loop = asyncio.get_running_loop()
+    idle_ping = ctx.config.heartbeat_s / 2
     try:
         async for out in _catch_up(st, key, sub):
             yield out
+        sent = loop.time()
         while st.end is None:
-            entries = await sub.get(ctx.config.heartbeat_s)
+            entries = await sub.get(None)
             if ctx.closing.is_set() or sub.closed:
                 yield bye(ctx)
                 return
@@ -261,16 +285,21 @@ async def task_stream(
                 # Too slow for the buffer: re-read from the stream at our own pace.
                 ctx.lag()
                 ctx.unsubscribe(sub)
-                sub = await ctx.subscribe(key)
+                sub = await ctx.subscribe(key, untimed=True)
                 async for out in _catch_up(st, key, sub):
                     yield out
+                sent = loop.time()
                 continue
             if not entries:
-                yield sse.comment("ping")
+                now = loop.time()
+                if now - sent >= idle_ping:
+                    sent = now
+                    yield sse.comment("ping")
                 continue
             lines: list[bytes] = []
             st.emit_entries(entries, lines)
             if lines:
+                sent = loop.time()
                 yield b"".join(lines)
         yield end_event(st.end, task_run_id, str(st.end.seq))
     finally:
