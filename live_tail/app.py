@@ -27,7 +27,14 @@ from live_tail.filters import LineFilter, filter_params
 from live_tail.guards import Guards
 from live_tail.memory_bus import MemoryBus
 from live_tail.sse import SSEResponse
-from live_tail.streams import LiveContext, parse_run_id, run_stream, task_stream
+from live_tail.streams import (
+    LiveContext,
+    TaskPosition,
+    parse_run_id,
+    parse_task_id,
+    run_stream,
+    task_stream,
+)
 
 __all__ = ["HistoryResponse", "StreamToken", "create_app"]
 
@@ -248,25 +255,26 @@ def _live_routes(app: FastAPI, guards: Guards, ctx: LiveContext) -> None:
         ident: Annotated[Identity, Depends(guards.any_identity)],
         flt: Annotated[LineFilter, Depends(filter_params)],
         last_event_id: Annotated[
-            str | None, Header(description="id of the last event received (seq)")
+            str | None, Header(description="id of the last event received (seq, or its place)")
         ] = None,
         after_seq: Annotated[
             int | None, Query(ge=0, description="resume after this seq (like Last-Event-ID)")
         ] = None,
     ) -> SSEResponse:
         """Recent lines of a task run, then live lines until its ``end``."""
-        last = after_seq
+        start = TaskPosition(seq=after_seq) if after_seq is not None else None
         if last_event_id:
-            try:
-                last = int(last_event_id)
-            except ValueError:
+            start = parse_task_id(last_event_id)
+            if start is None:
                 raise HTTPException(
-                    status_code=400, detail="Last-Event-ID of a task stream is a seq number"
-                ) from None
+                    status_code=400,
+                    detail="Last-Event-ID of a task stream is a seq number, "
+                    "'<entry id>/<index>' or 's/<cursor>'",
+                )
         await ctx.bus.start()
         await guards.require_visible_task(task_run_id, ident)
         guards.open_stream(ident, "task")
-        body = counted(task_stream(ctx, task_run_id, ident, flt, last), "task")
+        body = counted(task_stream(ctx, task_run_id, ident, flt, start), "task")
         return SSEResponse(body, on_close=lambda: ctx.release(ident, "task"))
 
     @app.get(

@@ -21,6 +21,7 @@ from itertools import pairwise
 from live_tail import sse
 from live_tail.bus import Entry, Subscription
 from live_tail.model import LiveLine
+from live_tail.task_position import line_id
 
 __all__ = ["Formatted", "Heartbeat", "SharedEvents"]
 
@@ -67,7 +68,10 @@ class SharedEvents:
         for ln in lines:
             if ln.is_end:
                 end = ln
-        data = b"".join(sse.log_event(ln, task_run_id, task_name, str(ln.seq)) for ln in lines)
+        data = b"".join(
+            sse.log_event(ln, task_run_id, task_name, line_id(ln, entry.id, i))
+            for i, ln in enumerate(lines)
+        )
         made = Formatted(
             entry,
             task_run_id,

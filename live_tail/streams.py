@@ -1,7 +1,8 @@
 """The SSE streams: recent history first, then live, resumable without gap or duplicate.
 
 Task stream ids are the line's ``tasklogs.seq``: ``Last-Event-ID: N`` continues with
-seq > N, from the live stream when it still holds N+1, else from the store first. Run
+seq > N, from the live stream when it still holds N+1, else from the store first (lines
+without a seq: see :mod:`live_tail.task_position`). Run
 stream ids address a line inside a bus entry: ``<entry id>/<index>``; lines served from
 the store (the run's live stream had expired) carry ``s/<store cursor>``.
 
@@ -33,53 +34,84 @@ from live_tail.bus import Entry, Subscription, TaskInfo
 from live_tail.filters import LineFilter
 from live_tail.model import EntryId, LiveLine
 from live_tail.run_streams import RunPosition, parse_run_id, run_stream
+from live_tail.task_position import TaskPosition, line_id, parse_task_id, stored_line_id
 
-__all__ = ["LiveContext", "RunPosition", "parse_run_id", "run_stream", "task_stream"]
+__all__ = [
+    "LiveContext",
+    "RunPosition",
+    "TaskPosition",
+    "parse_run_id",
+    "parse_task_id",
+    "run_stream",
+    "task_stream",
+]
 
 
 class _TaskStream:
     """State of one task stream: the highest seq delivered, and whether it ended."""
 
     def __init__(
-        self, ctx: LiveContext, task_run_id: str, ident: Identity, flt: LineFilter, last: int | None
+        self,
+        ctx: LiveContext,
+        task_run_id: str,
+        ident: Identity,
+        flt: LineFilter,
+        start: TaskPosition | None,
     ) -> None:
         self.ctx = ctx
         self.tid = task_run_id
         self.ident = ident
         self.flt = flt
-        self.last = last
+        start = start or TaskPosition()
+        self.last = start.seq
+        #: Lines without a seq delivered from the store up to this timestamp.
+        self.after_ts = start.after_ts
+        #: A resume inside the live stream (lines without a seq): entry and line index.
+        self.resume_at = (start.entry, start.index) if start.entry is not None else None
         self.end: LiveLine | None = None
         self.task_name = ""
         #: Where the task's lines go, once it is on the bus.
         self.info: TaskInfo | None = None
 
-    def _emit(self, line: LiveLine, resource: dict[str, str], out: list[bytes]) -> None:
+    def _emit(self, line: LiveLine, resource: dict[str, str], out: list[bytes], eid: str) -> None:
         if line.seq and self.last is not None and line.seq <= self.last:
             if line.is_end:
                 self.end = line
             return  # delivered before: never twice
+        if not line.seq and self.after_ts is not None and line.timestamp_ns <= self.after_ts:
+            return  # a line without a seq, delivered from the store before
         if line.seq:
             self.last = line.seq if self.last is None else max(self.last, line.seq)
         if line.is_end:
             self.end = line
         if self.flt.line_ok(line, resource):
-            out.append(sse.log_event(line, self.tid, self.task_name, str(line.seq)))
+            out.append(sse.log_event(line, self.tid, self.task_name, eid))
 
-    def emit_entries(self, entries: list[Entry], out: list[bytes], *, shared: bool = True) -> None:
+    def emit_entries(
+        self,
+        entries: list[Entry],
+        out: list[bytes],
+        *,
+        shared: bool = True,
+        skip: tuple[EntryId, int] | None = None,
+    ) -> None:
         """Append the events of ``entries`` to ``out``: one item per line, except that
-        with ``shared`` an entry may come as one item of all its lines."""
-        plain = shared and not self.flt.active
+        with ``shared`` an entry may come as one item of all its lines. ``skip``: lines up
+        to that index of that entry were delivered before."""
+        plain = shared and not self.flt.active and self.after_ts is None
         for entry in entries:
             chunk = entry.chunk
             if not tenant_ok(chunk, self.ident):
                 continue
             self.task_name = chunk.task_name or self.task_name
-            if plain and self._shared(entry, out):
+            first = skip[1] + 1 if skip is not None and skip[0] == entry.pos else 0
+            if plain and not first and self._shared(entry, out):
                 continue
             ok = self.flt.chunk_ok(chunk.resource)
-            for line in chunk.lines:
+            for i in range(first, len(chunk.lines)):
+                line = chunk.lines[i]
                 if ok:
-                    self._emit(line, chunk.resource, out)
+                    self._emit(line, chunk.resource, out, line_id(line, entry.id, i))
                 elif line.seq:
                     self.last = max(self.last or 0, line.seq)
                     if line.is_end:
@@ -103,11 +135,16 @@ class _TaskStream:
     def emit_stored(self, records: list[StoredLog], out: list[bytes]) -> None:
         for r in records:
             self.task_name = r.task_name or self.task_name
-            self._emit(LiveLine.from_stored(r), r.resource_attributes, out)
+            line = LiveLine.from_stored(r)
+            self._emit(line, r.resource_attributes, out, stored_line_id(line, r.cursor))
+            if not r.seq:
+                self.after_ts = max(self.after_ts or 0, r.timestamp_ns)
 
     async def store_after(self, below: int | None) -> AsyncIterator[list[bytes]]:
-        """Stored lines with last < seq < below, page by page."""
-        after = Cursor(self.last or 0, MAX_TS)
+        """Stored lines with last < seq < below (and lines without a seq after
+        ``after_ts``), page by page."""
+        ts = self.after_ts if self.after_ts is not None and not self.last else MAX_TS
+        after = Cursor(self.last or 0, ts)
         while True:
             q = store_query(self.ident, LineFilter(), task_run_id=self.tid, after=after)
             records, nxt = await self.ctx.query(q)
@@ -164,8 +201,35 @@ class _TaskStream:
                 collected.reverse()
                 return collected, False
 
+    async def from_position(self, key: str, upto: EntryId) -> AsyncIterator[list[bytes]]:
+        """A resume at a place in the live stream: what follows it there, up to ``upto``
+        (a ``gap`` first when the stream no longer holds that place)."""
+        if self.resume_at is None:
+            return
+        pos, index = self.resume_at
+        skip: tuple[EntryId, int] | None = self.resume_at
+        self.resume_at = None
+        first = await self.ctx.bus.first_id(key)
+        start = prev_pos(pos)  # the resume entry itself: its lines after ``index`` are owed
+        if first is None or first > pos:
+            yield [_position_gap(self.tid, pos, index)]
+            skip, start = None, (0, 0)
+        while True:
+            page = await self.ctx.bus.after(key, start, upto, PAGE)
+            out: list[bytes] = []
+            self.emit_entries(page, out, skip=skip)
+            if out:
+                yield out
+            if len(page) < PAGE:
+                return
+            start = page[-1].pos
+
     async def catch_up(self, key: str, upto: EntryId) -> AsyncIterator[list[bytes]]:
         """Everything owed up to bus position ``upto``: bus, and the store where trimmed."""
+        if self.resume_at is not None:
+            async for out in self.from_position(key, upto):
+                yield out
+            return
         collected, reached_start = await self._read_back(key, upto)
         seqs = [ln.seq for e in collected for ln in e.chunk.lines if ln.seq]
         bus_min = min(seqs) if seqs else None
@@ -202,7 +266,10 @@ class _TaskStream:
         self.emit_entries(collected, out, shared=False)  # one item per line: counted
         bus_lines = out[-want:] if want else []
         bus_last, bus_end = self.last, self.end
-        if reached_start and len(bus_lines) < want and (bus_min is None or bus_min > 1):
+        # The store's older part: where the stream lost the task's first lines (or holds
+        # nothing). Lines without a seq cannot be told apart from the bus's: bus only.
+        older = bus_min > 1 if bus_min is not None else not collected
+        if reached_start and len(bus_lines) < want and older:
             self.last = None
             first = await self.store_newest(bus_min, want - len(bus_lines))
             if first:
@@ -223,14 +290,20 @@ async def _until_on_bus(ctx: LiveContext, st: _TaskStream) -> AsyncIterator[byte
     if st.info is not None:
         return
     try:
-        if st.last is None:
-            tail = await st.store_newest(None, ctx.config.history_lines)
-            if tail:
-                yield b"".join(tail)
-            # The tail went out; anything earlier is history, not owed.
+        if st.resume_at is not None:
+            # A place in a live stream that is gone: what followed it cannot be placed.
+            yield _position_gap(st.tid, *st.resume_at)
+            st.resume_at = None
             st.last = st.last or 0
-        async for out in st.store_after(None):
-            yield b"".join(out)
+        else:
+            if st.last is None:
+                tail = await st.store_newest(None, ctx.config.history_lines)
+                if tail:
+                    yield b"".join(tail)
+                # The tail went out; anything earlier is history, not owed.
+                st.last = st.last or 0
+            async for out in st.store_after(None):
+                yield b"".join(out)
     except StoreError as exc:
         yield gap_event("stored history", f"the store cannot answer: {exc}")
     if st.end is not None:
@@ -246,6 +319,14 @@ async def _until_on_bus(ctx: LiveContext, st: _TaskStream) -> AsyncIterator[byte
     st.info = info
 
 
+def _position_gap(tid: str, pos: EntryId, index: int) -> bytes:
+    return gap_event(
+        f"lines of task run {tid} after {pos[0]}-{pos[1]}/{index}",
+        "trimmed from the live stream before this client resumed; lines without a "
+        "tasklogs.seq cannot be placed in the store's order: read them with the history API",
+    )
+
+
 async def _catch_up(st: _TaskStream, key: str, sub: Subscription) -> AsyncIterator[bytes]:
     try:
         async for out in st.catch_up(key, sub.position):
@@ -257,10 +338,14 @@ async def _catch_up(st: _TaskStream, key: str, sub: Subscription) -> AsyncIterat
 
 
 async def task_stream(
-    ctx: LiveContext, task_run_id: str, ident: Identity, flt: LineFilter, last: int | None
+    ctx: LiveContext,
+    task_run_id: str,
+    ident: Identity,
+    flt: LineFilter,
+    start: TaskPosition | None,
 ) -> AsyncIterator[bytes]:
     """The SSE body of ``GET /api/v1/tasks/{id}/logs/stream``."""
-    st = _TaskStream(ctx, task_run_id, ident, flt, last)
+    st = _TaskStream(ctx, task_run_id, ident, flt, start)
     async for out in _until_on_bus(ctx, st):
         yield out
     info = st.info
