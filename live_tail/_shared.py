@@ -4,7 +4,6 @@ budget) and the event helpers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, fields
 
@@ -34,7 +33,6 @@ __all__ = [
     "prev_pos",
     "store_query",
     "tenant_ok",
-    "wait_closing",
 ]
 
 MAX_TS = 2**63 - 1
@@ -213,12 +211,6 @@ async def counted(body: AsyncIterator[bytes], kind: str) -> AsyncIterator[bytes]
         if b"event: gap\n" in chunk:
             gaps.inc(chunk.count(b"event: gap\n"))
         yield chunk
-
-
-async def wait_closing(ctx: LiveContext, timeout: float) -> bool:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(ctx.closing.wait(), timeout)
-    return ctx.closing.is_set()
 
 
 def bye(ctx: LiveContext) -> bytes:
