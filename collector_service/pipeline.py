@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from collector_service import metrics
+from collector_service._shared_decode import SharedDecode
 from collector_service.config import ExporterHelperConfig
 from collector_service.decode import decode_request
 from collector_service.errors import BackpressureError, PermanentExportError
@@ -74,9 +75,11 @@ class IngestEntry:
     received_ns: int = field(default_factory=time.time_ns)
     received_monotonic: float = field(default_factory=time.monotonic)
     #: How many in-process runners take this entry (set by :class:`Pipeline`); with more
-    #: than one, the first to decode it keeps the result in :attr:`decoded` for the others.
+    #: than one, :attr:`shared` decodes it once for all of them.
     consumers: int = 1
+    shared: SharedDecode | None = None
     decoded: LogBatch | None = None
+    taken: int = 0
 
     def raw(self) -> bytes:
         """The binary request (serialized again only if the receiver did not keep it)."""
@@ -315,19 +318,13 @@ class ExporterRunner:
 
     @staticmethod
     def _decode(entries: list[IngestEntry]) -> LogBatch:
-        """Decode once per entry, not once per runner: an entry that several runners take
-        (the store and the live tail) is decoded by whichever gets there first, and the
-        others copy its columns (list copies, ~100x cheaper than decoding the protobuf).
-        A race between two runners decodes twice, which is only wasted work."""
+        """Decode once per entry, not once per runner (:mod:`._shared_decode`)."""
         batch = LogBatch()
         for entry in entries:
-            if entry.consumers <= 1:
+            if entry.shared is None:
                 decode_request(entry.request, batch, entry.tenant)
-                continue
-            part = entry.decoded
-            if part is None:
-                part = entry.decoded = decode_request(entry.request, None, entry.tenant)
-            batch.extend(part)
+            else:
+                batch.extend(entry.shared.take(entry))
         return batch
 
     async def _export(self, entries: list[IngestEntry], count: int) -> None:
@@ -378,6 +375,7 @@ class Pipeline:
     def __init__(self, runners: list[ExporterRunner], durable: DurableIngest | None = None) -> None:
         self.runners = runners
         self.durable = durable
+        self.decode = SharedDecode()
         self.accepted_records = 0
         self.refused_records = 0
 
@@ -405,7 +403,9 @@ class Pipeline:
                     f"({runner.pending}/{runner.capacity} records)",
                     retry_after=1.0,
                 )
-        entry.consumers = len(self.runners)
+        if len(self.runners) > 1:
+            entry.consumers = len(self.runners)
+            entry.shared = self.decode
         for runner in self.runners:
             runner.offer(entry)
         self.accepted_records += entry.records
