@@ -70,8 +70,9 @@ async def _task_items(
     key = ctx.bus.task_key(TaskInfo(run_id, ""), tid)
     held = await ctx.bus.first_id(key)
     page = await ctx.bus.after(key, prev_pos(start), upto, _PAGE)
-    if held is None or held > start:
-        # The task stream lost lines published after ``start``: owed from seq > after.
+    if held is None or (held > start and held != started):
+        # The task stream lost lines published after ``start`` (it does not begin at
+        # ``start`` or at the task's first entry): owed from seq > after.
         after = 0 if started > start else floor
         seqs = [ln.seq for ln in page[0].chunk.lines if ln.seq] if page else []
         anchor = prev_pos(page[0].pos) if page else upto
