@@ -244,6 +244,12 @@ def _history_routes(app: FastAPI, guards: Guards, store: LogStore | None) -> Non
 
 
 def _live_routes(app: FastAPI, guards: Guards, ctx: LiveContext) -> None:
+    def sse(ident: Identity, kind: str, body: AsyncIterator[bytes]) -> SSEResponse:
+        """``body`` as a counted SSE response holding one of the tenant's stream slots
+        until it closes (429 when none is free)."""
+        guards.open_stream(ident, kind)
+        return SSEResponse(counted(body, kind), on_close=lambda: ctx.release(ident, kind))
+
     @app.get(
         "/api/v1/tasks/{task_run_id}/logs/stream",
         tags=["live"],
@@ -273,9 +279,7 @@ def _live_routes(app: FastAPI, guards: Guards, ctx: LiveContext) -> None:
                 )
         await ctx.bus.start()
         await guards.require_visible_task(task_run_id, ident)
-        guards.open_stream(ident, "task")
-        body = counted(task_stream(ctx, task_run_id, ident, flt, start), "task")
-        return SSEResponse(body, on_close=lambda: ctx.release(ident, "task"))
+        return sse(ident, "task", task_stream(ctx, task_run_id, ident, flt, start))
 
     @app.get(
         "/api/v1/runs/{run_id}/logs/stream",
@@ -302,6 +306,4 @@ def _live_routes(app: FastAPI, guards: Guards, ctx: LiveContext) -> None:
                 )
         await ctx.bus.start()
         await guards.require_visible_run(run_id, ident)
-        guards.open_stream(ident, "run")
-        body = counted(run_stream(ctx, run_id, ident, flt, start), "run")
-        return SSEResponse(body, on_close=lambda: ctx.release(ident, "run"))
+        return sse(ident, "run", run_stream(ctx, run_id, ident, flt, start))
