@@ -5,15 +5,18 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The distributions of this repo, installed editable (the root `tasklogs` gathers them).
+PARTS  := otel_sdk_ext collector_service exporters/clickhouse exporters/postgres live_tail
+PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PARTS))
 
 .PHONY: install demo test lint typecheck pytest clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): $(PYPROJECTS) constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(addprefix -e ./,$(PARTS)) -e '.[dev]'
 	@touch $@
 
 demo: install
@@ -22,6 +25,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

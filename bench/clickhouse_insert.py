@@ -40,10 +40,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from collector_service.decode import decode_request
-from collector_service.model import COLUMN_NAMES, LogBatch
-from collector_service.store import HistoryQuery
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from collector_service.component.decode import decode_request
+from collector_service.component.model import COLUMN_NAMES, LogBatch
+from collector_service.component.store import HistoryQuery
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 
 PER_REQUEST = 512
 PER_INSERT = 65_536

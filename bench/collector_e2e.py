@@ -42,8 +42,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from collector_service.decode import decode_request
-from collector_service.model import LogBatch
+from collector_service.component.decode import decode_request
+from collector_service.component.model import LogBatch
 
 EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 BODY = "x" * 150

@@ -29,14 +29,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from collector_e2e import request
 
-import collector_service.worker as worker_module
-from collector_service.config import Config, IngestConfig, RedisConfig
-from collector_service.decode import parse_request
-from collector_service.exporter import resolve_exporters
-from collector_service.model import LogBatch
-from collector_service.pipeline import IngestEntry
-from collector_service.redis_ingest import RedisIngest
-from collector_service.worker import RedisWriters
+import collector_service.stream.consumer as worker_module
+from collector_service.component.decode import parse_request
+from collector_service.component.exporter import resolve_exporters
+from collector_service.component.model import LogBatch
+from collector_service.pipeline.entry import IngestEntry
+from collector_service.service.config import Config
+from collector_service.stream.config import IngestConfig, RedisConfig
+from collector_service.stream.consumer import RedisWriters
+from collector_service.stream.queue import RedisIngest
 
 SPENT = {"decode": 0.0, "push": 0.0}
 _decode = worker_module._decode

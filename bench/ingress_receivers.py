@@ -42,7 +42,8 @@ SERVER = textwrap.dedent(
     """
     import asyncio, sys
     from collector_service.auth import Authenticator
-    from collector_service.config import AuthConfig, GrpcConfig, HttpConfig, TenantConfig
+    from collector_service.auth import AuthConfig, TenantConfig
+    from collector_service.receivers.config import GrpcConfig, HttpConfig
     from collector_service.receivers import (
         Ingestor, OtlpGrpcReceiver, OtlpHttpReceiver, ReceiverSettings)
 

@@ -32,12 +32,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from collector_service.model import LogBatch
-from collector_service.store import HistoryQuery
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
-from exporters.postgres import PostgresConfig, PostgresExporter
-from exporters.postgres._query import build_history_query
-from exporters.postgres._schema import MIGRATIONS, render
+from collector_service.component.model import LogBatch
+from collector_service.component.store import HistoryQuery
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
+from tasklogs_postgres import PostgresConfig, PostgresExporter
+from tasklogs_postgres._query import build_history_query
+from tasklogs_postgres._schema import MIGRATIONS, render
 
 DSN = os.environ.get("POSTGRES_DSN", "postgresql://127.0.0.1:5432/test")
 DAY_NS = 86_400 * 10**9

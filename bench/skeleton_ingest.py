@@ -31,7 +31,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 
 BATCH = 512
 BODY = "x" * 160

@@ -17,7 +17,7 @@ from pathlib import Path
 import clickhouse_connect
 import pytest
 
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 from tests.support import RunningService, free_port, start_serve
 
 

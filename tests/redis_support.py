@@ -22,7 +22,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from collector_service.config import IngestConfig, RedisConfig
+from collector_service.stream.config import IngestConfig, RedisConfig
 
 SHARED_URL = "redis://127.0.0.1:6379/0"
 

@@ -17,17 +17,17 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
-from collector_service.auth import Authenticator
-from collector_service.config import AuthConfig, GrpcConfig, HttpConfig
+from collector_service.auth import AuthConfig, Authenticator
 from collector_service.errors import BackpressureError
 from collector_service.metrics import REGISTRY
-from collector_service.pipeline import IngestEntry
+from collector_service.pipeline.entry import IngestEntry
 from collector_service.receivers import (
     Ingestor,
     OtlpGrpcReceiver,
     OtlpHttpReceiver,
     ReceiverSettings,
 )
+from collector_service.receivers.config import GrpcConfig, HttpConfig
 from tests.support import free_port
 
 GRPC_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"

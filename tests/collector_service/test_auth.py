@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collector_service.auth import Authenticator, bearer_token
-from collector_service.config import AuthConfig, TenantConfig
+from collector_service.auth import AuthConfig, Authenticator, TenantConfig, bearer_token
 from collector_service.errors import AuthError, ConfigError
 from collector_service.receivers import Ingestor, ReceiverSettings
 from tests.collector_service.receiver_support import Sink

@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from collector_service.config import Config, load_config, parse_duration, split_exporter_config
+from collector_service.component.config import parse_duration
+from collector_service.component.exporter import ExporterFactory, load_factories
 from collector_service.errors import ConfigError
-from collector_service.exporter import ExporterFactory, load_factories
-from collector_service.service import Service
-from exporters.clickhouse import ClickHouseConfig
+from collector_service.pipeline.config import split_exporter_config
+from collector_service.service.config import Config, load_config
+from collector_service.service.lifecycle import Service
+from tasklogs_clickhouse import ClickHouseConfig
 
 
 def write(tmp_path: Path, text: str) -> Path:

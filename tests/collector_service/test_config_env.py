@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from collector_service.config import load_config
 from collector_service.errors import ConfigError
+from collector_service.service.config import load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -11,10 +11,12 @@ from typing import Any
 import yaml
 
 from collector_service.auth import Authenticator
-from collector_service.config import HttpConfig, load_config, split_exporter_config
+from collector_service.pipeline.config import split_exporter_config
 from collector_service.receivers.codec import ENCODINGS
+from collector_service.receivers.config import HttpConfig
 from collector_service.receivers.otlp_http import LOGS_PATH
-from exporters.clickhouse import ClickHouseConfig
+from collector_service.service.config import load_config
+from tasklogs_clickhouse import ClickHouseConfig
 from tests.support import REPO
 
 

@@ -14,9 +14,9 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from collector_service.decode import count_records, decode_request, parse_request
+from collector_service.component.decode import count_records, decode_request, parse_request
+from collector_service.component.model import COLUMN_NAMES, LogBatch
 from collector_service.errors import DecodeError
-from collector_service.model import COLUMN_NAMES, LogBatch
 
 
 def kv(key: str, value: AnyValue) -> KeyValue:

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from collector_service.config import Config
+from collector_service.component.exporter import Exporter, ExporterContext
+from collector_service.component.model import LogBatch
 from collector_service.errors import RetryableExportError
-from collector_service.exporter import Exporter, ExporterContext
-from collector_service.model import LogBatch
-from collector_service.service import Service
+from collector_service.service.config import Config
+from collector_service.service.lifecycle import Service
 from tests.collector_service.receiver_support import make_request
 from tests.support import free_port
 

@@ -12,12 +12,15 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
-from collector_service.config import Config, ExporterHelperConfig
-from collector_service.deadletter import FileDeadLetter
+from collector_service.component.model import LogBatch
 from collector_service.errors import BackpressureError, PermanentExportError, RetryableExportError
 from collector_service.metrics import REGISTRY
-from collector_service.model import LogBatch
-from collector_service.pipeline import ExporterRunner, IngestEntry, Pipeline
+from collector_service.pipeline.config import ExporterHelperConfig
+from collector_service.pipeline.deadletter import FileDeadLetter
+from collector_service.pipeline.entry import IngestEntry
+from collector_service.pipeline.memory import ExporterRunner
+from collector_service.pipeline.router import Pipeline
+from collector_service.service.config import Config
 from tests.support import tasklogs
 
 

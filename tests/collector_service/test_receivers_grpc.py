@@ -9,7 +9,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-from collector_service.config import AuthConfig, TenantConfig
+from collector_service.auth import AuthConfig, TenantConfig
 from collector_service.errors import BackpressureError, UnavailableError
 from tests.collector_service.receiver_support import (
     GRPC_METHOD,

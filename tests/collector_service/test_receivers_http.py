@@ -14,9 +14,10 @@ import zstandard
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-from collector_service.config import AuthConfig, CorsConfig, HttpConfig, TenantConfig
-from collector_service.decode import decode_request
+from collector_service.auth import AuthConfig, TenantConfig
+from collector_service.component.decode import decode_request
 from collector_service.errors import BackpressureError, UnavailableError
+from collector_service.receivers.config import CorsConfig, HttpConfig
 from tests.collector_service.receiver_support import make_request, running_receivers
 from tests.support import free_port
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWrit
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
-from collector_service.config import AuthConfig, TenantConfig
+from collector_service.auth import AuthConfig, TenantConfig
 from collector_service.errors import BackpressureError, UnavailableError
 from tests.collector_service.receiver_support import running_receivers
 

@@ -18,15 +18,7 @@ from opentelemetry.exporter.otlp.proto.http._log_exporter import (
     OTLPLogExporter as HttpLogExporter,
 )
 
-from collector_service.auth import Authenticator
-from collector_service.config import (
-    AuthConfig,
-    GrpcConfig,
-    HttpConfig,
-    TenantConfig,
-    TlsConfig,
-    load_config,
-)
+from collector_service.auth import AuthConfig, Authenticator, TenantConfig
 from collector_service.errors import ConfigError
 from collector_service.receivers import (
     Ingestor,
@@ -34,6 +26,8 @@ from collector_service.receivers import (
     OtlpHttpReceiver,
     ReceiverSettings,
 )
+from collector_service.receivers.config import GrpcConfig, HttpConfig, TlsConfig
+from collector_service.service.config import load_config
 from tests.collector_service.receiver_support import Sink, make_request
 from tests.collector_service.test_receivers_sdk import _export
 from tests.support import free_port

@@ -17,14 +17,16 @@ import pytest
 import redis
 from pydantic import BaseModel
 
-from collector_service.config import Config, ExporterHelperConfig
-from collector_service.deadletter import list_dead_letters
-from collector_service.decode import parse_request
+from collector_service.component.decode import parse_request
+from collector_service.component.exporter import ExporterContext, ExporterSpec
 from collector_service.errors import BackpressureError, PermanentExportError, UnavailableError
-from collector_service.exporter import ExporterContext, ExporterSpec
-from collector_service.pipeline import ExporterHandle, Pipeline
-from collector_service.redis_ingest import RedisIngest
-from collector_service.worker import RedisWriters, StreamConsumer, batch_token
+from collector_service.pipeline.config import ExporterHelperConfig
+from collector_service.pipeline.deadletter import list_dead_letters
+from collector_service.pipeline.helper import ExporterHandle
+from collector_service.pipeline.router import Pipeline
+from collector_service.service.config import Config
+from collector_service.stream.consumer import RedisWriters, StreamConsumer, batch_token
+from collector_service.stream.queue import RedisIngest
 from tests.collector_service.test_pipeline import Recorder, entry
 from tests.redis_support import RedisTarget, redis_cluster_url, redis_target
 from tests.support import free_port

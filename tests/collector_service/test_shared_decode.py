@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collector_service._shared_decode import SharedDecode
-from collector_service.model import LogBatch
-from collector_service.pipeline import IngestEntry
+from collector_service.component.model import LogBatch
+from collector_service.pipeline.entry import IngestEntry
+from collector_service.pipeline.shared_decode import SharedDecode
 from tests.collector_service.test_pipeline import entry
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from collector_service.component.exporter import ExporterContext
+from collector_service.component.model import LogBatch
 from collector_service.errors import RetryableExportError
-from collector_service.exporter import ExporterContext
-from collector_service.model import LogBatch
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 
 __all__ = ["FlakyConfig", "FlakyStore", "factory"]
 

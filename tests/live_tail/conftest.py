@@ -11,9 +11,8 @@ import httpx
 import pytest
 import redis
 
-from collector_service.config import AuthConfig
-from collector_service.model import LogBatch
-from exporters.clickhouse import ClickHouseExporter
+from collector_service.auth import AuthConfig
+from collector_service.component.model import LogBatch
 from live_tail import create_app
 from live_tail.bus import LiveBus
 from live_tail.config import LiveTailConfig
@@ -21,6 +20,7 @@ from live_tail.exporter import LiveTailExporter
 from live_tail.memory_bus import MemoryBus
 from live_tail.redis_bus import RedisBus
 from live_tail.streams import LiveContext
+from tasklogs_clickhouse import ClickHouseExporter
 from tests.live_tail.support import serve
 from tests.redis_support import redis_cluster_url
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from exporters.clickhouse import ClickHouseExporter
 from live_tail import create_app
+from tasklogs_clickhouse import ClickHouseExporter
 from tests.exporters.clickhouse.test_exporter import batch_for
 
 

@@ -7,14 +7,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from collector_service.store import HistoryPage, HistoryQuery
-from exporters.clickhouse import ClickHouseExporter
+from collector_service.component.store import HistoryPage, HistoryQuery
 from live_tail.bus import Entry
 from live_tail.config import LiveTailConfig
 from live_tail.fanout import SharedEvents
 from live_tail.memory_bus import MemoryBus
 from live_tail.model import chunks_from_batch
 from live_tail.streams import LiveContext
+from tasklogs_clickhouse import ClickHouseExporter
 from tests.live_tail.conftest import Live
 from tests.live_tail.support import make_batch, open_stream
 

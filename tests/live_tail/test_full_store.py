@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from exporters.postgres import PostgresExporter
 from live_tail import create_app
 from live_tail.config import LiveTailConfig
 from live_tail.exporter import LiveTailExporter
 from live_tail.memory_bus import MemoryBus
+from tasklogs_postgres import PostgresExporter
 from tests.exporters.postgres.support import open_postgres_store
 from tests.live_tail.support import make_batch, open_stream, serve
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from collector_service.config import AuthConfig, TenantConfig
+from collector_service.auth import AuthConfig, TenantConfig
 from live_tail.auth import TokenSigner
 from tests.live_tail.conftest import Live
 from tests.live_tail.support import make_batch, open_stream

@@ -20,9 +20,8 @@ from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 
 import otel_sdk_ext
-from collector_service import semconv
 from collector_service.errors import ConfigError
-from otel_sdk_ext import TaskLogging
+from otel_sdk_ext import TaskLogging, semconv
 from otel_sdk_ext._exporters import insecure_for
 from otel_sdk_ext._registry import active
 from otel_sdk_ext._tee import TeeTextStream

@@ -23,7 +23,7 @@ from opentelemetry.sdk._logs.export import (
 )
 
 import otel_sdk_ext
-from collector_service import semconv
+from otel_sdk_ext import semconv
 from otel_sdk_ext._seq import SequenceProcessor
 
 

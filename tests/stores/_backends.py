@@ -19,9 +19,9 @@ from typing import Protocol
 import clickhouse_connect
 import pytest
 
-from collector_service.model import LogBatch
-from collector_service.store import HistoryPage, HistoryQuery, RetentionReport
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from collector_service.component.model import LogBatch
+from collector_service.component.store import HistoryPage, HistoryQuery, RetentionReport
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 
 __all__ = ["BACKENDS", "ContractStore"]
 

@@ -11,8 +11,9 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from collector_service.model import LogBatch
-from collector_service.semconv import (
+from collector_service.component.model import LogBatch
+from collector_service.component.store import Cursor, HistoryPage, HistoryQuery
+from otel_sdk_ext.semconv import (
     PIPELINE_RUN_ID,
     SEQ,
     SERVICE_NAME,
@@ -20,7 +21,6 @@ from collector_service.semconv import (
     TASK_RUN_ID,
     TENANT,
 )
-from collector_service.store import Cursor, HistoryPage, HistoryQuery
 
 __all__ = ["BASE_NS", "WORLD", "Row", "keys", "reference", "world_batches"]
 

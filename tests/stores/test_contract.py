@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import pytest
 
+from collector_service.component.store import Cursor, HistoryQuery
 from collector_service.errors import StoreError
-from collector_service.semconv import SEQ, SERVICE_NAME, TASK_RUN_ID, TENANT
-from collector_service.store import Cursor, HistoryQuery
+from otel_sdk_ext.semconv import SEQ, SERVICE_NAME, TASK_RUN_ID, TENANT
 from tests.stores._backends import ContractStore
 from tests.stores._world import BASE_NS, WORLD, keys, reference, world_batches
 

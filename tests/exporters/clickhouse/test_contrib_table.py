@@ -10,7 +10,7 @@ import clickhouse_connect
 import pytest
 
 from collector_service.errors import StoreError
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 from tests.stores._world import world_batches
 from tests.stores.test_contract import QUERIES, check
 

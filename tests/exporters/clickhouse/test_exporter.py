@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from collector_service.component.model import LogBatch
+from collector_service.component.store import Cursor, HistoryQuery
 from collector_service.errors import ConfigError, StoreBusyError
-from collector_service.model import LogBatch
-from collector_service.store import Cursor, HistoryQuery
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 
 BASE_NS = 1_795_000_000_000_000_000
 
@@ -128,7 +128,7 @@ def test_contrib_created_table_is_accepted(
 def test_invalid_identifiers_never_reach_sql() -> None:
     with pytest.raises(ValueError, match="not a valid identifier"):
         ClickHouseConfig(table="otel_logs`; DROP TABLE x")
-    from exporters.clickhouse._sql import quote_identifier
+    from tasklogs_clickhouse._sql import quote_identifier
 
     with pytest.raises(ConfigError):
         quote_identifier("a-b")
@@ -142,7 +142,7 @@ def test_a_second_owner_of_a_chdb_directory_gets_a_clear_error(tmp_path: Path) -
             sys.executable,
             "-c",
             "import sys; from pathlib import Path; "
-            "from exporters.clickhouse import _ownership; "
+            "from tasklogs_clickhouse import _ownership; "
             f"_ownership.acquire(Path({str(path)!r})); print('held', flush=True); "
             "sys.stdin.read()",
         ],
@@ -206,7 +206,7 @@ def test_filter_values_are_parameters_not_sql(store: ClickHouseExporter) -> None
 
 
 def test_a_task_page_is_a_primary_key_range_read_in_order(store: ClickHouseExporter) -> None:
-    from exporters.clickhouse import _history
+    from tasklogs_clickhouse import _history
 
     store.push(batch_for("tr-e", 10))
     for q in (

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from collector_service.model import LogBatch
-from exporters.clickhouse import ClickHouseExporter
+from collector_service.component.model import LogBatch
+from tasklogs_clickhouse import ClickHouseExporter
 from tests.exporters.clickhouse.test_exporter import BASE_NS, batch_for
 
 GRAFANA = Path(__file__).resolve().parents[3] / "deploy" / "grafana"

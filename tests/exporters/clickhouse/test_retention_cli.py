@@ -13,7 +13,7 @@ from tests.support import tasklogs
 _WRITE = """
 import sys
 from pathlib import Path
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 from tests.exporters.clickhouse.test_exporter import batch_for
 data = Path(sys.argv[1])
 config = ClickHouseConfig.model_validate({"ttl": "87600h"})

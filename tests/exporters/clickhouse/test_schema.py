@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from collector_service.errors import ConfigError
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
-from exporters.clickhouse._ddl import Schema, body_index_kind
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
+from tasklogs_clickhouse._ddl import Schema, body_index_kind
 
 #: The contrib ClickHouse exporter's current otel_logs columns and types (design.md).
 CONTRIB_COLUMNS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from collector_service.model import LogBatch
-from collector_service.store import HistoryQuery
-from exporters.clickhouse import ClickHouseConfig, ClickHouseExporter
+from collector_service.component.model import LogBatch
+from collector_service.component.store import HistoryQuery
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 from tests.exporters.clickhouse.test_exporter import BASE_NS, batch_for, read_all
 
 DAY_NS = 86_400 * 10**9

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from collector_service.model import LogBatch
+from collector_service.component.model import LogBatch
 
 __all__ = ["BASE_NS", "DAY_NS", "batch_at"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from exporters.postgres import PostgresConfig, PostgresExporter
+from tasklogs_postgres import PostgresConfig, PostgresExporter
 from tests.exporters.postgres.support import drop_schema, postgres_dsn, unique_schema
 
 

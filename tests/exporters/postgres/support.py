@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from exporters.postgres import PostgresConfig, PostgresExporter
+from tasklogs_postgres import PostgresConfig, PostgresExporter
 
 __all__ = ["DEFAULT_DSN", "drop_schema", "open_postgres_store", "postgres_dsn", "unique_schema"]
 

@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from collector_service.config import split_exporter_config
+from collector_service.component.exporter import load_factories
 from collector_service.errors import ConfigError
-from collector_service.exporter import load_factories
-from exporters.postgres import PostgresConfig, PostgresFactory, factory
-from exporters.postgres.config import redact_dsn
+from collector_service.pipeline.config import split_exporter_config
+from tasklogs_postgres import PostgresConfig, PostgresFactory, factory
+from tasklogs_postgres.config import redact_dsn
 
 DSN = "postgresql://127.0.0.1:5432/test"
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
-from collector_service.store import HistoryQuery
-from exporters.postgres import PostgresConfig, PostgresExporter
+from collector_service.component.store import HistoryQuery
+from tasklogs_postgres import PostgresConfig, PostgresExporter
 from tests.exporters.postgres._batches import DAY_NS, batch_at
 
 # 2026-11-18T00:00:00Z, a day boundary.

@@ -8,9 +8,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from collector_service.component.store import HistoryQuery
 from collector_service.errors import StoreError
-from collector_service.store import HistoryQuery
-from exporters.postgres import PostgresConfig, PostgresExporter
+from tasklogs_postgres import PostgresConfig, PostgresExporter
 from tests.exporters.postgres._batches import BASE_NS, batch_at
 
 

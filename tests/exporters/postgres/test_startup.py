@@ -9,8 +9,8 @@ import pytest
 from psycopg import sql
 
 from collector_service.errors import ConfigError, RetryableExportError
-from exporters.postgres import PostgresConfig, PostgresExporter
-from exporters.postgres._schema import MIGRATIONS
+from tasklogs_postgres import PostgresConfig, PostgresExporter
+from tasklogs_postgres._schema import MIGRATIONS
 from tests.support import free_port
 
 

@@ -9,11 +9,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from collector_service.component.model import LogBatch
+from collector_service.component.store import Cursor, HistoryQuery, StoredLog
 from collector_service.errors import PermanentExportError
-from collector_service.model import LogBatch
-from collector_service.store import Cursor, HistoryQuery, StoredLog
-from exporters.postgres import PostgresConfig, PostgresExporter
-from exporters.postgres._copy import NUL_ESCAPE
+from tasklogs_postgres import PostgresConfig, PostgresExporter
+from tasklogs_postgres._copy import NUL_ESCAPE
 from tests.exporters.postgres._batches import BASE_NS, DAY_NS, batch_at
 
 _WORDS = [

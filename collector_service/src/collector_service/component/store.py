@@ -1,0 +1,219 @@
+"""The history interface every store implements (ClickHouse, PostgreSQL).
+
+One contract, one shared test suite (``tests/stores/``), two implementations. The
+semantics below are normative: both stores must return the same records in the same
+order for the same :class:`HistoryQuery`.
+
+Selection
+    Exactly one of ``task_run_id`` (one task run) or ``pipeline_run_id`` (every task of
+    a pipeline run). Further filters are ANDed:
+
+    - ``tenant``: only records whose resource attribute ``tasklogs.tenant`` equals it.
+      ``None`` means no restriction (single-tenant deployments, admin tools).
+    - ``since_ns`` <= ``Timestamp`` < ``until_ns`` (nanoseconds, either bound optional).
+    - ``min_severity``: ``SeverityNumber >= min_severity`` (1..24, OTel numbers).
+    - ``text``: case-insensitive substring of ``Body`` (``%``/``_`` are literal).
+    - ``include`` / ``exclude``: regular expression that ``Body`` must / must not match
+      (the common subset of RE2 and POSIX ERE: ``. * + ? | () [] ^ $ {m,n}``).
+    - ``attributes``: for every ``key=value``, the record's log attribute ``key`` equals
+      ``value``, or, when the record has no such log attribute, its resource attribute
+      ``key`` does.
+    - ``task_name``: resource attribute ``cicd.pipeline.task.name`` equals it.
+
+Order
+    Task run: ``(tasklogs.seq, Timestamp)`` ascending. Pipeline run: ``(Timestamp,
+    task run id, tasklogs.seq)`` ascending. Records without a seq have seq 0.
+
+Pages
+    ``after`` (exclusive) continues after a record's :attr:`StoredLog.cursor`;
+    ``next_cursor`` is set when the page is full (``len(records) == limit``), else
+    ``None``. ``newest=True`` returns the *last* ``limit`` matching records (after
+    ``after`` if given), still in ascending order: the late joiner's first screen. Its
+    ``next_cursor`` is the cursor of its last record (or ``after`` when it is empty), so
+    the caller continues forward from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Protocol, runtime_checkable
+
+from collector_service.errors import StoreError
+from otel_sdk_ext.semconv import PIPELINE_RUN_ID, TASK_NAME, TASK_RUN_ID, TENANT
+
+__all__ = [
+    "MAX_PAGE",
+    "Cursor",
+    "HistoryPage",
+    "HistoryQuery",
+    "LogStore",
+    "PartitionInfo",
+    "RetentionReport",
+    "RetentionReporter",
+    "StoredLog",
+]
+
+MAX_PAGE = 10_000
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Cursor:
+    """Position after a record: its ``tasklogs.seq``, timestamp (ns) and task run id.
+
+    Encoded as ``<seq>-<timestamp_ns>[-<task_run_id>]``; the task run id orders records
+    of a pipeline run that share a timestamp.
+    """
+
+    seq: int
+    timestamp_ns: int
+    task_run_id: str = ""
+
+    def encode(self) -> str:
+        base = f"{self.seq}-{self.timestamp_ns}"
+        return f"{base}-{self.task_run_id}" if self.task_run_id else base
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            parts = text.split("-", 2)
+            cursor = cls(int(parts[0]), int(parts[1]), parts[2] if len(parts) == 3 else "")
+        except (ValueError, IndexError) as exc:
+            raise StoreError(
+                f"invalid cursor {text!r}: expected '<seq>-<timestamp_ns>[-<task_run_id>]'"
+            ) from exc
+        if cursor.seq < 0 or cursor.timestamp_ns < 0:
+            raise StoreError(f"invalid cursor {text!r}: negative position")
+        return cursor
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """One page of history; see the module docstring for the exact semantics."""
+
+    task_run_id: str | None = None
+    pipeline_run_id: str | None = None
+    tenant: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    min_severity: int | None = None
+    text: str | None = None
+    include: str | None = None
+    exclude: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    task_name: str | None = None
+    after: Cursor | None = None
+    limit: int = 1000
+    newest: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.task_run_id is None) == (self.pipeline_run_id is None):
+            raise StoreError("exactly one of task_run_id and pipeline_run_id is required")
+        if self.task_run_id == "" or self.pipeline_run_id == "":
+            raise StoreError("task_run_id / pipeline_run_id must not be empty")
+        if not 1 <= self.limit <= MAX_PAGE:
+            raise StoreError(f"limit must be between 1 and {MAX_PAGE}, got {self.limit}")
+        if self.min_severity is not None and not 0 <= self.min_severity <= 24:
+            raise StoreError(f"min_severity must be between 0 and 24, got {self.min_severity}")
+        if (
+            self.since_ns is not None
+            and self.until_ns is not None
+            and self.since_ns > self.until_ns
+        ):
+            raise StoreError("since must not be after until")
+        if self.text == "":
+            raise StoreError("text must not be empty")
+
+    @property
+    def by_task(self) -> bool:
+        return self.task_run_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLog:
+    """One stored log record as history queries return it."""
+
+    timestamp_ns: int
+    seq: int
+    severity_text: str
+    severity_number: int
+    body: str
+    service_name: str
+    trace_id: str = ""
+    span_id: str = ""
+    event_name: str = ""
+    scope_name: str = ""
+    resource_attributes: dict[str, str] = field(default_factory=dict)
+    log_attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def task_run_id(self) -> str:
+        return self.resource_attributes.get(TASK_RUN_ID, "")
+
+    @property
+    def pipeline_run_id(self) -> str:
+        return self.resource_attributes.get(PIPELINE_RUN_ID, "")
+
+    @property
+    def task_name(self) -> str:
+        return self.resource_attributes.get(TASK_NAME, "")
+
+    @property
+    def tenant(self) -> str:
+        return self.resource_attributes.get(TENANT, "")
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.seq, self.timestamp_ns, self.task_run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    records: list[StoredLog]
+    #: Cursor for the next page; ``None`` when this page was not full (see module doc).
+    next_cursor: Cursor | None
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    """Read side of a store. Implementations are synchronous and thread-safe."""
+
+    def query(self, query: HistoryQuery) -> HistoryPage:
+        """One page of history; raises :class:`StoreError` when the store cannot answer."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    """One partition of a table, as a retention report lists it."""
+
+    table: str
+    partition: str
+    rows: int
+    bytes_on_disk: int
+    min_timestamp_ns: int | None
+    max_timestamp_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    """What a store holds and what its retention removed: retention is verified."""
+
+    store: str
+    #: Configured time to live in seconds; ``None`` keeps everything.
+    ttl_seconds: int | None
+    partitions: list[PartitionInfo]
+    #: Oldest row timestamp over every table, ``None`` when empty.
+    oldest_ns: int | None
+    #: What retention removed, newest first: ``{"partition", "table", "rows",
+    #: "dropped_at_ns"}`` per entry (stores that cannot tell leave it empty).
+    dropped: list[dict[str, str | int]] = field(default_factory=list)
+
+
+@runtime_checkable
+class RetentionReporter(Protocol):
+    def retention_report(self) -> RetentionReport:
+        """Partitions, rows, bytes on disk and oldest row per table, plus what was dropped."""
+        ...

@@ -1,0 +1,476 @@
+"""Writers: every exporter consumes the ingest streams through its own consumer group.
+
+One :class:`StreamConsumer` per (exporter, stream) keeps exactly one batch in flight: it
+reads entries (``XREADGROUP``) until it holds ``batch.send_batch_max_size`` records or
+``batch.timeout_ms`` passed, decodes them column-wise into one :class:`LogBatch` whose
+``token`` is derived from the entry ids, pushes it through the shared retry/timeout
+wrapper and ``XACK``\\ s only after the write succeeded. So a consumer's pending entries
+(its PEL) are always exactly its batch in flight, and a replay re-forms the same batch:
+
+- after a Redis error, the consumer re-reads its own PEL (``XREADGROUP ... 0``);
+- a consumer whose heartbeat key lapsed (a crashed or SIGKILLed writer) has its whole
+  PEL claimed (``XPENDING`` + one atomic ``XCLAIM``) by a live consumer, which replays it
+  as one batch with the same token, so a store that honours the token (ClickHouse
+  ``insert_deduplication_token``, the PostgreSQL batch ledger) stores it once.
+
+Unwritable batches are dead-lettered and acknowledged, never retried forever. Redis
+errors never stop a writer: it backs off and retries. Writers run inside ``tasklogs
+serve`` or as separate processes (``tasklogs worker --exporter NAME``), any number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError, ResponseError
+
+from collector_service import metrics
+from collector_service.component.decode import decode_request, parse_request
+from collector_service.component.exporter import ExporterSpec, resolve_exporters
+from collector_service.component.model import LogBatch
+from collector_service.errors import ConfigError
+from collector_service.pipeline.deadletter import RedisDeadLetter
+from collector_service.pipeline.helper import ExporterHandle, Outcome
+from collector_service.service.config import Config
+from collector_service.stream.config import IngestConfig
+from collector_service.stream.queue import (
+    Client,
+    IngestKeys,
+    connect,
+    ensure_groups,
+    group_states,
+    trim,
+)
+
+__all__ = ["RedisWriters", "StreamConsumer", "batch_token", "consumer_name", "run_worker"]
+
+_log = logging.getLogger(__name__)
+_TRIM_EVERY_S = 0.5
+_LINGER_POLL_S = 0.005  # a lingering consumer's nap between reads
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    id: str
+    payload: bytes
+    records: int
+    received_ns: int
+    tenant: str | None
+
+
+def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
+    tenant = fields.get(b"t")
+    return _Entry(
+        id=entry_id.decode(),
+        payload=fields.get(b"p", b""),
+        records=int(fields.get(b"n", 0)),
+        received_ns=int(fields.get(b"ts", 0)),
+        tenant=tenant.decode() if tenant is not None else None,
+    )
+
+
+def batch_token(stream: str, ids: list[str]) -> str:
+    """The dedup token of a batch: the same entries always give the same token."""
+    digest = hashlib.sha256(stream.encode())
+    for entry_id in ids:
+        digest.update(b"\0" + entry_id.encode())
+    return digest.hexdigest()[:32]
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _decode(stream: str, entries: list[_Entry]) -> tuple[LogBatch, list[_Entry]]:
+    """One column-wise batch of every decodable entry, and the entries that are not."""
+    batch = LogBatch(token=batch_token(stream, [e.id for e in entries]))
+    bad = []
+    for entry in entries:
+        mark = len(batch)
+        try:
+            decode_request(parse_request(entry.payload), batch, entry.tenant)
+        except Exception:  # noqa: BLE001 - a poison entry is dead-lettered, never retried
+            _log.exception("writer: entry %s cannot be decoded", entry.id)
+            _truncate(batch, mark)
+            bad.append(entry)
+    return batch, bad
+
+
+def _truncate(batch: LogBatch, length: int) -> None:
+    """Drop what a failed decode appended part-way (columns stay the same length)."""
+    for column in batch.columns():
+        del column[length:]
+
+
+class StreamConsumer:
+    """One exporter's consumer on one ingest stream; one batch in flight at a time."""
+
+    def __init__(
+        self,
+        client: Client,
+        keys: IngestKeys,
+        stream: str,
+        *,
+        handle: ExporterHandle,
+        ingest: IngestConfig,
+        name: str,
+        stopping: asyncio.Event,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.stream = stream
+        self.handle = handle
+        self.group = handle.component_id
+        self.ingest = ingest
+        self.name = name
+        self.stopping = stopping
+        self._last_trim = 0.0
+        self._last_takeover = 0.0
+
+    async def run(self) -> None:
+        """Until ``stopping``: replay own PEL, take over dead consumers, read new batches."""
+        backoff = 0.1
+        with contextlib.suppress(RedisError):  # the heartbeat task keeps trying
+            await self._beat()
+        while not self.stopping.is_set():
+            try:
+                if not await self._step():
+                    continue
+                backoff = 0.1
+            except Exception as exc:  # noqa: BLE001 - a writer never dies; it backs off
+                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                    # The stream or group was deleted under us: recreate, read from 0.
+                    with contextlib.suppress(RedisError):
+                        await ensure_groups(self.client, self.keys, [self.group])
+                if isinstance(exc, RedisError):
+                    _log.warning(
+                        "writer %s on %s: Redis error (%r); retrying in %.1fs",
+                        self.group,
+                        self.stream,
+                        exc,
+                        backoff,
+                    )
+                else:
+                    _log.exception("writer %s on %s: unexpected error", self.group, self.stream)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), backoff * random.uniform(0.5, 1.5))  # noqa: S311
+                backoff = min(backoff * 2, 5.0)
+
+    async def _step(self) -> bool:
+        own = await self._read(b"0", count=1_000_000, block=None)
+        if own:  # a batch left over after a Redis error, or one just taken over
+            await self._process(own)
+            return True
+        now = time.monotonic()
+        if now - self._last_takeover >= self.ingest.heartbeat_timeout_s / 2:
+            self._last_takeover = now
+            if await self._take_over():
+                return True
+        batch = await self._gather()
+        if batch:
+            await self._process(batch)
+        elif time.monotonic() - self._last_trim >= _TRIM_EVERY_S:
+            await self._trim()  # idle: trim what the last writes acknowledged
+        return True
+
+    async def _read(self, start: bytes, count: int, block: int | None) -> list[_Entry]:
+        reply = await self.client.xreadgroup(
+            self.group, self.name, {self.stream: start}, count=count, block=block
+        )
+        out = []
+        for _stream, rows in reply or []:
+            for entry_id, fields in rows:
+                if fields:  # an entry trimmed while pending comes back empty: nothing to do
+                    out.append(_entry(entry_id, fields))
+                else:
+                    await self.client.xack(self.stream, self.group, entry_id)
+        return out
+
+    async def _gather(self) -> list[_Entry]:
+        """New entries until the batch is full, the linger ran out, or we are stopping."""
+        helper = self.handle.helper
+        max_records = helper.batch.send_batch_max_size
+        entries: list[_Entry] = []
+        records = 0
+        deadline: float | None = None
+        while records < max_records and not self.stopping.is_set():
+            # Once a batch has begun, linger on our own clock: Redis times a short BLOCK
+            # out only on its clock tick (1000/hz ms: a 5 ms BLOCK takes ~100 ms at the
+            # default hz 10), which would add up to that to every line of a quiet stream.
+            # So read without blocking, and nap briefly while nothing new has come.
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            block = self.ingest.block_ms if deadline is None else None
+            got = await self._read(b">", count=self.ingest.read_count, block=block)
+            if not got:
+                if deadline is None:
+                    return entries  # idle: go round (heartbeat, takeover, stop check)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(left, _LINGER_POLL_S))
+                continue
+            if deadline is None:
+                deadline = time.monotonic() + helper.batch.timeout_ms / 1000
+            entries.extend(got)
+            records += sum(e.records for e in got)
+        return entries
+
+    async def _process(self, entries: list[_Entry]) -> None:
+        # Decode off the exporter's thread: with several streams (``shards``) one
+        # consumer decodes while another's batch is being written.
+        batch, bad = await asyncio.to_thread(_decode, self.stream, entries)
+        if bad:
+            await self.handle.keep(
+                [(e.payload, e.tenant, e.records) for e in bad],
+                "malformed request in the ingest stream",
+            )
+        if len(batch):
+            outcome = await self.handle.push(batch, stop=self.stopping)
+            if outcome is Outcome.ABANDONED:  # replayed by a successor, same token
+                _log.warning(
+                    "writer %s on %s: stopping; batch of %d entries left pending for a successor",
+                    self.group,
+                    self.stream,
+                    len(entries),
+                )
+                return
+            if outcome is Outcome.FAILED:
+                good = [e for e in entries if e not in bad]
+                await self.handle.keep(
+                    [(e.payload, e.tenant, e.records) for e in good],
+                    f"export failed: {self.handle.last_error}",
+                )
+        await self.client.xack(self.stream, self.group, *[e.id for e in entries])
+        now = time.time_ns()
+        lag = metrics.EXPORTER_LAG.labels(self.group)
+        for entry in entries:
+            if entry.received_ns:
+                lag.observe((now - entry.received_ns) / 1e9)
+        if time.monotonic() - self._last_trim >= _TRIM_EVERY_S:
+            await self._trim()
+
+    async def _trim(self) -> None:
+        self._last_trim = time.monotonic()
+        await trim(self.client, self.stream)
+        backlog = await self.client.xlen(self.stream)
+        metrics.INGEST_BACKLOG.labels(self.stream).set(backlog)
+        metrics.INGEST_BACKLOG_CAPACITY.labels(self.stream).set(self.ingest.max_backlog_entries)
+        for group in await group_states(self.client, self.stream):
+            if group.name == self.group:
+                waiting = group.pending + (group.lag or 0)
+                metrics.EXPORTER_QUEUE_ENTRIES.labels(self.group, self.stream).set(waiting)
+
+    async def _beat(self) -> None:
+        key = self.keys.heartbeat(self.stream, self.group, self.name)
+        await self.client.set(key, b"1", px=int(self.ingest.heartbeat_timeout_s * 1000))
+
+    async def heartbeat(self) -> None:
+        """Refresh this consumer's liveness key until stopped (a separate task)."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(RedisError):
+                await self._beat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.ingest.heartbeat_timeout_s / 4)
+
+    async def _take_over(self) -> bool:
+        """Claim the whole PEL of one dead consumer of this group; True if claimed."""
+        for row in await self.client.xinfo_consumers(self.stream, self.group):
+            dead = row["name"].decode() if isinstance(row["name"], bytes) else str(row["name"])
+            if dead == self.name:
+                continue
+            if await self.client.exists(self.keys.heartbeat(self.stream, self.group, dead)):
+                continue
+            if not int(row["pending"]):
+                await self.client.xgroup_delconsumer(self.stream, self.group, dead)
+                continue
+            lock = self.keys.takeover(self.stream, self.group, dead)
+            if not await self.client.set(lock, self.name.encode(), nx=True, px=30_000):
+                continue
+            rows = await self.client.xpending_range(
+                self.stream, self.group, min="-", max="+", count=1_000_000, consumername=dead
+            )
+            ids = [r["message_id"] for r in rows]
+            if ids:
+                await self.client.xclaim(
+                    self.stream,
+                    self.group,
+                    self.name,
+                    min_idle_time=0,
+                    message_ids=ids,
+                    justid=True,
+                )
+            await self.client.xgroup_delconsumer(self.stream, self.group, dead)
+            _log.warning(
+                "writer %s on %s: took over %d pending entries of dead consumer %s",
+                self.group,
+                self.stream,
+                len(ids),
+                dead,
+            )
+            return bool(ids)
+        return False
+
+    async def close(self) -> None:
+        """Clean exit: drop the heartbeat (a successor may claim leftovers at once)."""
+        with contextlib.suppress(RedisError):
+            await self.client.delete(self.keys.heartbeat(self.stream, self.group, self.name))
+            pending = await self.client.xpending_range(
+                self.stream, self.group, min="-", max="+", count=1, consumername=self.name
+            )
+            if not pending:
+                await self.client.xgroup_delconsumer(self.stream, self.group, self.name)
+
+
+class RedisWriters:
+    """The writers of some exporters: one consumer per (exporter, stream)."""
+
+    def __init__(self, config: Config, specs: list[ExporterSpec]) -> None:
+        if config.redis is None:
+            raise ConfigError("redis: not configured; writers need the durable ingest stream")
+        self.config = config
+        self.redis = config.redis
+        self.specs = specs
+        self.keys = IngestKeys(self.redis.key_prefix, self.redis.ingest.shards)
+        self.handles: list[ExporterHandle] = []
+        self.consumers: list[StreamConsumer] = []
+        self.stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client: Client | None = None
+
+    async def start(self) -> None:
+        """Start exporters (may raise), create groups, start consumers and heartbeats."""
+        read_timeout = self.redis.ingest.block_ms / 1000 + 5
+        self._client = client = connect(self.redis, read_timeout=read_timeout)
+        dead_letter = RedisDeadLetter(
+            client, self.redis.key_prefix, self.redis.ingest.dead_letter_maxlen
+        )
+        groups = [spec.component_id for spec in self.specs]
+        await _until_connected(lambda: ensure_groups(client, self.keys, groups), self.stopping)
+        if self.stopping.is_set():
+            return
+        name = consumer_name()
+        for spec in self.specs:
+            handle = ExporterHandle(
+                spec.component_id, spec.create(self.config.data_dir), spec.helper, dead_letter
+            )
+            await handle.start()
+            self.handles.append(handle)
+            for stream in self.keys.all_streams():
+                consumer = StreamConsumer(
+                    client,
+                    self.keys,
+                    stream,
+                    handle=handle,
+                    ingest=self.redis.ingest,
+                    name=name,
+                    stopping=self.stopping,
+                )
+                self.consumers.append(consumer)
+        for consumer in self.consumers:
+            self._tasks.append(asyncio.create_task(consumer.run()))
+            self._tasks.append(asyncio.create_task(consumer.heartbeat()))
+        _log.info(
+            "writers for %s started as consumer %s on %d stream(s)",
+            ", ".join(groups),
+            name,
+            self.keys.shards,
+        )
+
+    async def stop(self, timeout: float) -> None:
+        """Finish the batches in flight within ``timeout``, then stop exporters.
+
+        A batch not written in time stays pending in Redis and is replayed by a
+        successor: stopping never loses anything already acknowledged to a sender.
+        """
+        self.stopping.set()
+        if self._tasks:
+            _done, late = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                _log.error(
+                    "writers: %d task(s) did not finish within %.1fs; their batches "
+                    "stay pending for another writer",
+                    len(late),
+                    timeout,
+                )
+                await asyncio.wait(late, timeout=1.0)
+        for consumer in self.consumers:
+            await consumer.close()
+        for handle in self.handles:
+            await handle.stop()
+        if self._client is not None:
+            await self._client.aclose()
+        self._tasks.clear()
+        self.consumers.clear()
+        self.handles.clear()
+        self._client = None
+
+
+async def _until_connected(make: Callable[[], Awaitable[None]], stopping: asyncio.Event) -> None:
+    """Retry a Redis setup call with backoff until it succeeds (writers never crash)."""
+    backoff = 0.2
+    while True:
+        try:
+            await make()
+            return
+        except RedisError as exc:
+            if stopping.is_set():
+                return
+            _log.warning("writers: Redis unavailable (%r); retrying in %.1fs", exc, backoff)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), backoff)
+            backoff = min(backoff * 2, 5.0)
+
+
+async def run_worker(config: Config, exporters: list[str], drain_timeout: float = 30.0) -> None:
+    """``tasklogs worker``: run the writers of ``exporters`` until SIGINT/SIGTERM."""
+    specs = resolve_exporters(config)
+    from live_tail.wiring import bind_publishers, make_bus, publisher_spec
+
+    if (live := publisher_spec(config, specs)) is not None:
+        specs.append(live)  # the same consumer groups as the receiving service
+    live_bus = make_bus(config)
+    bind_publishers(specs, live_bus)
+    known = {spec.component_id: spec for spec in specs}
+    wanted = exporters or list(known)
+    for cid in wanted:
+        if cid not in known:
+            raise ConfigError(
+                f"exporters.{cid}: not used by any pipeline (known: {', '.join(known) or 'none'})"
+            )
+    if left := [cid for cid in known if cid not in wanted]:
+        # Every exporter has a consumer group on the ingest stream: one nobody reads holds
+        # the backlog until the receivers refuse everything.
+        _log.warning(
+            "this worker does not write %s: run a worker for them too (tasklogs worker "
+            "--exporter %s), or the ingest backlog fills and receivers refuse Exports",
+            ", ".join(left),
+            left[0],
+        )
+    writers = RedisWriters(config, [known[cid] for cid in wanted])
+    loop = asyncio.get_running_loop()
+    stop = writers.stopping
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await writers.start()
+        await stop.wait()
+        _log.info("worker shutting down: finishing batches in flight")
+    finally:
+        await writers.stop(drain_timeout)
+        await live_bus.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

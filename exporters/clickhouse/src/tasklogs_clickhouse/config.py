@@ -1,0 +1,71 @@
+"""Configuration of the ClickHouse exporter (validated before any I/O)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from collector_service.component.config import Duration
+from tasklogs_clickhouse._sql import IDENTIFIER_RE
+
+__all__ = ["ClickHouseConfig"]
+
+
+class ClickHouseConfig(BaseModel):
+    """``exporters.clickhouse`` in the service config.
+
+    ``dsn`` selects the engine: ``chdb:///path`` (embedded, the default, under the
+    service's data directory) or ``http(s)://user:password@host:8123`` for a server.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dsn: str | None = None
+    database: str = "default"
+    table: str = "otel_logs"
+    #: Create the database and table when missing. ``false`` writes into an existing table
+    #: (e.g. one the contrib exporter created), using whatever columns it has.
+    create_schema: bool = True
+    #: Rows older than this are dropped by ClickHouse (whole parts, ``ttl_only_drop_parts``).
+    ttl: Duration | None = Field(default=None)
+    #: ClickHouse cluster (``remote_servers``): DDL runs ``ON CLUSTER``, rows go to a
+    #: ``ReplicatedMergeTree`` table ``<table>_local`` on every node, and writes and reads
+    #: go through a ``Distributed`` table ``<table>`` sharded by task run.
+    cluster_name: str | None = None
+    #: Skip index on ``Body``: ``auto`` picks the engine's text (inverted) index where it
+    #: has one and ``tokenbf_v1`` otherwise; ``none`` trades text search speed for about
+    #: a third less insert work per row (see bench/clickhouse_insert.py).
+    body_index: Literal["auto", "text", "tokenbf", "none"] = "auto"
+    #: Recent insert blocks a non-replicated table remembers for deduplication (a batch
+    #: replayed with the same token within this many inserts is stored once).
+    dedup_window: int = Field(default=1000, ge=0)
+
+    @field_validator("database", "table", "cluster_name")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is not None and not IDENTIFIER_RE.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a valid identifier: use letters, digits and '_' (not first)"
+            )
+        return value
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("chdb:", "http://", "https://")):
+            raise ValueError("dsn must start with chdb://, http:// or https://")
+        return value
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value.total_seconds() < 1:
+            raise ValueError("ttl must be at least 1s (or omitted for no TTL)")
+        return value
+
+    def resolved_dsn(self, data_dir: Path) -> str:
+        """The DSN to connect to: the configured one or ``chdb://<data_dir>/chdb``."""
+        return self.dsn or f"chdb://{(data_dir / 'chdb').resolve()}"

@@ -1,0 +1,235 @@
+"""The ClickHouse exporter and store: one code path for chDB and for a server.
+
+``chdb://PATH`` runs the ClickHouse engine in this process (one process owns a chDB
+directory: a lock file beside it makes a second owner fail with a clear error);
+``http(s)://`` talks to a server. Both go through clickhouse-connect with the same SQL.
+Inserts use clickhouse-connect's columnar Native insert (the batch's column lists as they
+are; measured cheaper in total CPU than its Arrow path on chDB, see
+bench/clickhouse_insert.py) with the batch's deduplication token, so a batch replayed
+after a writer crash is stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+
+from collector_service.component.model import COLUMN_NAMES, LogBatch
+from collector_service.component.store import (
+    HistoryPage,
+    HistoryQuery,
+    PartitionInfo,
+    RetentionReport,
+)
+from collector_service.errors import (
+    PermanentExportError,
+    RetryableExportError,
+    StoreError,
+)
+from tasklogs_clickhouse import _history, _ownership
+from tasklogs_clickhouse._ddl import Schema, body_index_kind
+from tasklogs_clickhouse._sql import render
+from tasklogs_clickhouse.config import ClickHouseConfig
+
+__all__ = ["ClickHouseExporter"]
+
+_log = logging.getLogger(__name__)
+#: Columns a contrib-created table may lack (older contrib versions had no EventName).
+_OPTIONAL_COLUMNS = frozenset({"EventName"})
+
+
+class ClickHouseExporter:
+    """Writes :class:`LogBatch` es to ``otel_logs`` and answers history queries."""
+
+    def __init__(self, config: ClickHouseConfig, dsn: str) -> None:
+        self.config = config
+        self.dsn = dsn
+        self.schema = Schema(config)
+        self._table = self.schema.table
+        self._client: Client | None = None
+        self._lock = threading.Lock()  # chDB handles are not shared across threads
+        self._owns = False
+        self._insert_columns: list[str] = list(COLUMN_NAMES)
+        self._present: frozenset[str] = frozenset(COLUMN_NAMES)
+        self._columns = _history.Columns()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb:")
+
+    def _chdb_path(self) -> Path:
+        parsed = urlparse(self.dsn)
+        return Path(parsed.netloc + parsed.path)
+
+    def _take_ownership(self) -> None:
+        _ownership.acquire(self._chdb_path())
+        self._owns = True
+
+    def start(self) -> None:
+        """Connect, create the schema if configured, and learn the table's columns."""
+        if self.embedded:
+            self._take_ownership()
+        try:
+            # No HTTP session: concurrent reads and writes must not contend for one.
+            extra: dict[str, Any] = {} if self.embedded else {"autogenerate_session_id": False}
+            self._client = clickhouse_connect.get_client(dsn=self.dsn, **extra)
+            if self.config.create_schema:
+                self._create_schema()
+            self._learn_columns()
+        except ClickHouseError as exc:
+            self.shutdown()
+            raise StoreError(f"ClickHouse at {_redact(self.dsn)}: {exc}") from exc
+        except BaseException:
+            self.shutdown()
+            raise
+        _log.info("ClickHouse store ready: %s table %s", _redact(self.dsn), self._table)
+
+    def _create_schema(self) -> None:
+        client = self._require_client()
+        kind = body_index_kind(self.config.body_index, self._has_text_index())
+        for statement in self.schema.statements(kind):
+            client.command(statement)
+
+    def _has_text_index(self) -> bool:
+        """Whether the engine has a generally available text (inverted) index."""
+        rows = (
+            self._require_client()
+            .query("SELECT value FROM system.settings WHERE name = 'enable_full_text_index'")
+            .result_rows
+        )
+        return bool(rows) and str(rows[0][0]) == "1"
+
+    def _learn_columns(self) -> None:
+        rows = self._require_client().query(f"DESC TABLE {self._table}").result_rows
+        present = {str(r[0]) for r in rows}
+        missing = [c for c in COLUMN_NAMES if c not in present and c not in _OPTIONAL_COLUMNS]
+        if missing:
+            raise StoreError(f"table {self._table} lacks required columns: {', '.join(missing)}")
+        self._present = frozenset(present)
+        self._insert_columns = [c for c in COLUMN_NAMES if c in present]
+        self._columns = _history.Columns.for_table(present)
+
+    def shutdown(self) -> None:
+        if self._client is not None:
+            with self._lock:
+                self._client.close()
+            self._client = None
+        if self._owns:
+            _ownership.release(self._chdb_path())
+            self._owns = False
+
+    def __enter__(self) -> ClickHouseExporter:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.shutdown()
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise StoreError("the ClickHouse store is not started")
+        return self._client
+
+    # -- write -------------------------------------------------------------------------
+
+    def push(self, batch: LogBatch) -> None:
+        if not len(batch):
+            return
+        client = self._require_client()
+        columns = batch.columns()
+        if len(self._insert_columns) != len(COLUMN_NAMES):  # a contrib table without EventName
+            columns = [c for n, c in zip(COLUMN_NAMES, columns, strict=True) if n in self._present]
+        # A batch that cannot be replayed gets a token of its own: never dropped because an
+        # earlier batch had equal content (content-hash dedup is the default otherwise).
+        token = batch.token or f"tasklogs:{uuid.uuid4().hex}"
+        settings: dict[str, Any] = {"insert_deduplicate": 1, "insert_deduplication_token": token}
+        if self.schema.clustered:
+            # Acknowledge only what the shards hold (and let them deduplicate it).
+            settings["distributed_foreground_insert"] = 1
+        try:
+            with self._lock:
+                client.insert(
+                    self._table,
+                    columns,
+                    column_names=self._insert_columns,
+                    column_oriented=True,
+                    settings=settings,
+                )
+        except OperationalError as exc:  # network, timeouts, server unavailable
+            raise RetryableExportError(f"ClickHouse insert failed: {exc}") from exc
+        except DatabaseError as exc:
+            if _is_retryable(exc):
+                raise RetryableExportError(f"ClickHouse insert failed: {exc}") from exc
+            raise PermanentExportError(f"ClickHouse rejected the batch: {exc}") from exc
+
+    # -- read --------------------------------------------------------------------------
+
+    def query(self, query: HistoryQuery) -> HistoryPage:
+        sql, params = _history.build(query, self._columns, self._table)
+        try:
+            with self._lock:
+                rows = self._require_client().query(sql, parameters=params).result_rows
+        except ClickHouseError as exc:
+            raise StoreError(f"history query failed: {exc}") from exc
+        return _history.page_from_rows(query, rows)
+
+    def retention_report(self) -> RetentionReport:
+        """Partitions, rows and bytes on disk from ``system.parts``; oldest row to the ns."""
+        client = self._require_client()
+        parts_sql = render("retention_parts", parts=self.schema.parts_source())
+        params = {"database": self.config.database, "table": self.schema.storage_table_name}
+        try:
+            with self._lock:
+                parts = client.query(parts_sql, parameters=params).result_rows
+                times = client.query(
+                    render("retention_times", table=self.schema.rows_source())
+                ).result_rows
+        except ClickHouseError as exc:
+            raise StoreError(f"retention report failed: {exc}") from exc
+        span = {str(pid): (int(lo), int(hi)) for pid, lo, hi in times}
+        partitions = [
+            PartitionInfo(
+                table=str(table),
+                partition=str(partition),
+                rows=int(rows),
+                bytes_on_disk=int(nbytes),
+                min_timestamp_ns=span[str(pid)][0] if str(pid) in span else None,
+                max_timestamp_ns=span[str(pid)][1] if str(pid) in span else None,
+            )
+            for table, partition, pid, rows, nbytes in parts
+        ]
+        oldest = [p.min_timestamp_ns for p in partitions if p.min_timestamp_ns is not None]
+        ttl = self.config.ttl
+        return RetentionReport(
+            store=f"clickhouse {_redact(self.dsn)} {self._table}",
+            ttl_seconds=int(ttl.total_seconds()) if ttl is not None else None,
+            partitions=partitions,
+            oldest_ns=min(oldest) if oldest else None,
+        )
+
+
+def _is_retryable(exc: DatabaseError) -> bool:
+    text = str(exc)
+    # TOO_MANY_PARTS, TIMEOUT_EXCEEDED, MEMORY_LIMIT_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES,
+    # NETWORK_ERROR, SOCKET_TIMEOUT, TABLE_IS_READ_ONLY
+    return any(f"Code: {code}." in text for code in (252, 159, 241, 202, 210, 209, 242))
+
+
+def _redact(dsn: str) -> str:
+    parsed = urlparse(dsn)
+    if parsed.password:
+        return dsn.replace(f":{parsed.password}@", ":***@", 1)
+    return dsn

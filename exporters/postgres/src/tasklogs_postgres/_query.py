@@ -1,0 +1,215 @@
+"""The one builder of history queries: :class:`HistoryQuery` -> SQL + parameters.
+
+Identifiers come from validated config through :class:`psycopg.sql.Identifier`; every
+value from the query travels as a bound parameter. The semantics are those of
+:mod:`collector_service.component.store` (the normative contract), mapped to PostgreSQL:
+
+- time bounds are applied twice: on ``Timestamp`` (microseconds, the partition key, so
+  partitions are pruned) and exactly on ``TimestampNs``;
+- ``text`` is ``ILIKE`` with ``\\``, ``%`` and ``_`` escaped;
+- ``include``/``exclude`` are POSIX regular expressions (``~`` / ``!~``), case-sensitive,
+  where ``.`` matches a newline as in ClickHouse's ``match``;
+- attribute equality is written so a GIN index on either attribute column can serve it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, LiteralString
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from collector_service.component.store import Cursor, HistoryQuery, StoredLog
+from tasklogs_postgres._copy import escape_nul
+
+__all__ = ["SELECT_COLUMNS", "RecordReader", "build_history_query", "next_cursor"]
+
+SELECT_COLUMNS: tuple[str, ...] = (
+    "TimestampNs",
+    "Seq",
+    "SeverityText",
+    "SeverityNumber",
+    "Body",
+    "ServiceName",
+    "TraceId",
+    "SpanId",
+    "EventName",
+    "ScopeName",
+    "ResourceAttributes",
+    "LogAttributes",
+)
+#: Resource attributes repeat on every record of a resource: read them as text, and
+#: parse each distinct text once per page.
+_TEXT_COLUMNS = frozenset({"ResourceAttributes"})
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(ns: int) -> datetime | None:
+    """The ``Timestamp`` value of a row with ``TimestampNs == ns``; None when unrepresentable."""
+    try:
+        return _EPOCH + timedelta(microseconds=ns // 1000)
+    except OverflowError:
+        return None
+
+
+def _like_pattern(text: str) -> str:
+    escaped = escape_nul(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class _Where:
+    """Fixed clause texts ANDed together, with their bound values in order."""
+
+    def __init__(self) -> None:
+        self.clauses: list[sql.Composable] = []
+        self.params: list[Any] = []
+
+    def add(self, clause: LiteralString, *values: Any) -> None:
+        self.clauses.append(sql.SQL(clause))
+        self.params.extend(values)
+
+
+def _selection(query: HistoryQuery, where: _Where) -> None:
+    if query.task_run_id is not None:
+        where.add('"TaskRunId" = %s', query.task_run_id)
+    else:
+        where.add('"PipelineRunId" = %s', query.pipeline_run_id)
+    if query.tenant is not None:
+        where.add('"Tenant" = %s', escape_nul(query.tenant))
+    if query.task_name is not None:
+        where.add('"TaskName" = %s', escape_nul(query.task_name))
+    if query.since_ns is not None:
+        since = _micros(query.since_ns)
+        if since is not None:
+            where.add('"Timestamp" >= %s', since)
+        where.add('"TimestampNs" >= %s', query.since_ns)
+    if query.until_ns is not None:
+        until = _micros(query.until_ns - 1)
+        if until is not None:
+            where.add('"Timestamp" <= %s', until)
+        where.add('"TimestampNs" < %s', query.until_ns)
+    if query.min_severity is not None:
+        where.add('"SeverityNumber" >= %s', query.min_severity)
+
+
+def _content(query: HistoryQuery, where: _Where) -> None:
+    # One task run is at most a few thousand rows, read through its own index: filtering
+    # them is cheaper than intersecting with a trigram bitmap over the whole table, which
+    # the planner otherwise picks for common words. `"Body" || ''` keeps the trigram index
+    # out of task-run queries and leaves it to pipeline-run (and ad hoc) searches.
+    if query.text is not None:
+        pattern = _like_pattern(query.text)
+        if query.by_task:
+            where.add("(\"Body\" || '') ILIKE %s", pattern)
+        else:
+            where.add('"Body" ILIKE %s', pattern)
+    if query.include is not None:
+        if query.by_task:
+            where.add("(\"Body\" || '') ~ %s", escape_nul(query.include))
+        else:
+            where.add('"Body" ~ %s', escape_nul(query.include))
+    if query.exclude is not None:
+        where.add('"Body" !~ %s', escape_nul(query.exclude))
+    for key, value in sorted(query.attributes.items()):
+        k, v = escape_nul(key), escape_nul(value)
+        pair = Jsonb({k: v})
+        # The containment test lets a GIN index find candidates; COALESCE is the
+        # contract (the log attribute wins when present, else the resource attribute).
+        where.add(
+            '("LogAttributes" @> %s OR "ResourceAttributes" @> %s)'
+            ' AND COALESCE("LogAttributes" ->> %s, "ResourceAttributes" ->> %s) = %s',
+            pair,
+            pair,
+            k,
+            k,
+            v,
+        )
+
+
+def _order(query: HistoryQuery, where: _Where) -> tuple[LiteralString, ...]:
+    after = query.after
+    if query.by_task:
+        if after is not None:
+            where.add('("Seq", "TimestampNs") > (%s, %s)', after.seq, after.timestamp_ns)
+        return ('"Seq"', '"TimestampNs"')
+    if after is not None:
+        where.add(
+            '("TimestampNs", "TaskRunId", "Seq") > (%s, %s, %s)',
+            after.timestamp_ns,
+            after.task_run_id,
+            after.seq,
+        )
+    return ('"TimestampNs"', '"TaskRunId"', '"Seq"')
+
+
+def build_history_query(
+    query: HistoryQuery, table: sql.Composable
+) -> tuple[sql.Composed, list[Any]]:
+    """The SELECT for one page (ordered as the page will be read) and its parameters.
+
+    ``newest`` reads the order backwards (the caller reverses the rows).
+    """
+    where = _Where()
+    _selection(query, where)
+    _content(query, where)
+    order = _order(query, where)
+    direction: LiteralString = " DESC" if query.newest else ""
+    stmt = sql.SQL("SELECT {cols} FROM {table} WHERE {where} ORDER BY {order} LIMIT %s").format(
+        cols=sql.SQL(", ").join(
+            sql.SQL("{}::text").format(sql.Identifier(c))
+            if c in _TEXT_COLUMNS
+            else sql.Identifier(c)
+            for c in SELECT_COLUMNS
+        ),
+        table=table,
+        where=sql.SQL(" AND ").join(where.clauses),
+        order=sql.SQL(", ").join(sql.SQL(col + direction) for col in order),
+    )
+    return stmt, [*where.params, query.limit]
+
+
+def _attrs(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    if all(isinstance(v, str) for v in value.values()):
+        return value
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+
+
+class RecordReader:
+    """Builds :class:`StoredLog` s from the rows of one page."""
+
+    def __init__(self) -> None:
+        self._resources: dict[str, dict[str, str]] = {}
+
+    def _resource(self, text: str) -> dict[str, str]:
+        parsed = self._resources.get(text)
+        if parsed is None:
+            parsed = self._resources[text] = _attrs(json.loads(text))
+        return dict(parsed)  # each record owns its dict
+
+    def record(self, row: tuple[Any, ...]) -> StoredLog:
+        return StoredLog(
+            timestamp_ns=row[0],
+            seq=row[1],
+            severity_text=row[2],
+            severity_number=row[3],
+            body=row[4],
+            service_name=row[5],
+            trace_id=row[6],
+            span_id=row[7],
+            event_name=row[8],
+            scope_name=row[9],
+            resource_attributes=self._resource(row[10]),
+            log_attributes=_attrs(row[11]),
+        )
+
+
+def next_cursor(query: HistoryQuery, records: list[StoredLog]) -> Cursor | None:
+    """The page's ``next_cursor`` as the contract defines it."""
+    if query.newest:
+        return records[-1].cursor if records else query.after
+    return records[-1].cursor if len(records) == query.limit else None

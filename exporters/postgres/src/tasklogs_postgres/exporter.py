@@ -1,0 +1,317 @@
+"""The PostgreSQL exporter and store: binary COPY writes, daily partitions, history.
+
+Writes: one transaction per batch holds the batch's ledger row (its dedup token, unique)
+and the binary ``COPY`` of its rows, so a replayed batch is either skipped whole or was
+never stored. Partitions are created ahead of time by a maintenance thread (and on
+demand for late or early rows), and retention drops whole expired partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from collector_service.component.model import LogBatch
+from collector_service.component.store import (
+    HistoryPage,
+    HistoryQuery,
+    PartitionInfo,
+    RetentionReport,
+)
+from collector_service.errors import (
+    ConfigError,
+    PermanentExportError,
+    RetryableExportError,
+    StoreError,
+)
+from tasklogs_postgres import _partitions as parts
+from tasklogs_postgres._copy import COPY_COLUMNS, COPY_TYPES, register_copy_dumpers, rows_for_copy
+from tasklogs_postgres._query import RecordReader, build_history_query, next_cursor
+from tasklogs_postgres._schema import migrate
+from tasklogs_postgres.config import PostgresConfig, redact_dsn
+
+__all__ = ["PostgresExporter"]
+
+_log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: A batch spanning more days than this gets its partitions from its distinct days.
+_MAX_DAY_SPAN = 62
+
+
+def _ns(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+class PostgresExporter:
+    """Writes :class:`LogBatch` es into daily partitions and answers history queries."""
+
+    def __init__(self, config: PostgresConfig, *, clock: Callable[[], int] = time.time_ns):
+        self.config = config
+        self._clock = clock
+        self._dsn_shown = redact_dsn(config.dsn)
+        self._table = sql.Identifier(config.db_schema, config.table)
+        self._ledger = sql.Identifier(config.db_schema, f"{config.table}_batches")
+        self._retention_log = sql.Identifier(config.db_schema, f"{config.table}_retention")
+        self._copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            self._table, sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS)
+        )
+        self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
+        self._known_days: set[int] = set()
+        self._days_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._maintenance: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (clear errors naming the DSN), migrate, create partitions, start upkeep."""
+        conninfo = self.config.conninfo()
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                self._prepare_schema(conn)
+        except psycopg.OperationalError as exc:
+            raise self._connect_error(exc) from exc
+        except psycopg.Error as exc:
+            raise ConfigError(
+                f"PostgreSQL store at {self._dsn_shown}: schema setup failed: {exc}"
+            ) from exc
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=self.config.pool_min_size,
+            max_size=self.config.pool_max_size,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            open=False,
+            name=f"tasklogs-postgres-{self.config.db_schema}.{self.config.table}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=self.config.connect_timeout.total_seconds())
+            self.run_maintenance()
+        except (psycopg.Error, PoolTimeout) as exc:
+            self.shutdown()
+            raise RetryableExportError(
+                f"PostgreSQL store at {self._dsn_shown}: start-up failed: {exc}"
+            ) from exc
+        except BaseException:
+            self.shutdown()
+            raise
+        self._stop.clear()
+        self._maintenance = threading.Thread(
+            target=self._maintenance_loop, name="tasklogs-postgres-maintenance", daemon=True
+        )
+        self._maintenance.start()
+        _log.info("PostgreSQL store ready: %s table %s", self._dsn_shown, self._qualified())
+
+    def _qualified(self) -> str:
+        return f"{self.config.db_schema}.{self.config.table}"
+
+    def _connect_error(self, exc: psycopg.OperationalError) -> Exception:
+        text = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+        message = f"PostgreSQL store: cannot connect to {self._dsn_shown}: {text}"
+        if "does not exist" in text or "authentication" in text or "role" in text:
+            return ConfigError(message)
+        return RetryableExportError(message)
+
+    def _prepare_schema(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        if self.config.create_schema:
+            migrate(conn, self.config)
+        exists = conn.execute("SELECT to_regclass(%s)", (self._qualified(),)).fetchone()
+        if exists is None or exists[0] is None:
+            raise ConfigError(
+                f"PostgreSQL store at {self._dsn_shown}: table {self._qualified()} does not "
+                "exist (set create_schema: true to create it)"
+            )
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._maintenance is not None:
+            self._maintenance.join(timeout=30)
+            self._maintenance = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> PostgresExporter:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.shutdown()
+
+    def _require_pool(self) -> ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
+        if self._pool is None:
+            raise StoreError("the PostgreSQL store is not started")
+        return self._pool
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def _maintenance_loop(self) -> None:
+        while not self._stop.wait(self.config.maintenance_interval.total_seconds()):
+            try:
+                self.run_maintenance()
+            except Exception:  # noqa: BLE001 - the loop must outlive one failed run
+                _log.exception("PostgreSQL store maintenance failed; retrying next interval")
+
+    def run_maintenance(self, now_ns: int | None = None) -> list[parts.Dropped]:
+        """Create partitions today..today+ahead, drop expired ones, prune the batch ledger.
+
+        Runs on the maintenance thread every ``maintenance_interval``; callable directly.
+        """
+        now = self._clock() if now_ns is None else now_ns
+        today = parts.day_of(now)
+        with self._require_pool().connection() as conn:
+            dropped = parts.apply_retention(conn, self.config, now)
+            if dropped:
+                with self._days_lock:
+                    self._known_days.clear()
+            self._ensure_days(conn, range(today, today + self.config.partitions_ahead + 1))
+            window_s = int(self.config.dedup_window.total_seconds())
+            conn.execute(
+                sql.SQL(
+                    "DELETE FROM {} WHERE written_at < now() - make_interval(secs => %s)"
+                ).format(self._ledger),
+                (window_s,),
+            )
+        return dropped
+
+    def _ensure_days(self, conn: psycopg.Connection[Any], days: range | set[int]) -> None:
+        with self._days_lock:
+            if not self._known_days:
+                self._known_days.update(
+                    p.day for p in parts.list_partitions(conn, self.config) if p.attached
+                )
+            missing = set(days) - self._known_days
+        if missing:
+            parts.create_partitions(conn, self.config, missing)
+            with self._days_lock:
+                self._known_days.update(missing)
+
+    # -- write -------------------------------------------------------------------------
+
+    def push(self, batch: LogBatch) -> None:
+        if not len(batch):
+            return
+        try:
+            with self._require_pool().connection() as conn:
+                self._ensure_days(conn, _batch_days(batch.timestamp))
+                try:
+                    self._write(conn, batch)
+                except pg_errors.CheckViolation:
+                    # A partition vanished under us (dropped by retention elsewhere):
+                    # relearn the partitions, recreate, and write once more.
+                    with self._days_lock:
+                        self._known_days.clear()
+                    self._ensure_days(conn, _batch_days(batch.timestamp))
+                    self._write(conn, batch)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise RetryableExportError(f"PostgreSQL write failed: {exc}") from exc
+        except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected) as exc:
+            raise RetryableExportError(f"PostgreSQL write failed: {exc}") from exc
+        except (psycopg.Error, UnicodeError, OverflowError, ValueError) as exc:
+            raise PermanentExportError(f"PostgreSQL rejected the batch: {exc}") from exc
+
+    def _write(self, conn: psycopg.Connection[Any], batch: LogBatch) -> None:
+        with conn.transaction():
+            if batch.token is not None:
+                inserted = conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (token, rows) VALUES (%s, %s)"
+                        " ON CONFLICT (token) DO NOTHING RETURNING 1"
+                    ).format(self._ledger),
+                    (batch.token, len(batch)),
+                ).fetchone()
+                if inserted is None:
+                    _log.info("PostgreSQL store: batch %s already stored, skipped", batch.token)
+                    return
+            with conn.cursor().copy(self._copy_sql) as copy:
+                copy.set_types(list(COPY_TYPES))
+                write_row = copy.write_row
+                for row in rows_for_copy(batch):
+                    write_row(row)
+
+    # -- read --------------------------------------------------------------------------
+
+    def query(self, query: HistoryQuery) -> HistoryPage:
+        stmt, params = build_history_query(query, self._table)
+        try:
+            with self._require_pool().connection() as conn:
+                rows = conn.execute(stmt, params).fetchall()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"history query failed: {exc}") from exc
+        reader = RecordReader()
+        records = [reader.record(r) for r in rows]
+        if query.newest:
+            records.reverse()
+        return HistoryPage(records=records, next_cursor=next_cursor(query, records))
+
+    def retention_report(self) -> RetentionReport:
+        try:
+            with self._require_pool().connection() as conn:
+                infos = [
+                    self._partition_info(conn, p.name)
+                    for p in parts.list_partitions(conn, self.config)
+                    if p.attached
+                ]
+                dropped_rows = conn.execute(
+                    sql.SQL(
+                        "SELECT partition_name, table_name, rows, dropped_at FROM {}"
+                        " ORDER BY dropped_at DESC, id DESC LIMIT 1000"
+                    ).format(self._retention_log)
+                ).fetchall()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"retention report failed: {exc}") from exc
+        mins = [p.min_timestamp_ns for p in infos if p.min_timestamp_ns is not None]
+        ttl = self.config.ttl
+        return RetentionReport(
+            store="postgres",
+            ttl_seconds=None if ttl is None else int(ttl.total_seconds()),
+            partitions=infos,
+            oldest_ns=min(mins) if mins else None,
+            dropped=[
+                {"partition": p, "table": t, "rows": int(n), "dropped_at_ns": _ns(at)}
+                for p, t, n, at in dropped_rows
+            ],
+        )
+
+    def _partition_info(self, conn: psycopg.Connection[Any], name: str) -> PartitionInfo:
+        ident = sql.Identifier(self.config.db_schema, name)
+        row = conn.execute(
+            sql.SQL(
+                'SELECT count(*), min("TimestampNs"), max("TimestampNs"),'
+                " pg_total_relation_size(%s::regclass) FROM {}"
+            ).format(ident),
+            (f'"{self.config.db_schema}"."{name}"',),
+        ).fetchone()
+        count, lo, hi, size = row if row is not None else (0, None, None, 0)
+        return PartitionInfo(
+            table=self.config.table,
+            partition=name,
+            rows=int(count),
+            bytes_on_disk=int(size),
+            min_timestamp_ns=None if lo is None else int(lo),
+            max_timestamp_ns=None if hi is None else int(hi),
+        )
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    register_copy_dumpers(conn)
+    conn.execute("SET TimeZone TO 'UTC'")
+
+
+def _batch_days(timestamps: list[int]) -> range | set[int]:
+    first, last = parts.day_of(min(timestamps)), parts.day_of(max(timestamps))
+    if last - first <= _MAX_DAY_SPAN:
+        return range(first, last + 1)
+    return {parts.day_of(ts) for ts in timestamps}
