@@ -1,0 +1,53 @@
+"""``tasklogs worker``: with Redis, consume the stream queue into exporters (any number)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from collector_service.cli._common import config_args, setup_logging
+from collector_service.service.config import load_config
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    worker = sub.add_parser(
+        "worker", help="with Redis: write the ingest stream to exporters (any number of these)"
+    )
+    config_args(worker)
+    worker.add_argument(
+        "--exporter",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="exporter component id to write (repeatable; default: every exporter)",
+    )
+    worker.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to finish the batches in flight on SIGTERM (default 30)",
+    )
+    worker.add_argument(
+        "--metrics-endpoint", metavar="HOST:PORT", help="serve Prometheus /metrics here"
+    )
+    worker.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    worker.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from collector_service.stream.consumer import run_worker
+
+    setup_logging(args.verbose)
+    config = load_config(args.config, data_dir=args.data_dir)
+    if args.metrics_endpoint:
+        from prometheus_client import start_http_server
+
+        from collector_service.metrics import REGISTRY
+
+        host, _, port = args.metrics_endpoint.rpartition(":")
+        start_http_server(int(port), addr=host or "127.0.0.1", registry=REGISTRY)
+    asyncio.run(run_worker(config, args.exporter, drain_timeout=args.drain_timeout))
+    return 0
