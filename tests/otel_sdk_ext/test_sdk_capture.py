@@ -20,11 +20,11 @@ from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 
 import otel_sdk_ext
-from collector_service.errors import ConfigError
 from otel_sdk_ext import TaskLogging, semconv
 from otel_sdk_ext._exporters import insecure_for
 from otel_sdk_ext._registry import active
 from otel_sdk_ext._tee import TeeTextStream
+from otel_sdk_ext.errors import ConfigError
 from otel_sdk_ext.settings import DEFAULT_GRPC_ENDPOINT, Settings
 
 RUN_ID = f"capture-{uuid.uuid4()}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector_service.errors import ConfigError
 from otel_sdk_ext import TaskIdentity, semconv
+from otel_sdk_ext.errors import ConfigError
 from otel_sdk_ext.identity import DEFAULT_SERVICE_NAME
 
 FULL_ENV = {

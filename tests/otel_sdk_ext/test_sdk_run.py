@@ -17,8 +17,8 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 
 import otel_sdk_ext
-from collector_service.errors import ConfigError
 from otel_sdk_ext import TaskIdentity, semconv
+from otel_sdk_ext.errors import ConfigError
 from otel_sdk_ext.run import run_command
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector_service.errors import ConfigError
 from otel_sdk_ext._exporters import build_exporter
+from otel_sdk_ext.errors import ConfigError
 from otel_sdk_ext.settings import DEFAULT_HTTP_ENDPOINT, Settings
 
 
