@@ -131,3 +131,23 @@ def test_tasklogs_run_passes_the_exit_code(producer_venv: Path, service: Running
     bodies = [r["body"] for r in service.wait_for(run_id, 4)]
     assert "one" in bodies
     assert "two" in bodies
+
+
+def test_the_producer_unit_tests_pass_without_the_server(producer_venv: Path) -> None:
+    """The producer's own tests, in the venv that has no store, no chDB and no core."""
+    py = str(producer_venv / "bin" / "python")
+    subprocess.run(
+        [py, "-m", "pip", "install", "--quiet", "-c", str(REPO / "constraints.txt"),
+         "pytest", "pytest-asyncio", "httpx"],
+        check=True,
+    )  # fmt: skip
+    proc = subprocess.run(
+        [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not e2e", "tests/otel_sdk_ext"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout
