@@ -1,6 +1,6 @@
-"""Configuration of the live tail (the ``live_tail:`` section of the service config).
+"""Configuration of the live tail (the ``extensions.live_tail`` section of the service config).
 
-Only pydantic here: :mod:`collector_service.config` imports this module.
+Only pydantic here: the extension factory's config model, validated before any I/O.
 """
 
 from __future__ import annotations
