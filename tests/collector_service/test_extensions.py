@@ -20,6 +20,7 @@ from collector_service.component import plugin
 from collector_service.component.exporter import (
     Exporter,
     ExporterContext,
+    ExporterSpec,
     load_factories,
 )
 from collector_service.component.extension import (
@@ -30,7 +31,9 @@ from collector_service.component.extension import (
     resolve_extensions,
 )
 from collector_service.component.model import LogBatch
+from collector_service.component.store import HistoryPage, HistoryQuery
 from collector_service.errors import ConfigError
+from collector_service.pipeline.config import ExporterHelperConfig
 from collector_service.service.config import Config
 from collector_service.service.host import ServiceHost
 from collector_service.service.lifecycle import Service
@@ -298,3 +301,34 @@ def test_the_core_imports_no_plugin() -> None:
         if plugin_import.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+class _Store(_ProbeExporter):
+    def query(self, query: HistoryQuery) -> HistoryPage:
+        return HistoryPage(records=[], next_cursor=None)
+
+
+class _StoreFactory(_ProbeExporterFactory):
+    type_name = "store"
+
+    def create(self, config: BaseModel, context: ExporterContext) -> Exporter:
+        return _Store(None)
+
+
+def test_readers_start_the_history_store_only(tmp_path: Path) -> None:
+    """The CLI and the standalone API start the store the host picks, and never need a
+    best-effort exporter (the live publisher needs its extension, which readers lack)."""
+    helper = ExporterHelperConfig()
+    live = load_factories()["live_tail"]
+    host = ServiceHost(data_dir=tmp_path)
+    assert host.history_store() is None
+    specs = [
+        ExporterSpec("live_tail", live, live.config_model(), helper, host),
+        ExporterSpec("store", _StoreFactory(), _ProbeExporterConfig(), helper, host),
+    ]
+    EVENTS.clear()
+    store = host.start_history_store(specs)
+    assert isinstance(store, _Store)
+    assert host.history_store() is store
+    host.stop_exporters()
+    assert EVENTS == ["exporter start", "exporter shutdown"]

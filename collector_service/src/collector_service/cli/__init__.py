@@ -319,10 +319,13 @@ def _format(rec: dict[str, Any], output: str) -> str:
 
 def _retention(args: argparse.Namespace) -> int:
     """Print every configured store's retention report (read from the store directly)."""
+    from collector_service.component.exporter import is_best_effort
     from collector_service.component.store import RetentionReporter
 
     config = load_config(args.config, data_dir=args.data_dir)
     for spec in resolve_exporters(config):
+        if is_best_effort(spec.factory):
+            continue  # no record of the logs, so nothing retained (and needs a service)
         exporter = spec.create(config.data_dir)
         if not isinstance(exporter, RetentionReporter):
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -33,9 +33,9 @@ __all__ = [
     "ExporterFactory",
     "ExporterSpec",
     "contributed_exporters",
+    "is_best_effort",
     "load_factories",
     "resolve_exporters",
-    "with_host",
 ]
 
 ENTRY_POINT_GROUP = "tasklogs.exporters"
@@ -74,7 +74,11 @@ class Exporter(Protocol):
 
 @runtime_checkable
 class ExporterFactory(Protocol):
-    """Creates exporters of one type from a validated config model."""
+    """Creates exporters of one type from a validated config model.
+
+    Optional class attribute ``best_effort = True`` (:func:`is_best_effort`): the
+    exporter is no record of the logs (a lost batch is acceptable, it answers no history).
+    """
 
     type_name: str
     config_model: type[BaseModel]
@@ -149,6 +153,7 @@ def contributed_exporters(
     return added
 
 
-def with_host(specs: Sequence[ExporterSpec], host: Host) -> list[ExporterSpec]:
-    """``specs`` creating their exporters with ``host``."""
-    return [replace(spec, host=host) for spec in specs]
+def is_best_effort(factory: ExporterFactory) -> bool:
+    """A factory may declare ``best_effort = True``: its exporter is no record of the logs
+    (e.g. a live publisher), so it answers no history and readers need not create it."""
+    return getattr(factory, "best_effort", False) is True

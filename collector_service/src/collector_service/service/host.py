@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
 from collector_service.auth import AuthConfig, Authenticator
-from collector_service.component.exporter import Exporter, ExporterSpec
+from collector_service.component.exporter import Exporter, ExporterSpec, is_best_effort
 from collector_service.component.extension import Extension, ExtensionSpec
 from collector_service.component.store import LogStore
 from collector_service.metrics import REGISTRY
@@ -158,9 +158,12 @@ class ServiceHost:
 
     def start_history_store(self, specs: Sequence[ExporterSpec]) -> LogStore | None:
         """For readers (the CLI, a standalone API): create the exporters of ``specs`` in
-        order and start only the first one that is a store; :meth:`history_store` then
-        answers it. Its start errors are raised; :meth:`stop_exporters` stops it."""
+        order (best-effort ones need not exist here) and start only the first one that is a
+        store; :meth:`history_store` then answers it. Its start errors are raised;
+        :meth:`stop_exporters` stops it."""
         for spec in specs:
+            if is_best_effort(spec.factory):
+                continue
             exporter = spec.create(self._data_dir)
             if isinstance(exporter, LogStore):
                 exporter.start()

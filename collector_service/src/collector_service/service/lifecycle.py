@@ -26,7 +26,6 @@ from collector_service.component.exporter import (
     resolve_exporters,
 )
 from collector_service.component.extension import ExtensionFactory, resolve_extensions
-from collector_service.component.store import LogStore
 from collector_service.pipeline.deadletter import FileDeadLetter
 from collector_service.pipeline.memory import ExporterRunner
 from collector_service.pipeline.router import Pipeline
@@ -89,11 +88,6 @@ class Service:
             yield runner.exporter
         for handle in self.writers.handles if self.writers is not None else []:
             yield handle.exporter
-
-    @property
-    def history_store(self) -> LogStore | None:
-        """The store answering history (:meth:`ServiceHost.history_store`)."""
-        return self.host.history_store()
 
     def not_ready(self) -> list[str]:
         """Why the service cannot take logs now: empty when it is ready."""
