@@ -16,7 +16,8 @@ class LiveTailConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Publish every record to the live bus. When no ``live_tail`` exporter is listed in a
-    #: pipeline, ``tasklogs serve`` adds one with :attr:`publish_linger_ms`.
+    #: pipeline, the extension contributes one (``tasklogs serve`` and ``tasklogs worker``)
+    #: with :attr:`publish_linger_ms`.
     enabled: bool = True
     #: Batch linger of the implicit publisher: low, because this is the latency floor.
     publish_linger_ms: int = Field(default=5, ge=0, le=10_000)

@@ -16,8 +16,8 @@
       pipelines:
         logs: {receivers: [otlp], exporters: [clickhouse]}
     api: {endpoint: 127.0.0.1:8080}
-    extensions:
-      live_tail: {heartbeat_s: 15}   # every installed extension runs; a section configures it
+    extensions:                    # every installed extension runs; a section configures it
+      <type>: {...}
 
 Unknown keys are rejected. ``TASKLOGS_*`` environment overrides and ``${env:...}`` /
 ``${file:...}`` secrets are applied before validation (:mod:`collector_service.service.config_env`).
