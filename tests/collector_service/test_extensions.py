@@ -34,7 +34,7 @@ from collector_service.component.model import LogBatch
 from collector_service.component.store import HistoryPage, HistoryQuery
 from collector_service.errors import ConfigError
 from collector_service.pipeline.config import ExporterHelperConfig
-from collector_service.service.config import Config
+from collector_service.service.config import Config, load_config
 from collector_service.service.host import ServiceHost
 from collector_service.service.lifecycle import Service
 from tests.support import free_port
@@ -332,3 +332,10 @@ def test_readers_start_the_history_store_only(tmp_path: Path) -> None:
     assert host.history_store() is store
     host.stop_exporters()
     assert EVENTS == ["exporter start", "exporter shutdown"]
+
+
+def test_extension_sections_take_environment_overrides(tmp_path: Path) -> None:
+    env = {"TASKLOGS_EXTENSIONS__PROBE__GREETING": "from env"}
+    config = load_config(None, data_dir=tmp_path, environ=env)
+    specs = resolve_extensions(config.extensions, {"probe": _ProbeFactory()})
+    assert specs[0].config == _ProbeConfig(greeting="from env")
