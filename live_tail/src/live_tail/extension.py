@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from collector_service.component.extension import (
     ExporterContribution,
@@ -81,7 +82,12 @@ class LiveTailExtension:
 
     async def start(self, host: Host) -> None:
         self.attach(host)
-        await self.bus.start()
+        try:
+            await self.bus.start()
+        except (RedisError, OSError) as exc:
+            # Not fatal, like the ingest queue: publishes are counted as dropped until
+            # Redis answers, and every stream that opens starts the bus again.
+            _log.warning("live bus: Redis does not answer yet (%s); retrying on use", exc)
 
     def draining(self) -> None:
         """Open SSE streams get ``retry:`` and close, so the API stops at once."""
