@@ -10,20 +10,13 @@ factory of the group's protocol, its ``config_model`` is a pydantic model and it
 from __future__ import annotations
 
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel
 
 from collector_service.errors import ConfigError
 
-__all__ = ["PluginFactory", "load_plugins"]
-
-
-class PluginFactory(Protocol):
-    """What every plugin factory has: a type name and a pydantic config model."""
-
-    type_name: str
-    config_model: type[BaseModel]
+__all__ = ["load_plugins"]
 
 
 def load_plugins(group: str, kind: str, protocol: Any) -> dict[str, Any]:
