@@ -186,7 +186,7 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear script
             f"  ingest: {{max_backlog_entries: 1024, read_count: 128, shards: {args.shards}}}\n"
             # The storage path only: the live tail's own consumer group would need a
             # worker of its own (`tasklogs worker --exporter live_tail`), see bench/live_*.
-            "live_tail: {enabled: false}\n",
+            "extensions: {live_tail: {enabled: false}}\n",
             encoding="utf-8",
         )
         serve = spawn(

@@ -82,7 +82,7 @@ def service(redis_url: str | None, store: bool = True) -> Iterator[tuple[str, st
         text = (
             f'receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}}}}}}}\n'
             f'api: {{endpoint: "127.0.0.1:{api_port}"}}\n'
-            "live_tail: {max_streams_per_tenant: 10000, heartbeat_s: 5}\n"
+            "extensions: {live_tail: {max_streams_per_tenant: 10000, heartbeat_s: 5}}\n"
         )
         if not store:  # the live path alone: no chDB writer in the process
             text += (

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from collector_service.metrics import REGISTRY
+from live_tail.metrics import REGISTRY
 from tests.live_tail.conftest import Live
 from tests.live_tail.support import SSEReader, make_batch, open_stream
 

@@ -1,8 +1,8 @@
 """Bearer tokens to tenants: who may send logs, and whose logs a reader may see.
 
 The receivers (gRPC ``authorization`` metadata, HTTP ``Authorization`` header) and the
-live-tail API share one :class:`Authenticator`. With no tenants configured, auth is off
-and every request is anonymous (tenant ``None``).
+HTTP API's extensions (through the host) share one :class:`Authenticator`. With no
+tenants configured, auth is off and every request is anonymous (tenant ``None``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 The Collector's ``otelcol_receiver_accepted_log_records`` becomes
 ``tasklogs_receiver_accepted_log_records_total`` and so on. All metrics live in
-:data:`REGISTRY` (not the global default registry) and are served at ``/metrics``.
+:data:`REGISTRY` (not the global default registry) and are served at ``/metrics``,
+beside the registries extensions add
+(:meth:`~collector_service.component.extension.Host.add_metrics`).
 """
 
 from __future__ import annotations
@@ -21,12 +23,6 @@ __all__ = [
     "EXPORTER_SENT",
     "INGEST_BACKLOG",
     "INGEST_BACKLOG_CAPACITY",
-    "LIVE_GAPS",
-    "LIVE_PUBLISH_DROPPED",
-    "LIVE_REFUSED",
-    "LIVE_RESYNCS",
-    "LIVE_SENT",
-    "LIVE_STREAMS",
     "RECEIVER_ACCEPTED",
     "RECEIVER_REFUSED",
     "REGISTRY",
@@ -113,44 +109,5 @@ INGEST_BACKLOG_CAPACITY = Gauge(
     "tasklogs_ingest_backlog_capacity_entries",
     "Backlog bound of an ingest stream; receivers refuse past it.",
     ["stream"],
-    registry=REGISTRY,
-)
-
-# -- live tail (SSE) ----------------------------------------------------------------------
-
-LIVE_STREAMS = Gauge(
-    "tasklogs_live_tail_streams",
-    "Open SSE streams, by kind (task, run).",
-    ["kind"],
-    registry=REGISTRY,
-)
-LIVE_SENT = Counter(
-    "tasklogs_live_tail_sent_log_records",
-    "Log lines sent to SSE clients (history and live), by stream kind.",
-    ["kind"],
-    registry=REGISTRY,
-)
-LIVE_GAPS = Counter(
-    "tasklogs_live_tail_gap_events",
-    "gap events sent: lines a client could be given from neither live stream nor store.",
-    ["kind"],
-    registry=REGISTRY,
-)
-LIVE_RESYNCS = Counter(
-    "tasklogs_live_tail_resyncs",
-    "Times a client fell behind and re-read from the stream or the store: its buffer was "
-    "full (buffer), or the stream was trimmed before the reader read it (trimmed).",
-    ["reason"],
-    registry=REGISTRY,
-)
-LIVE_REFUSED = Counter(
-    "tasklogs_live_tail_refused_streams",
-    "SSE streams refused (limit: the tenant's concurrent-stream budget, HTTP 429).",
-    ["reason"],
-    registry=REGISTRY,
-)
-LIVE_PUBLISH_DROPPED = Counter(
-    "tasklogs_live_tail_publish_dropped_log_records",
-    "Log lines the live bus refused (e.g. Redis down); clients get them from the store.",
     registry=REGISTRY,
 )

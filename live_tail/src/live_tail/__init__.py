@@ -1,8 +1,10 @@
-"""Live tail and the HTTP API: the live bus, SSE streams, history and downloads.
+"""Live tail: the live bus, SSE streams, history and downloads, as a tasklogs extension.
 
-:func:`create_app` builds the FastAPI application that ``tasklogs serve`` runs beside
-the receiver (and that can run on its own). Imported lazily: :mod:`collector_service.config`
-imports :mod:`live_tail.config`, and the app imports the config back.
+:mod:`live_tail.extension` is the ``live_tail`` extension (entry point in
+``tasklogs.extensions``): it builds the bus and adds its routes and metrics to the host;
+:mod:`live_tail.exporter` is the ``live_tail`` publisher (``tasklogs.exporters``).
+:func:`create_app` builds the API over a given store and bus directly (tests,
+embedding). Imported lazily: importing this package costs nothing.
 """
 
 from __future__ import annotations

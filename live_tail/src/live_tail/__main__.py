@@ -1,8 +1,11 @@
 """Run the API on its own: ``python -m live_tail --config tasklogs.yaml``.
 
 For deployments that scale the API apart from receivers and writers: live lines come
-from the Redis bus (``redis:``), history from the first configured store exporter (a
-ClickHouse or PostgreSQL server; an embedded chDB directory belongs to one process).
+from the Redis bus (``redis:``), history from the store the host picks
+(:meth:`~collector_service.service.host.ServiceHost.history_store`: the first configured
+store exporter, a ClickHouse or PostgreSQL server; an embedded chDB directory belongs to
+one process). The same seam as ``tasklogs serve``: every installed extension runs on a
+host, and the core's API serves what they add.
 """
 
 from __future__ import annotations
@@ -18,20 +21,27 @@ from pathlib import Path
 
 import uvicorn
 
-from collector_service.component.exporter import Exporter, resolve_exporters
-from collector_service.component.store import LogStore
+from collector_service.component.exporter import resolve_exporters
+from collector_service.component.extension import resolve_extensions
 from collector_service.errors import TasklogsError
-from collector_service.service.config import load_config
-from live_tail.app import create_app
-from live_tail.wiring import make_bus
+from collector_service.service.api import build_api
+from collector_service.service.config import Config, load_config
+from collector_service.service.host import ServiceHost
+
+__all__ = ["main"]
 
 _log = logging.getLogger("live_tail")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _Server(uvicorn.Server):
-    """uvicorn that ends open SSE streams first, so SIGTERM does not wait on them, and
-    exits 0 after a graceful stop (stock uvicorn re-raises the signal)."""
+    """uvicorn that tells the extensions first (open SSE streams end), so SIGTERM does
+    not wait on them, and exits 0 after a graceful stop (stock uvicorn re-raises the
+    signal)."""
+
+    def __init__(self, config: uvicorn.Config, host: ServiceHost) -> None:
+        super().__init__(config)
+        self.host = host
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -43,8 +53,29 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: object) -> None:
-        self.config.app.state.live.shutdown()  # type: ignore[union-attr]
+        self.host.drain_extensions()
         super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+
+async def _serve(config: Config, host: ServiceHost, endpoint: str) -> None:
+    await host.start_extensions()
+    try:
+        addr, _, port = endpoint.rpartition(":")
+        server = _Server(
+            uvicorn.Config(
+                build_api(host),
+                host=addr,
+                port=int(port),
+                log_level="info",
+                lifespan="off",
+                timeout_graceful_shutdown=10,
+            ),
+            host,
+        )
+        await server.serve()
+    finally:
+        host.drain_extensions()
+        await host.shutdown_extensions()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,40 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     try:
         config = load_config(args.config)
-        store: Exporter | None = None
-        for spec in resolve_exporters(config):
-            exporter = spec.create(config.data_dir)
-            if isinstance(exporter, LogStore):
-                exporter.start()
-                store = exporter
-                break
+        host = ServiceHost.from_config(config)
+        specs = resolve_exporters(config, host=host)  # every section validated first
+        host.create_extensions(resolve_extensions(config.extensions))
+        host.start_history_store(specs)
     except TasklogsError as exc:
         print(f"live_tail: error: {exc}", file=sys.stderr)
         return 1
     if config.redis is None:
         _log.warning("no redis: configured: this API sees no live lines from other processes")
-    app = create_app(
-        store if isinstance(store, LogStore) else None,
-        bus=make_bus(config),
-        config=config.live_tail,
-        auth=config.auth,
-    )
-    host, _, port = (args.endpoint or config.api.endpoint).rpartition(":")
-    server = _Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=int(port),
-            log_level="info",
-            lifespan="on",
-            timeout_graceful_shutdown=10,
-        )
-    )
     try:
-        asyncio.run(server.serve())
+        asyncio.run(_serve(config, host, args.endpoint or config.api.endpoint))
     finally:
-        if store is not None:
-            store.shutdown()
+        host.stop_exporters()
     return 0
 
 

@@ -4,19 +4,19 @@ budget) and the event helpers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 
 from starlette.concurrency import run_in_threadpool
 
 from collector_service.component.store import Cursor, HistoryPage, HistoryQuery, LogStore, StoredLog
-from collector_service.metrics import LIVE_GAPS, LIVE_RESYNCS, LIVE_SENT, LIVE_STREAMS
 from live_tail import sse
 from live_tail.auth import Identity
 from live_tail.bus import LiveBus, Subscription
 from live_tail.config import LiveTailConfig
 from live_tail.fanout import Heartbeat, SharedEvents
 from live_tail.filters import LineFilter
+from live_tail.metrics import LIVE_GAPS, LIVE_RESYNCS, LIVE_SENT, LIVE_STREAMS
 from live_tail.model import Chunk, EntryId, LiveLine
 from live_tail.task_watch import TaskWatch
 from otel_sdk_ext.semconv import PROCESS_EXIT_CODE, TASK_RUN_RESULT
@@ -42,10 +42,15 @@ STORE_PAGE = 1000
 
 @dataclass
 class LiveContext:
-    """What the streams share: the bus, the store, the config and the shutdown signal."""
+    """What the streams share: the bus, the store, the config and the shutdown signal.
+
+    ``history`` is the store, or a function that returns it when asked (the host's
+    :meth:`~collector_service.component.extension.Host.history_store`: the live tail
+    starts before the exporters do).
+    """
 
     bus: LiveBus
-    store: LogStore | None
+    history: LogStore | Callable[[], LogStore | None] | None
     config: LiveTailConfig
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     subs: set[Subscription] = field(default_factory=set)
@@ -67,6 +72,14 @@ class LiveContext:
     def __post_init__(self) -> None:
         self.watch = TaskWatch(self.bus)
         self.heartbeat = Heartbeat(self.config.heartbeat_s / 2)
+
+    @property
+    def store(self) -> LogStore | None:
+        """The store that answers history now (None: no history)."""
+        history = self.history
+        if history is None or isinstance(history, LogStore):
+            return history
+        return history()
 
     def _landed(self, key: tuple[object, ...], fut: asyncio.Future[HistoryPage]) -> None:
         if self._inflight.get(key) is fut:
@@ -126,12 +139,13 @@ class LiveContext:
         task. A joiner's answer is at most one query's duration old, like a query that
         started a little earlier; whatever came after is picked up by seq as usual.
         """
-        if self.store is None:
+        store = self.store
+        if store is None:
             return [], None
         key = _query_key(q)
         fut = self._inflight.get(key)
         if fut is None:
-            fut = asyncio.ensure_future(run_in_threadpool(self.store.query, q))
+            fut = asyncio.ensure_future(run_in_threadpool(store.query, q))
             self._inflight[key] = fut
             fut.add_done_callback(lambda f: self._landed(key, f))
         # Shielded: a client that disconnects must not cancel the others' query.

@@ -1,89 +1,28 @@
-"""The FastAPI application: task history, downloads, live SSE streams, health.
+"""A test-friendly builder: the core API app with the live tail's routes, in one call.
 
-``tasklogs serve`` runs it beside the receiver, sharing its live bus with the
-``live_tail`` exporter; it also runs on its own (``python -m live_tail``) over Redis and
-a ClickHouse/PostgreSQL server. See :mod:`live_tail.streams` for the SSE contract.
+``tasklogs serve`` and ``python -m live_tail`` compose the same app through the host
+(:mod:`live_tail.extension`, :func:`collector_service.service.api.build_api`); this builds
+it directly over a given store and bus, for tests and embedding.
 """
+
+from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from pathlib import Path
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from fastapi import FastAPI
 
 from collector_service.auth import AuthConfig, Authenticator
-from collector_service.component.store import MAX_PAGE, Cursor, LogStore, StoredLog
-from collector_service.errors import StoreError
-from live_tail import download
-from live_tail._shared import counted, store_query
-from live_tail.auth import Identity, TokenSigner
+from collector_service.component.store import LogStore
+from collector_service.service.api import build_api
+from collector_service.service.host import ServiceHost
 from live_tail.bus import LiveBus
 from live_tail.config import LiveTailConfig
-from live_tail.filters import LineFilter, filter_params
-from live_tail.guards import Guards
+from live_tail.extension import LiveTailExtension
 from live_tail.memory_bus import MemoryBus
-from live_tail.sse import SSEResponse
-from live_tail.streams import (
-    LiveContext,
-    TaskPosition,
-    parse_run_id,
-    parse_task_id,
-    run_stream,
-    task_stream,
-)
 
-__all__ = ["HistoryResponse", "StreamToken", "create_app"]
-
-
-class HistoryResponse(BaseModel):
-    """One page of a task run's history."""
-
-    task_run_id: str
-    records: list[StoredLog]
-    #: Pass as ``cursor`` for the next page; null when there is no more (yet).
-    next_cursor: str | None
-
-
-class Health(BaseModel):
-    status: str
-
-
-class StreamToken(BaseModel):
-    """A short-lived query token for ``EventSource`` (``?access_token=``)."""
-
-    access_token: str
-    tenant: str
-    #: Unix seconds after which the token is refused (open streams stay open).
-    expires_at: int
-
-
-_SSE_DOC = {
-    200: {
-        "description": (
-            "Server-sent events: `log` (one line, id = resume position), `end` (task result "
-            "and exit code), `gap` (what could not be delivered and why), heartbeat comments."
-        ),
-        "content": {
-            "text/event-stream": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "event": {"type": "string", "enum": ["log", "end", "gap"]},
-                        "id": {"type": "string"},
-                        "data": {"type": "string", "contentMediaType": "application/json"},
-                        "retry": {"type": "integer"},
-                    },
-                }
-            }
-        },
-    },
-    401: {"description": "missing or invalid token"},
-    404: {"description": "the task or run belongs to another tenant"},
-    429: {"description": "too many concurrent streams for this tenant"},
-}
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -98,211 +37,30 @@ def create_app(
     """The API over ``store`` (``None``: no history; history is 503) and ``bus``.
 
     Without ``bus`` the app has an in-process bus of its own (``app.state.live.bus``).
-    Whoever runs the app with ``lifespan="off"`` calls ``app.state.live.start()`` and
-    ``app.state.live.shutdown()`` itself (before stopping uvicorn: open SSE streams
-    otherwise keep uvicorn's shutdown waiting).
+    The app's lifespan starts the bus; whoever stops the server calls
+    ``app.state.live.shutdown()`` first (open SSE streams otherwise keep uvicorn's
+    shutdown waiting).
     """
     cfg = config or LiveTailConfig()
-    auth_cfg = auth or AuthConfig()
-    authn = authenticator or Authenticator(auth_cfg)  # the receivers' one, when given
-    key = auth_cfg.signing_key.get_secret_value().encode() if auth_cfg.signing_key else None
-    signer = TokenSigner(key, cfg.query_token_ttl_s)
-    live_bus = bus or MemoryBus(cfg.stream_maxlen, cfg.stream_max_age_s)
-    ctx = LiveContext(live_bus, store, cfg)
+    host = ServiceHost(
+        data_dir=Path("."),
+        auth=auth,
+        authenticator=authenticator,
+        exporters=lambda: [] if store is None else [store],
+    )
+    if ready is not None:
+        host.add_readiness_check(lambda: [] if ready() else ["not ready"])
+    extension = LiveTailExtension(
+        cfg, bus=bus or MemoryBus(cfg.stream_maxlen, cfg.stream_max_age_s)
+    )
+    extension.attach(host)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await live_bus.start()
+        await extension.bus.start()
         yield
-        ctx.shutdown()
+        extension.draining()
 
-    app = FastAPI(
-        title="tasklogs",
-        version="0.1.0",
-        summary="Collect, follow and keep the logs of workflow tasks.",
-        lifespan=lifespan,
-    )
-    app.state.live = ctx
-
-    guards = Guards(authn, signer, ctx)
-
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> Health:
-        """Liveness: the process serves HTTP."""
-        return Health(status="ok")
-
-    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
-    async def readyz() -> Health:
-        """Readiness: the exporters are started and can write."""
-        if ready is not None and not ready():
-            raise HTTPException(status_code=503, detail="not ready")
-        return Health(status="ready")
-
-    @app.post(
-        "/api/v1/auth/stream-token",
-        tags=["auth"],
-        responses={401: {"description": "missing or unknown bearer token"}},
-    )
-    async def stream_token(
-        ident: Annotated[Identity, Depends(guards.header_identity)],
-    ) -> StreamToken:
-        """Mint a short-lived query token for EventSource, which cannot send headers."""
-        tenant = ident.tenant or ""
-        token, expires = signer.mint(tenant)
-        return StreamToken(access_token=token, tenant=tenant, expires_at=expires)
-
-    _history_routes(app, guards, store)
-    _live_routes(app, guards, ctx)
+    app = build_api(host, lifespan=lifespan)
+    app.state.live = extension.ctx
     return app
-
-
-def visible(record: StoredLog, ident: Identity, flt: LineFilter) -> bool:
-    if ident.tenant is not None and record.tenant != ident.tenant:
-        return False
-    return flt.stored_ok(record)
-
-
-def _history_routes(app: FastAPI, guards: Guards, store: LogStore | None) -> None:
-    @app.get(
-        "/api/v1/tasks/{task_run_id}/logs",
-        tags=["history"],
-        responses={
-            400: {"description": "bad cursor, filter or limit"},
-            401: {"description": "missing or invalid token"},
-            404: {"description": "the task belongs to another tenant"},
-            503: {"description": "no store"},
-        },
-    )
-    async def task_history(
-        task_run_id: str,
-        ident: Annotated[Identity, Depends(guards.any_identity)],
-        flt: Annotated[LineFilter, Depends(filter_params)],
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
-    ) -> HistoryResponse:
-        """One page of a task run's stored log lines, in ``tasklogs.seq`` order."""
-        if store is None:
-            raise HTTPException(status_code=503, detail="no history store is configured")
-        try:
-            after = Cursor.decode(cursor) if cursor else None
-        except StoreError as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from exc
-        await guards.require_visible_task(task_run_id, ident)
-        query = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=limit)
-        try:
-            page = await run_in_threadpool(store.query, query)
-        except StoreError as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from exc
-        records = [r for r in page.records if visible(r, ident, flt)]
-        return HistoryResponse(
-            task_run_id=task_run_id,
-            records=records,
-            next_cursor=page.next_cursor.encode() if page.next_cursor else None,
-        )
-
-    @app.get(
-        "/api/v1/tasks/{task_run_id}/logs/download",
-        tags=["history"],
-        response_class=StreamingResponse,
-        responses={
-            200: {
-                "description": "every matching stored line, streamed page by page",
-                "content": {
-                    "text/plain": {},
-                    "application/x-ndjson": {},
-                    "text/csv": {},
-                },
-            },
-            401: {"description": "missing or invalid token"},
-            404: {"description": "the task belongs to another tenant"},
-            503: {"description": "no store"},
-        },
-    )
-    async def task_download(
-        task_run_id: str,
-        ident: Annotated[Identity, Depends(guards.any_identity)],
-        flt: Annotated[LineFilter, Depends(filter_params)],
-        format: Annotated[Literal["text", "ndjson", "csv"], Query()] = "text",
-    ) -> StreamingResponse:
-        """A task run's whole stored log as text, NDJSON or CSV, of any size."""
-        if store is None:
-            raise HTTPException(status_code=503, detail="no history store is configured")
-        await guards.require_visible_task(task_run_id, ident)
-
-        async def pages() -> AsyncIterator[list[StoredLog]]:
-            after: Cursor | None = None
-            while True:
-                q = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=5000)
-                page = await run_in_threadpool(store.query, q)
-                yield [r for r in page.records if visible(r, ident, flt)]
-                if page.next_cursor is None:
-                    return
-                after = page.next_cursor
-
-        return download.response(task_run_id, format, pages())
-
-
-def _live_routes(app: FastAPI, guards: Guards, ctx: LiveContext) -> None:
-    def sse(ident: Identity, kind: str, body: AsyncIterator[bytes]) -> SSEResponse:
-        """``body`` as a counted SSE response holding one of the tenant's stream slots
-        until it closes (429 when none is free)."""
-        guards.open_stream(ident, kind)
-        return SSEResponse(counted(body, kind), on_close=lambda: ctx.release(ident, kind))
-
-    @app.get(
-        "/api/v1/tasks/{task_run_id}/logs/stream",
-        tags=["live"],
-        response_class=SSEResponse,
-        responses=_SSE_DOC,  # type: ignore[arg-type]
-    )
-    async def task_live(
-        task_run_id: str,
-        ident: Annotated[Identity, Depends(guards.any_identity)],
-        flt: Annotated[LineFilter, Depends(filter_params)],
-        last_event_id: Annotated[
-            str | None, Header(description="id of the last event received (seq, or its place)")
-        ] = None,
-        after_seq: Annotated[
-            int | None, Query(ge=0, description="resume after this seq (like Last-Event-ID)")
-        ] = None,
-    ) -> SSEResponse:
-        """Recent lines of a task run, then live lines until its ``end``."""
-        start = TaskPosition(seq=after_seq) if after_seq is not None else None
-        if last_event_id:
-            start = parse_task_id(last_event_id)
-            if start is None:
-                raise HTTPException(
-                    status_code=400,
-                    detail="Last-Event-ID of a task stream is a seq number, "
-                    "'<entry id>/<index>' or 's/<cursor>'",
-                )
-        await ctx.bus.start()
-        await guards.require_visible_task(task_run_id, ident)
-        return sse(ident, "task", task_stream(ctx, task_run_id, ident, flt, start))
-
-    @app.get(
-        "/api/v1/runs/{run_id}/logs/stream",
-        tags=["live"],
-        response_class=SSEResponse,
-        responses=_SSE_DOC,  # type: ignore[arg-type]
-    )
-    async def run_live(
-        run_id: str,
-        ident: Annotated[Identity, Depends(guards.any_identity)],
-        flt: Annotated[LineFilter, Depends(filter_params)],
-        last_event_id: Annotated[
-            str | None, Header(description="id of the last event received")
-        ] = None,
-    ) -> SSEResponse:
-        """Every task of a pipeline run, tasks that start later included."""
-        start = None
-        if last_event_id:
-            start = parse_run_id(last_event_id)
-            if start is None:
-                raise HTTPException(
-                    status_code=400,
-                    detail="Last-Event-ID of a run stream is '<entry id>/<index>' or 's/<cursor>'",
-                )
-        await ctx.bus.start()
-        await guards.require_visible_run(run_id, ident)
-        return sse(ident, "run", run_stream(ctx, run_id, ident, flt, start))

@@ -1,6 +1,6 @@
-"""Configuration of the live tail (the ``live_tail:`` section of the service config).
+"""Configuration of the live tail (the ``extensions.live_tail`` section of the service config).
 
-Only pydantic here: :mod:`collector_service.config` imports this module.
+Only pydantic here: the extension factory's config model, validated before any I/O.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ class LiveTailConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Publish every record to the live bus. When no ``live_tail`` exporter is listed in a
-    #: pipeline, ``tasklogs serve`` adds one with :attr:`publish_linger_ms`.
+    #: pipeline, the extension contributes one (``tasklogs serve`` and ``tasklogs worker``)
+    #: with :attr:`publish_linger_ms`.
     enabled: bool = True
     #: Batch linger of the implicit publisher: low, because this is the latency floor.
     publish_linger_ms: int = Field(default=5, ge=0, le=10_000)

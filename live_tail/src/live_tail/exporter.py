@@ -2,10 +2,10 @@
 
 It is an ordinary exporter plugin behind the shared pipeline wrapper (queue, batch,
 retry), with a low linger so the bus sees lines within milliseconds. It publishes one
-bus entry per task run per batch. Which bus: the one :func:`bind_bus` registered in this
-process (the service shares its in-process bus with its API), else Redis from the
-``redis:`` config the service passes in, else a process-local memory bus that nobody
-reads (the exporter then only costs a grouping pass).
+bus entry per task run per batch, to the bus of the ``live_tail`` extension of the same
+process (``context.host.extension("live_tail")``: Redis Streams, or the in-process bus
+its API reads). It is best effort (:attr:`LiveTailFactory.best_effort`): the stores are
+the record, and a line the bus refuses is counted, never retried.
 """
 
 from __future__ import annotations
@@ -17,23 +17,14 @@ from pydantic import BaseModel, ConfigDict
 
 from collector_service.component.exporter import ExporterContext
 from collector_service.component.model import LogBatch
-from collector_service.metrics import LIVE_PUBLISH_DROPPED
+from collector_service.errors import ConfigError
 from live_tail.bus import LiveBus
+from live_tail.metrics import LIVE_PUBLISH_DROPPED
 from live_tail.model import chunks_from_batch
 
-__all__ = ["LiveTailExporter", "LiveTailExporterConfig", "LiveTailFactory", "bind_bus", "factory"]
+__all__ = ["LiveTailExporter", "LiveTailExporterConfig", "LiveTailFactory", "factory"]
 
-_BOUND: dict[str, LiveBus] = {}
 _log = logging.getLogger(__name__)
-
-
-def bind_bus(component_id: str, bus: LiveBus) -> None:
-    """Make exporter ``component_id`` publish to ``bus`` (the API's bus in this process)."""
-    _BOUND[component_id] = bus
-
-
-def unbind_bus(component_id: str) -> None:
-    _BOUND.pop(component_id, None)
 
 
 class LiveTailExporterConfig(BaseModel):
@@ -43,7 +34,7 @@ class LiveTailExporterConfig(BaseModel):
 
 
 class LiveTailExporter:
-    def __init__(self, bus: LiveBus | None, component_id: str) -> None:
+    def __init__(self, bus: LiveBus, component_id: str) -> None:
         self._bus = bus
         self.component_id = component_id
         #: Lines the bus refused (e.g. Redis down): never retried, never blocking.
@@ -51,16 +42,12 @@ class LiveTailExporter:
         self._warned = -10.0
 
     def start(self) -> None:
-        if self._bus is None:
-            self._bus = _BOUND.get(self.component_id)
+        return None
 
     def push(self, batch: LogBatch) -> None:
-        bus = self._bus or _BOUND.get(self.component_id)
-        if bus is None:
-            return
         chunks = chunks_from_batch(batch)
         try:
-            bus.publish(chunks)
+            self._bus.publish(chunks)
         except Exception as exc:  # noqa: BLE001 - see below
             # The stores are the record; the live bus must never hold up ingestion (a
             # retried or queued publish would, through the pipeline's backpressure).
@@ -81,9 +68,21 @@ class LiveTailExporter:
 class LiveTailFactory:
     type_name = "live_tail"
     config_model: type[BaseModel] = LiveTailExporterConfig
+    #: Not a record of the logs: queues may leave it out of their backlog bound.
+    best_effort = True
 
     def create(self, config: BaseModel, context: ExporterContext) -> LiveTailExporter:
-        return LiveTailExporter(_BOUND.get(context.component_id), context.component_id)
+        """An exporter publishing to the ``live_tail`` extension's bus."""
+        from live_tail.extension import LiveTailExtension
+
+        extension = context.host.extension("live_tail") if context.host is not None else None
+        if not isinstance(extension, LiveTailExtension):
+            raise ConfigError(
+                f"exporters.{context.component_id}: the live_tail exporter needs the "
+                "live_tail extension running in this process (is tasklogs-live-tail "
+                "installed, and the exporter created by a service?)"
+            )
+        return LiveTailExporter(extension.bus, context.component_id)
 
 
 factory = LiveTailFactory()

@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from collector_service.auth import Authenticator
 from collector_service.component.store import HistoryQuery
 from collector_service.errors import StoreError
-from collector_service.metrics import LIVE_REFUSED
 from live_tail.auth import Identity, TokenSigner, resolve_identity
+from live_tail.metrics import LIVE_REFUSED
 from live_tail.streams import LiveContext
 
 __all__ = ["Guards"]

@@ -25,8 +25,8 @@ import redis
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
-from collector_service.metrics import LIVE_RESYNCS
 from live_tail.bus import Entry, LiveBus, Subscription, TaskInfo
+from live_tail.metrics import LIVE_RESYNCS
 from live_tail.model import Chunk, EntryId, parse_entry_id, run_tasks_key, task_index_key
 
 __all__ = ["RedisBus"]

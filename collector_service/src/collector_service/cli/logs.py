@@ -9,16 +9,19 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
 from collector_service.cli._common import DEFAULT_API, config_args
-from collector_service.component.exporter import Exporter, resolve_exporters
+from collector_service.component.exporter import resolve_exporters
 from collector_service.component.store import Cursor, HistoryQuery, LogStore
 from collector_service.errors import StoreBusyError, StoreError
 from collector_service.service.config import Config, load_config
+
+if TYPE_CHECKING:
+    from collector_service.service.host import ServiceHost
 
 __all__ = ["add_parser", "run"]
 
@@ -89,7 +92,7 @@ def _from_api(api: str, task_run_id: str) -> Iterator[dict[str, Any]]:
 
 
 def _from_store(config: Config, task_run_id: str, api: str) -> Iterator[dict[str, Any]]:
-    exporter, store = _open_store(config, api)
+    host, store = _open_store(config, api)
     try:
         after: Cursor | None = None
         while True:
@@ -100,21 +103,21 @@ def _from_store(config: Config, task_run_id: str, api: str) -> Iterator[dict[str
                 return
             after = page.next_cursor
     finally:
-        exporter.shutdown()
+        host.stop_exporters()
 
 
-def _open_store(config: Config, api: str) -> tuple[Exporter, LogStore]:
-    """Start the first configured exporter that is also a store, for reading."""
-    for spec in resolve_exporters(config):
-        exporter = spec.create(config.data_dir)
-        if not isinstance(exporter, LogStore):
-            continue
-        try:
-            exporter.start()
-        except StoreBusyError as exc:
-            raise StoreError(f"no tasklogs service answers at {api}, and {exc}") from exc
-        return exporter, exporter
-    raise StoreError("no configured exporter can answer history queries")
+def _open_store(config: Config, api: str) -> tuple[ServiceHost, LogStore]:
+    """Start the store that answers history (:meth:`ServiceHost.history_store`), for reading."""
+    from collector_service.service.host import ServiceHost
+
+    host = ServiceHost.from_config(config)
+    try:
+        store = host.start_history_store(resolve_exporters(config, host=host))
+    except StoreBusyError as exc:
+        raise StoreError(f"no tasklogs service answers at {api}, and {exc}") from exc
+    if store is None:
+        raise StoreError("no configured exporter can answer history queries")
+    return host, store
 
 
 def _format(rec: dict[str, Any], output: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from collector_service.cli._common import config_args
-from collector_service.component.exporter import resolve_exporters
+from collector_service.component.exporter import is_best_effort, resolve_exporters
 from collector_service.service.config import load_config
 
 __all__ = ["add_parser", "run"]
@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, data_dir=args.data_dir)
     for spec in resolve_exporters(config):
+        if is_best_effort(spec.factory):
+            continue  # no record of the logs, so nothing retained (and needs a service)
         exporter = spec.create(config.data_dir)
         if not isinstance(exporter, RetentionReporter):
             continue

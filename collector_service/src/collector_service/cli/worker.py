@@ -38,16 +38,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    from collector_service.service.host import ServiceHost
     from collector_service.stream.consumer import run_worker
 
     setup_logging(args.verbose)
     config = load_config(args.config, data_dir=args.data_dir)
+    host = ServiceHost.from_config(config)
     if args.metrics_endpoint:
         from prometheus_client import start_http_server
 
-        from collector_service.metrics import REGISTRY
-
-        host, _, port = args.metrics_endpoint.rpartition(":")
-        start_http_server(int(port), addr=host or "127.0.0.1", registry=REGISTRY)
-    asyncio.run(run_worker(config, args.exporter, drain_timeout=args.drain_timeout))
+        addr, _, port = args.metrics_endpoint.rpartition(":")
+        # The core's metrics and every registry the extensions add.
+        start_http_server(int(port), addr=addr or "127.0.0.1", registry=host.metrics)
+    asyncio.run(run_worker(config, args.exporter, drain_timeout=args.drain_timeout, host=host))
     return 0

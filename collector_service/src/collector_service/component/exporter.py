@@ -10,17 +10,21 @@ and checked when loaded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from collector_service.component.model import LogBatch
+from collector_service.component.plugin import load_plugins
 from collector_service.errors import ConfigError
 from collector_service.pipeline.config import ExporterHelperConfig, split_exporter_config
 from collector_service.service.config import Config
+
+if TYPE_CHECKING:
+    from collector_service.component.extension import Extension, Host
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -28,6 +32,8 @@ __all__ = [
     "ExporterContext",
     "ExporterFactory",
     "ExporterSpec",
+    "contributed_exporters",
+    "is_best_effort",
     "load_factories",
     "resolve_exporters",
 ]
@@ -44,6 +50,9 @@ class ExporterContext:
     component_id: str
     #: Directory for embedded state (e.g. the chDB data directory).
     data_dir: Path
+    #: What the service shares with its components (extensions, the history store...);
+    #: None only for an exporter created outside a service (tests, tools).
+    host: Host | None = None
 
 
 @runtime_checkable
@@ -65,7 +74,11 @@ class Exporter(Protocol):
 
 @runtime_checkable
 class ExporterFactory(Protocol):
-    """Creates exporters of one type from a validated config model."""
+    """Creates exporters of one type from a validated config model.
+
+    Optional class attribute ``best_effort = True`` (:func:`is_best_effort`): the
+    exporter is no record of the logs (a lost batch is acceptable, it answers no history).
+    """
 
     type_name: str
     config_model: type[BaseModel]
@@ -75,28 +88,7 @@ class ExporterFactory(Protocol):
 
 def load_factories() -> dict[str, ExporterFactory]:
     """Every installed exporter factory by type name, each checked against the contract."""
-    factories: dict[str, ExporterFactory] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            factory = ep.load()
-        except Exception as exc:
-            raise ConfigError(
-                f"exporter plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
-            ) from exc
-        if not isinstance(factory, ExporterFactory) or not (
-            isinstance(factory.config_model, type) and issubclass(factory.config_model, BaseModel)
-        ):
-            raise ConfigError(
-                f"exporter plugin {ep.name!r} ({ep.value}) is not an ExporterFactory "
-                "(needs type_name, a pydantic config_model and create())"
-            )
-        if factory.type_name != ep.name:
-            raise ConfigError(
-                f"exporter plugin {ep.name!r} declares type_name {factory.type_name!r}; "
-                "they must match"
-            )
-        factories[ep.name] = factory
-    return factories
+    return load_plugins(ENTRY_POINT_GROUP, "exporter", ExporterFactory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +99,24 @@ class ExporterSpec:
     factory: ExporterFactory
     config: BaseModel
     helper: ExporterHelperConfig
+    #: Passed to the exporter in its :class:`ExporterContext`.
+    host: Host | None = None
 
     def create(self, data_dir: Path) -> Exporter:
-        context = ExporterContext(component_id=self.component_id, data_dir=data_dir)
+        context = ExporterContext(self.component_id, data_dir, self.host)
         return self.factory.create(self.config, context)
 
 
 def resolve_exporters(
-    config: Config, factories: dict[str, ExporterFactory] | None = None
+    config: Config,
+    factories: dict[str, ExporterFactory] | None = None,
+    *,
+    host: Host | None = None,
 ) -> list[ExporterSpec]:
-    """Every exporter the pipelines use, its section validated; no I/O happens here."""
+    """Every exporter the pipelines use, its section validated; no I/O happens here.
+
+    Each spec creates its exporter with ``host`` in the :class:`ExporterContext`.
+    """
     factories = load_factories() if factories is None else factories
     specs = []
     for cid in config.pipeline_exporters():
@@ -128,5 +128,32 @@ def resolve_exporters(
                 f"exporters.{cid}: unknown exporter type {type_name!r} (known: {known})"
             )
         own, helper = split_exporter_config(cid, config.exporters[cid], factory.config_model)
-        specs.append(ExporterSpec(cid, factory, own, helper))
+        specs.append(ExporterSpec(cid, factory, own, helper, host))
     return specs
+
+
+def contributed_exporters(
+    specs: Sequence[ExporterSpec], extensions: Sequence[Extension], host: Host | None = None
+) -> list[ExporterSpec]:
+    """The exporters ``extensions`` contribute (:meth:`Extension.default_exporters`) that
+    the pipelines lack: one per type no configured exporter has, with id ``type_name``,
+    its section validated like a configured one. No I/O happens here."""
+    have = {spec.factory.type_name for spec in specs}
+    added: list[ExporterSpec] = []
+    for extension in extensions:
+        for contribution in extension.default_exporters():
+            type_name = contribution.factory.type_name
+            if type_name in have:
+                continue
+            have.add(type_name)
+            own, helper = split_exporter_config(
+                type_name, dict(contribution.section), contribution.factory.config_model
+            )
+            added.append(ExporterSpec(type_name, contribution.factory, own, helper, host))
+    return added
+
+
+def is_best_effort(factory: ExporterFactory) -> bool:
+    """A factory may declare ``best_effort = True``: its exporter is no record of the logs
+    (e.g. a live publisher), so it answers no history and readers need not create it."""
+    return getattr(factory, "best_effort", False) is True

@@ -16,12 +16,15 @@
       pipelines:
         logs: {receivers: [otlp], exporters: [clickhouse]}
     api: {endpoint: 127.0.0.1:8080}
+    extensions:                    # every installed extension runs; a section configures it
+      <type>: {...}
 
 Unknown keys are rejected. ``TASKLOGS_*`` environment overrides and ``${env:...}`` /
 ``${file:...}`` secrets are applied before validation (:mod:`collector_service.service.config_env`).
 Exporter sections are validated in two parts: the shared wrapper keys
 (``sending_queue``, ``batch``, ``retry_on_failure``, ``timeout``) here, the rest by the
-exporter factory's own model, all before any I/O.
+exporter factory's own model, all before any I/O; extension sections by the extension
+factory's model, also before any I/O.
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ from collector_service.component.config import StrictModel, check_endpoint, form
 from collector_service.errors import ConfigError
 from collector_service.receivers.config import OtlpReceiverConfig
 from collector_service.stream.config import RedisConfig
-from live_tail.config import LiveTailConfig
 
 __all__ = [
     "ApiConfig",
@@ -100,7 +102,10 @@ class Config(StrictModel):
     api: ApiConfig = ApiConfig()
     redis: RedisConfig | None = None
     auth: AuthConfig = AuthConfig()
-    live_tail: LiveTailConfig = LiveTailConfig()
+    #: ``extensions.<type>``: each installed extension's section, validated by its
+    #: factory's config model before any I/O; an extension not listed runs with its
+    #: defaults (:mod:`collector_service.component.extension`).
+    extensions: dict[str, dict[str, Any] | None] = {}
 
     @field_validator("receivers")
     @classmethod

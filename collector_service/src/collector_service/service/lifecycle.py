@@ -1,8 +1,11 @@
-"""The service: exporters, pipeline, receivers and the HTTP API, started and stopped in order.
+"""The service: extensions, exporters, pipeline, the HTTP API and receivers, in order.
 
-As in the OpenTelemetry Collector: every config is validated before any I/O; exporters
-start before receivers, receivers stop first, queues drain on shutdown, and nothing
-raised by an exporter after start-up stops the process.
+As in the OpenTelemetry Collector: every config is validated before any I/O; extensions
+start first, then exporters, the API and receivers; receivers stop first, then the
+extensions are told the service is draining (long-lived responses end), the API stops,
+queues drain into the exporters, and the extensions shut down last. Nothing raised by an
+exporter after start-up stops the process. The core knows no plugin: components share
+through the :class:`~collector_service.service.host.ServiceHost`.
 """
 
 from __future__ import annotations
@@ -11,17 +14,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any
+from collections.abc import Iterator, Mapping
 
 import uvicorn
-from prometheus_client.exposition import choose_encoder
-from starlette.requests import Request
-from starlette.responses import Response
 
 from collector_service.auth import Authenticator
-from collector_service.component.exporter import ExporterFactory, resolve_exporters
-from collector_service.component.store import LogStore
-from collector_service.metrics import REGISTRY
+from collector_service.component.exporter import (
+    Exporter,
+    ExporterFactory,
+    contributed_exporters,
+    resolve_exporters,
+)
+from collector_service.component.extension import ExtensionFactory, resolve_extensions
 from collector_service.pipeline.deadletter import FileDeadLetter
 from collector_service.pipeline.memory import ExporterRunner
 from collector_service.pipeline.router import Pipeline
@@ -31,7 +35,9 @@ from collector_service.receivers import (
     OtlpHttpReceiver,
     ReceiverSettings,
 )
+from collector_service.service.api import build_api
 from collector_service.service.config import Config
+from collector_service.service.host import ServiceHost
 from collector_service.service.http import QuietServer, bind
 from collector_service.stream.consumer import RedisWriters
 from collector_service.stream.queue import RedisIngest
@@ -39,13 +45,6 @@ from collector_service.stream.queue import RedisIngest
 __all__ = ["Service"]
 
 _log = logging.getLogger(__name__)
-
-
-async def _metrics(request: Request) -> Response:
-    """:data:`collector_service.metrics.REGISTRY` in the format the scraper asks for
-    (Prometheus text 0.0.4 by default, OpenMetrics on request)."""
-    encode, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encode(REGISTRY), headers={"Content-Type": content_type})
 
 
 class Service:
@@ -57,16 +56,18 @@ class Service:
         factories: dict[str, ExporterFactory] | None = None,
         *,
         writers: bool | None = None,
+        extensions: Mapping[str, ExtensionFactory] | None = None,
     ) -> None:
+        """``factories`` / ``extensions``: the exporter and extension plugins (default:
+        every installed one, from their entry points)."""
         self.config = config
-        self._specs = resolve_exporters(config, factories)  # validated before any I/O
         self.authenticator = Authenticator(config.auth)  # secrets read before any I/O
-        from live_tail.wiring import bind_publishers, make_bus, publisher_spec
-
-        if (live := publisher_spec(config, self._specs)) is not None:
-            self._specs.append(live)
-        self.live_bus = make_bus(config)  # shared by the live_tail publisher and the API
-        bind_publishers(self._specs, self.live_bus)
+        self.host = ServiceHost.from_config(config, self.authenticator, self._exporters)
+        self.host.add_readiness_check(self._not_ready)
+        # Every section is validated before any I/O: exporters, then extensions.
+        self._specs = resolve_exporters(config, factories, host=self.host)
+        self.host.create_extensions(resolve_extensions(config.extensions, extensions))
+        self._specs += contributed_exporters(self._specs, self.host.extensions, self.host)
         self.runners: list[ExporterRunner] = []
         # With Redis: the durable ingest stream, and (unless receiver-only) the writers.
         self.ingest: RedisIngest | None = None
@@ -79,22 +80,20 @@ class Service:
         self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
         self._api: QuietServer | None = None
         self._api_task: asyncio.Task[None] | None = None
-        self._api_live: Any = None
         self._started = False
 
-    @property
-    def history_store(self) -> LogStore | None:
-        """The first exporter that can answer history queries."""
+    def _exporters(self) -> Iterator[Exporter]:
+        """The exporters started so far, in pipeline order."""
         for runner in self.runners:
-            if isinstance(runner.exporter, LogStore):
-                return runner.exporter
+            yield runner.exporter
         for handle in self.writers.handles if self.writers is not None else []:
-            if isinstance(handle.exporter, LogStore):
-                return handle.exporter
-        return None
+            yield handle.exporter
 
     def not_ready(self) -> list[str]:
         """Why the service cannot take logs now: empty when it is ready."""
+        return self.host.not_ready()
+
+    def _not_ready(self) -> list[str]:
         if not self._started:
             return ["not started, or stopping"]
         reasons = (
@@ -112,7 +111,7 @@ class Service:
         return not self.not_ready()
 
     async def start(self) -> None:
-        """Exporters first, then the API, then receivers. Undo everything on failure."""
+        """Extensions, exporters, the API, then receivers. Undo everything on failure."""
         try:
             await self._start()
         except BaseException:
@@ -121,7 +120,7 @@ class Service:
 
     async def _start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.live_bus.start()
+        await self.host.start_extensions()
         if self.ingest is not None:
             if self.writers is not None:
                 await self.writers.start()
@@ -159,23 +158,12 @@ class Service:
         self._started = True
 
     async def _start_api(self) -> None:
-        from live_tail.app import create_app
-
         sock = bind(self.config.api.endpoint, "HTTP API")
-        app = create_app(
-            self.history_store,
-            ready=self.ready,
-            bus=self.live_bus,
-            config=self.config.live_tail,
-            auth=self.config.auth,
-            authenticator=self.authenticator,
-        )
-        app.add_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
+        app = build_api(self.host)
         server = QuietServer(
             uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
         )
         self._api = server
-        self._api_live = app.state.live
         self._api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         while not server.started:
             if self._api_task.done():
@@ -185,13 +173,14 @@ class Service:
         _log.info("HTTP API listening on http://%s", self.config.api.endpoint)
 
     async def stop(self, timeout: float = 30.0) -> None:
-        """Receivers first, then the API, then drain and stop the exporters."""
+        """Receivers first, then the API (extensions told first), then drain and stop the
+        exporters; the extensions shut down last."""
         self._started = False  # /readyz answers 503 from here on
         # Every receiver stops accepting at once; in-flight Exports get the same grace.
         await asyncio.gather(*(r.stop(grace=min(5.0, timeout)) for r in self.receivers))
         self.receivers.clear()
+        self.host.drain_extensions()  # open SSE streams end themselves, or uvicorn waits
         if self._api is not None and self._api_task is not None:
-            self._api_live.shutdown()  # open SSE streams end themselves, or uvicorn waits
             self._api.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._api_task, timeout=min(10.0, timeout))
@@ -203,7 +192,7 @@ class Service:
             await self.writers.stop(timeout)
         if self.ingest is not None:
             await self.ingest.stop()
-        await self.live_bus.close()
+        await self.host.shutdown_extensions()
 
     async def run(self) -> None:
         """Start, serve until SIGINT or SIGTERM, then shut down gracefully."""

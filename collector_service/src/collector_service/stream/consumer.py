@@ -32,12 +32,18 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError, ResponseError
 
 from collector_service import metrics
 from collector_service.component.decode import decode_request, parse_request
-from collector_service.component.exporter import ExporterSpec, resolve_exporters
+from collector_service.component.exporter import (
+    ExporterSpec,
+    contributed_exporters,
+    resolve_exporters,
+)
+from collector_service.component.extension import resolve_extensions
 from collector_service.component.model import LogBatch
 from collector_service.errors import ConfigError
 from collector_service.pipeline.deadletter import RedisDeadLetter
@@ -52,6 +58,9 @@ from collector_service.stream.queue import (
     group_states,
     trim,
 )
+
+if TYPE_CHECKING:
+    from collector_service.service.host import ServiceHost
 
 __all__ = ["RedisWriters", "StreamConsumer", "batch_token", "consumer_name", "run_worker"]
 
@@ -435,15 +444,24 @@ async def _until_connected(make: Callable[[], Awaitable[None]], stopping: asynci
             backoff = min(backoff * 2, 5.0)
 
 
-async def run_worker(config: Config, exporters: list[str], drain_timeout: float = 30.0) -> None:
-    """``tasklogs worker``: run the writers of ``exporters`` until SIGINT/SIGTERM."""
-    specs = resolve_exporters(config)
-    from live_tail.wiring import bind_publishers, make_bus, publisher_spec
+async def run_worker(
+    config: Config,
+    exporters: list[str],
+    drain_timeout: float = 30.0,
+    host: ServiceHost | None = None,
+) -> None:
+    """``tasklogs worker``: run the writers of ``exporters`` until SIGINT/SIGTERM.
 
-    if (live := publisher_spec(config, specs)) is not None:
-        specs.append(live)  # the same consumer groups as the receiving service
-    live_bus = make_bus(config)
-    bind_publishers(specs, live_bus)
+    The extensions run too (no API), started before the writers and shut down after
+    them, so exporters find what they share through ``host`` (a fresh one by default).
+    """
+    from collector_service.service.host import ServiceHost
+
+    host = host or ServiceHost.from_config(config)
+    specs = resolve_exporters(config, host=host)  # every section validated before any I/O
+    host.create_extensions(resolve_extensions(config.extensions))
+    # The same exporters, and so the same consumer groups, as the receiving service.
+    specs += contributed_exporters(specs, host.extensions, host)
     known = {spec.component_id: spec for spec in specs}
     wanted = exporters or list(known)
     for cid in wanted:
@@ -466,11 +484,13 @@ async def run_worker(config: Config, exporters: list[str], drain_timeout: float 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        await host.start_extensions()
         await writers.start()
         await stop.wait()
         _log.info("worker shutting down: finishing batches in flight")
     finally:
+        host.drain_extensions()
         await writers.stop(drain_timeout)
-        await live_bus.close()
+        await host.shutdown_extensions()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

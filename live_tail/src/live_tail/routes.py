@@ -1,0 +1,260 @@
+"""The live tail's HTTP routes: task history, downloads, live SSE streams, stream tokens.
+
+:func:`build_router` returns them as one :class:`~fastapi.APIRouter`, which the
+extension (:mod:`live_tail.extension`) adds to the host, so ``tasklogs serve`` and
+``python -m live_tail`` serve them beside the core's ``/healthz``, ``/readyz`` and
+``/metrics``. See :mod:`live_tail.streams` for the SSE contract. (No ``from __future__
+import annotations``: FastAPI reads the routes' annotations, which name local guards.)
+"""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from collector_service.auth import AuthConfig, Authenticator
+from collector_service.component.store import MAX_PAGE, Cursor, StoredLog
+from collector_service.errors import StoreError
+from live_tail import download
+from live_tail._shared import counted, store_query
+from live_tail.auth import Identity, TokenSigner
+from live_tail.filters import LineFilter, filter_params
+from live_tail.guards import Guards
+from live_tail.sse import SSEResponse
+from live_tail.streams import (
+    LiveContext,
+    TaskPosition,
+    parse_run_id,
+    parse_task_id,
+    run_stream,
+    task_stream,
+)
+
+__all__ = ["HistoryResponse", "StreamToken", "build_router"]
+
+
+class HistoryResponse(BaseModel):
+    """One page of a task run's history."""
+
+    task_run_id: str
+    records: list[StoredLog]
+    #: Pass as ``cursor`` for the next page; null when there is no more (yet).
+    next_cursor: str | None
+
+
+class StreamToken(BaseModel):
+    """A short-lived query token for ``EventSource`` (``?access_token=``)."""
+
+    access_token: str
+    tenant: str
+    #: Unix seconds after which the token is refused (open streams stay open).
+    expires_at: int
+
+
+_SSE_DOC = {
+    200: {
+        "description": (
+            "Server-sent events: `log` (one line, id = resume position), `end` (task result "
+            "and exit code), `gap` (what could not be delivered and why), heartbeat comments."
+        ),
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string", "enum": ["log", "end", "gap"]},
+                        "id": {"type": "string"},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            }
+        },
+    },
+    401: {"description": "missing or invalid token"},
+    404: {"description": "the task or run belongs to another tenant"},
+    429: {"description": "too many concurrent streams for this tenant"},
+}
+
+
+def build_router(ctx: LiveContext, auth: AuthConfig, authenticator: Authenticator) -> APIRouter:
+    """The live tail's routes over ``ctx`` (bus, store, config); ``authenticator`` is the
+    receivers' one, ``auth.signing_key`` signs query tokens."""
+    key = auth.signing_key.get_secret_value().encode() if auth.signing_key else None
+    signer = TokenSigner(key, ctx.config.query_token_ttl_s)
+    guards = Guards(authenticator, signer, ctx)
+    router = APIRouter()
+
+    @router.post(
+        "/api/v1/auth/stream-token",
+        tags=["auth"],
+        responses={401: {"description": "missing or unknown bearer token"}},
+    )
+    async def stream_token(
+        ident: Annotated[Identity, Depends(guards.header_identity)],
+    ) -> StreamToken:
+        """Mint a short-lived query token for EventSource, which cannot send headers."""
+        tenant = ident.tenant or ""
+        token, expires = signer.mint(tenant)
+        return StreamToken(access_token=token, tenant=tenant, expires_at=expires)
+
+    _history_routes(router, guards, ctx)
+    _live_routes(router, guards, ctx)
+    return router
+
+
+def visible(record: StoredLog, ident: Identity, flt: LineFilter) -> bool:
+    if ident.tenant is not None and record.tenant != ident.tenant:
+        return False
+    return flt.stored_ok(record)
+
+
+def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
+    @app.get(
+        "/api/v1/tasks/{task_run_id}/logs",
+        tags=["history"],
+        responses={
+            400: {"description": "bad cursor, filter or limit"},
+            401: {"description": "missing or invalid token"},
+            404: {"description": "the task belongs to another tenant"},
+            503: {"description": "no store"},
+        },
+    )
+    async def task_history(
+        task_run_id: str,
+        ident: Annotated[Identity, Depends(guards.any_identity)],
+        flt: Annotated[LineFilter, Depends(filter_params)],
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+    ) -> HistoryResponse:
+        """One page of a task run's stored log lines, in ``tasklogs.seq`` order."""
+        store = ctx.store
+        if store is None:
+            raise HTTPException(status_code=503, detail="no history store is configured")
+        try:
+            after = Cursor.decode(cursor) if cursor else None
+        except StoreError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        await guards.require_visible_task(task_run_id, ident)
+        query = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=limit)
+        try:
+            page = await run_in_threadpool(store.query, query)
+        except StoreError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
+        records = [r for r in page.records if visible(r, ident, flt)]
+        return HistoryResponse(
+            task_run_id=task_run_id,
+            records=records,
+            next_cursor=page.next_cursor.encode() if page.next_cursor else None,
+        )
+
+    @app.get(
+        "/api/v1/tasks/{task_run_id}/logs/download",
+        tags=["history"],
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "every matching stored line, streamed page by page",
+                "content": {
+                    "text/plain": {},
+                    "application/x-ndjson": {},
+                    "text/csv": {},
+                },
+            },
+            401: {"description": "missing or invalid token"},
+            404: {"description": "the task belongs to another tenant"},
+            503: {"description": "no store"},
+        },
+    )
+    async def task_download(
+        task_run_id: str,
+        ident: Annotated[Identity, Depends(guards.any_identity)],
+        flt: Annotated[LineFilter, Depends(filter_params)],
+        format: Annotated[Literal["text", "ndjson", "csv"], Query()] = "text",
+    ) -> StreamingResponse:
+        """A task run's whole stored log as text, NDJSON or CSV, of any size."""
+        store = ctx.store
+        if store is None:
+            raise HTTPException(status_code=503, detail="no history store is configured")
+        await guards.require_visible_task(task_run_id, ident)
+
+        async def pages() -> AsyncIterator[list[StoredLog]]:
+            after: Cursor | None = None
+            while True:
+                q = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=5000)
+                page = await run_in_threadpool(store.query, q)
+                yield [r for r in page.records if visible(r, ident, flt)]
+                if page.next_cursor is None:
+                    return
+                after = page.next_cursor
+
+        return download.response(task_run_id, format, pages())
+
+
+def _live_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
+    def sse(ident: Identity, kind: str, body: AsyncIterator[bytes]) -> SSEResponse:
+        """``body`` as a counted SSE response holding one of the tenant's stream slots
+        until it closes (429 when none is free)."""
+        guards.open_stream(ident, kind)
+        return SSEResponse(counted(body, kind), on_close=lambda: ctx.release(ident, kind))
+
+    @app.get(
+        "/api/v1/tasks/{task_run_id}/logs/stream",
+        tags=["live"],
+        response_class=SSEResponse,
+        responses=_SSE_DOC,  # type: ignore[arg-type]
+    )
+    async def task_live(
+        task_run_id: str,
+        ident: Annotated[Identity, Depends(guards.any_identity)],
+        flt: Annotated[LineFilter, Depends(filter_params)],
+        last_event_id: Annotated[
+            str | None, Header(description="id of the last event received (seq, or its place)")
+        ] = None,
+        after_seq: Annotated[
+            int | None, Query(ge=0, description="resume after this seq (like Last-Event-ID)")
+        ] = None,
+    ) -> SSEResponse:
+        """Recent lines of a task run, then live lines until its ``end``."""
+        start = TaskPosition(seq=after_seq) if after_seq is not None else None
+        if last_event_id:
+            start = parse_task_id(last_event_id)
+            if start is None:
+                raise HTTPException(
+                    status_code=400,
+                    detail="Last-Event-ID of a task stream is a seq number, "
+                    "'<entry id>/<index>' or 's/<cursor>'",
+                )
+        await ctx.bus.start()
+        await guards.require_visible_task(task_run_id, ident)
+        return sse(ident, "task", task_stream(ctx, task_run_id, ident, flt, start))
+
+    @app.get(
+        "/api/v1/runs/{run_id}/logs/stream",
+        tags=["live"],
+        response_class=SSEResponse,
+        responses=_SSE_DOC,  # type: ignore[arg-type]
+    )
+    async def run_live(
+        run_id: str,
+        ident: Annotated[Identity, Depends(guards.any_identity)],
+        flt: Annotated[LineFilter, Depends(filter_params)],
+        last_event_id: Annotated[
+            str | None, Header(description="id of the last event received")
+        ] = None,
+    ) -> SSEResponse:
+        """Every task of a pipeline run, tasks that start later included."""
+        start = None
+        if last_event_id:
+            start = parse_run_id(last_event_id)
+            if start is None:
+                raise HTTPException(
+                    status_code=400,
+                    detail="Last-Event-ID of a run stream is '<entry id>/<index>' or 's/<cursor>'",
+                )
+        await ctx.bus.start()
+        await guards.require_visible_run(run_id, ident)
+        return sse(ident, "run", run_stream(ctx, run_id, ident, flt, start))
