@@ -80,6 +80,7 @@ class LiveTailExporter:
 
 class LiveTailFactory:
     type_name = "live_tail"
+    best_effort = True  # never makes receivers refuse (ExporterSpec.best_effort)
     config_model: type[BaseModel] = LiveTailExporterConfig
 
     def create(self, config: BaseModel, context: ExporterContext) -> LiveTailExporter:

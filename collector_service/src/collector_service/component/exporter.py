@@ -108,6 +108,12 @@ class ExporterSpec:
     config: BaseModel
     helper: ExporterHelperConfig
 
+    @property
+    def best_effort(self) -> bool:
+        """The factory's ``best_effort`` class attribute (the live tail): such an exporter
+        never makes receivers refuse; what it cannot take in time is skipped, counted."""
+        return bool(getattr(self.factory, "best_effort", False))
+
     def create(self, data_dir: Path) -> Exporter:
         context = ExporterContext(component_id=self.component_id, data_dir=data_dir)
         return self.factory.create(self.config, context)
