@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SharedDecode"]
 
+#: Keys remembered as let go early (a few bytes each; entries, not records).
+_MAX_GONE = 65_536
+
 
 @dataclass(slots=True, eq=False)
 class _Slot:
@@ -58,6 +61,9 @@ class SharedDecode:
         self.decodes = 0
         self._lock = threading.Lock()
         self._slots: OrderedDict[Hashable, _Slot] = OrderedDict()
+        #: Keys let go before every taker came, with how many takers are still to come
+        #: (so a late taker does not keep a copy nobody else will take); bounded.
+        self._gone: OrderedDict[Hashable, int] = OrderedDict()
 
     def take(self, entry: IngestEntry) -> LogBatch:
         """``entry`` decoded, for one of its ``entry.consumers`` runners (thread-safe)."""
@@ -88,15 +94,18 @@ class SharedDecode:
         """
         if sharers <= 1:
             return self._decode(decode)
+        mine = False
         with self._lock:
             slot = self._slots.get(key)
-            mine = slot is None
-            if slot is None:
-                if not self._make_room(records):
-                    slot = None
-                else:
-                    slot = self._slots[key] = _Slot(records, sharers)
-                    self.records += records
+            if slot is None and (left := self._gone.pop(key, None)) is not None:
+                if left > 1:  # let go early: decode for ourselves, keep nothing
+                    self._gone[key] = left - 1
+            elif slot is None and not self._make_room(records):
+                self._forget(key, sharers - 1)  # past the bound: nobody keeps it
+            elif slot is None:
+                mine = True
+                slot = self._slots[key] = _Slot(records, sharers)
+                self.records += records
             if slot is not None:
                 slot.taken += 1
                 if slot.taken >= slot.sharers and self._slots.get(key) is slot:
@@ -138,3 +147,10 @@ class SharedDecode:
     def _drop(self, key: Hashable, slot: _Slot) -> None:
         del self._slots[key]
         self.records -= slot.records
+        if slot.taken < slot.sharers:  # let go early: remember who is still to come
+            self._forget(key, slot.sharers - slot.taken)
+
+    def _forget(self, key: Hashable, takers: int) -> None:
+        self._gone[key] = takers
+        while len(self._gone) > _MAX_GONE:
+            self._gone.popitem(last=False)

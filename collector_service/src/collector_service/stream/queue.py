@@ -33,6 +33,7 @@ from redis.retry import Retry
 
 from collector_service.errors import BackpressureError, UnavailableError
 from collector_service.pipeline.entry import IngestEntry
+from collector_service.pipeline.skipped import count_skipped_entries
 from collector_service.stream.config import RedisConfig
 
 __all__ = [
@@ -49,44 +50,15 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-# KEYS[1] stream, KEYS[2] its best-effort groups; ARGV: bound, payload, records,
-# received_ns[, tenant]. Returns the new entry id, or the backlog (an integer) when full.
-# Past the bound in length, the backlog is that of the slowest durable group (pending
-# plus not yet delivered): what only best-effort groups hold never refuses a request
-# (the trim cuts it), nor does a stream whose groups are all best effort.
-_SUBMIT = """
-local bound = tonumber(ARGV[1])
-local backlog = redis.call('XLEN', KEYS[1])
-if backlog >= bound and redis.call('SCARD', KEYS[2]) > 0 then
-  local worst = 0
-  for _, row in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-    local f = {}
-    for i = 1, #row, 2 do f[row[i]] = row[i + 1] end
-    if redis.call('SISMEMBER', KEYS[2], f['name']) == 0 then
-      local lag = tonumber(f['lag'])
-      if lag == nil then worst = backlog break end  -- Redis cannot tell: count it all
-      worst = math.max(worst, tonumber(f['pending']) + lag)
-    end
-  end
-  backlog = worst
-end
-if backlog >= bound then return backlog end
-if #ARGV >= 5 then
-  return redis.call('XADD', KEYS[1], '*', 'p', ARGV[2], 'n', ARGV[3], 'ts', ARGV[4], 't', ARGV[5])
-end
-return redis.call('XADD', KEYS[1], '*', 'p', ARGV[2], 'n', ARGV[3], 'ts', ARGV[4])
-"""
-
-# KEYS[1] stream, KEYS[2] its best-effort groups; ARGV[1] the backlog bound (0: none).
-# Trims below the oldest entry a group still needs. Best-effort groups are waited for
-# only while the stream is shorter than the bound; past it the stream is cut to the
-# slowest durable group (or to half the bound when every group is best effort), and
-# each best-effort group is told how many entries it lost (its ``entries-read`` set so
-# that its lag counts only what is left). Atomic, so a group's pending summary always
-# agrees with its state (a non-atomic read saw ``pending > 0`` with no oldest id).
-# Returns {removed, group, lost, group, lost...}.
-_TRIM = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+# The trim (see :func:`trim`), a function both scripts below use: ``trim_stream(stream,
+# marks, bound)`` trims below the oldest entry a group still needs. Best-effort groups
+# (the ``marks`` set) are waited for only while the stream is shorter than ``bound``;
+# past it the stream is cut to the slowest durable group (or to half the bound when
+# every group is best effort), and each best-effort group that lost entries has its
+# ``entries-read`` set so that its lag counts only what is left. Atomic, so a group's
+# pending summary always agrees with its state (read apart, a restart showed a group
+# with ``pending > 0`` and no oldest pending id). Returns {removed, group, lost, ...}.
+_TRIM_FUNCTION = """
 local function parse(id)
   if not id then return nil end
   local ms, seq = string.match(tostring(id), '^(%d+)-?(%d*)$')
@@ -95,57 +67,92 @@ local function parse(id)
 end
 local function less(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end
 local function fmt(p) return string.format('%.0f-%.0f', p[1], p[2]) end
-local durable, best, lagging = nil, nil, {}
-for _, row in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local f = {}
-  for i = 1, #row, 2 do f[row[i]] = row[i + 1] end
-  local last = parse(f['last-delivered-id']) or {0, 0}
-  local oldest = {last[1], last[2] + 1}
-  if (tonumber(f['pending']) or 0) > 0 then
-    oldest = parse(redis.call('XPENDING', KEYS[1], f['name'])[2]) or oldest
-  end
-  if redis.call('SISMEMBER', KEYS[2], f['name']) == 1 then
-    if not best or less(oldest, best) then best = oldest end
-    lagging[#lagging + 1] = {f['name'], f['last-delivered-id'], last, tonumber(f['entries-read'])}
-  elseif not durable or less(oldest, durable) then
-    durable = oldest
-  end
-end
-local bound = tonumber(ARGV[1])
-local cut = durable
-local over = false
-if best and (not durable or less(best, durable)) then
-  over = bound > 0 and redis.call('XLEN', KEYS[1]) >= bound
-  if not over then cut = best end
-end
-local removed = 0
-if cut then
-  removed = redis.call('XTRIM', KEYS[1], 'MINID', fmt(cut))
-elseif over then
-  removed = redis.call('XTRIM', KEYS[1], 'MAXLEN', math.floor(bound / 2))
-end
-local out = {removed}
-if not over or removed == 0 then return out end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local s = {}
-for i = 1, #info, 2 do s[info[i]] = info[i + 1] end
-local gone = tonumber(s['entries-added']) - tonumber(s['length'])
-local first = s['first-entry'] and parse(s['first-entry'][1]) or nil
-local newest = parse(s['last-generated-id'])
-for _, g in ipairs(lagging) do
-  local behind = (first and less(g[3], first)) or (not first and less(g[3], newest))
-  if behind then
-    local lost = removed
-    if g[4] then lost = gone - g[4] end
-    if lost > 0 then
-      redis.call('XGROUP', 'SETID', KEYS[1], g[1], g[2], 'ENTRIESREAD', gone)
-      out[#out + 1] = g[1]
-      out[#out + 1] = lost
+local function trim_stream(stream, marks, bound)
+  if redis.call('EXISTS', stream) == 0 then return {0} end
+  local durable, best, lagging = nil, nil, {}
+  for _, row in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local f = {}
+    for i = 1, #row, 2 do f[row[i]] = row[i + 1] end
+    local last = parse(f['last-delivered-id']) or {0, 0}
+    local oldest = {last[1], last[2] + 1}
+    if (tonumber(f['pending']) or 0) > 0 then
+      oldest = parse(redis.call('XPENDING', stream, f['name'])[2]) or oldest
+    end
+    if redis.call('SISMEMBER', marks, f['name']) == 1 then
+      if not best or less(oldest, best) then best = oldest end
+      lagging[#lagging + 1] = {f['name'], f['last-delivered-id'], last, tonumber(f['entries-read'])}
+    elseif not durable or less(oldest, durable) then
+      durable = oldest
     end
   end
+  local cut = durable
+  local over = false
+  if best and (not durable or less(best, durable)) then
+    over = bound > 0 and redis.call('XLEN', stream) >= bound
+    if not over then cut = best end
+  end
+  local removed = 0
+  if cut then
+    removed = redis.call('XTRIM', stream, 'MINID', fmt(cut))
+  elseif over then
+    removed = redis.call('XTRIM', stream, 'MAXLEN', math.floor(bound / 2))
+  end
+  local out = {removed}
+  if not over or removed == 0 then return out end
+  local info = redis.call('XINFO', 'STREAM', stream)
+  local s = {}
+  for i = 1, #info, 2 do s[info[i]] = info[i + 1] end
+  local gone = tonumber(s['entries-added']) - tonumber(s['length'])
+  local first = s['first-entry'] and parse(s['first-entry'][1]) or nil
+  local newest = parse(s['last-generated-id'])
+  for _, g in ipairs(lagging) do
+    local behind = (first and less(g[3], first)) or (not first and less(g[3], newest))
+    if behind then
+      local lost = removed
+      if g[4] then lost = gone - g[4] end
+      if lost > 0 then
+        redis.call('XGROUP', 'SETID', stream, g[1], g[2], 'ENTRIESREAD', gone)
+        out[#out + 1] = g[1]
+        out[#out + 1] = lost
+      end
+    end
+  end
+  return out
 end
-return out
 """
+
+_TRIM = _TRIM_FUNCTION + "return trim_stream(KEYS[1], KEYS[2], tonumber(ARGV[1]))\n"
+
+# KEYS[1] stream, KEYS[2] its best-effort groups; ARGV: bound, payload, records,
+# received_ns[, tenant]. Returns the new entry id, or the backlog (an integer) when full;
+# when it had to trim first, {id, group, lost, ...}. A stream at the bound is trimmed
+# here first when it has best-effort groups, so what only they hold never refuses a
+# request and the stream never passes the bound for them: the backlog is then what the
+# slowest durable group has not acknowledged.
+_SUBMIT = (
+    _TRIM_FUNCTION
+    + """
+local bound = tonumber(ARGV[1])
+local backlog = redis.call('XLEN', KEYS[1])
+local trimmed = nil
+if backlog >= bound and redis.call('SCARD', KEYS[2]) > 0 then
+  trimmed = trim_stream(KEYS[1], KEYS[2], bound)
+  backlog = redis.call('XLEN', KEYS[1])
+end
+if backlog >= bound then return backlog end
+local id
+if #ARGV >= 5 then
+  id = redis.call('XADD', KEYS[1], '*', 'p', ARGV[2], 'n', ARGV[3], 'ts', ARGV[4], 't', ARGV[5])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'p', ARGV[2], 'n', ARGV[3], 'ts', ARGV[4])
+end
+if trimmed and #trimmed > 1 then
+  trimmed[1] = id
+  return trimmed
+end
+return id
+"""
+)
 
 Client = Any  # redis.asyncio.Redis or RedisCluster: the stream commands are the same
 
@@ -266,9 +273,11 @@ async def trim(client: Client, stream: str, bound: int = 0) -> Trimmed:
     """
     script = client.register_script(_TRIM)
     reply = await script(keys=[stream, best_effort_key(stream)], args=[bound])
-    pairs = reply[1:]
-    skipped = {_text(pairs[i]): int(pairs[i + 1]) for i in range(0, len(pairs) - 1, 2)}
-    return Trimmed(removed=int(reply[0]), skipped=skipped)
+    return Trimmed(removed=int(reply[0]), skipped=_pairs(reply[1:]))
+
+
+def _pairs(flat: list[Any]) -> dict[str, int]:
+    return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
 
 class RedisIngest:
@@ -343,7 +352,10 @@ class RedisIngest:
             self.unavailable = f"durable queue unavailable: {exc}"
             raise UnavailableError(self.unavailable, retry_after=1.0) from exc
         self.unavailable = None
-        if isinstance(result, int):
+        if isinstance(result, list):  # trimmed first: what best-effort groups lost
+            for name, lost in _pairs(result[1:]).items():
+                count_skipped_entries(name, lost)
+        elif isinstance(result, int):
             raise BackpressureError(
                 f"ingest stream {stream} is full ({result} entries not yet written by every "
                 f"exporter; bound {self.config.ingest.max_backlog_entries})",
