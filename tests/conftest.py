@@ -71,7 +71,7 @@ def database(clickhouse_dsn: str) -> Iterator[str]:
 
 @pytest.fixture
 def store(clickhouse_dsn: str, database: str) -> Iterator[ClickHouseExporter]:
-    exporter = ClickHouseExporter(ClickHouseConfig(database=database), clickhouse_dsn)
+    exporter = ClickHouseExporter(ClickHouseConfig(database=database, ttl=None), clickhouse_dsn)
     exporter.start()
     yield exporter
     exporter.shutdown()
