@@ -78,7 +78,7 @@ def database(clickhouse_dsn: str) -> Iterator[str]:
 def store(clickhouse_dsn: str, database: str) -> Iterator[ClickHouseExporter]:
     from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 
-    exporter = ClickHouseExporter(ClickHouseConfig(database=database), clickhouse_dsn)
+    exporter = ClickHouseExporter(ClickHouseConfig(database=database, ttl=None), clickhouse_dsn)
     exporter.start()
     yield exporter
     exporter.shutdown()

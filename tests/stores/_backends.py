@@ -48,7 +48,7 @@ def _open_clickhouse(request: pytest.FixtureRequest) -> Iterator[ContractStore]:
     """A ClickHouseExporter on a database of its own (chDB, or CLICKHOUSE_URL), dropped after."""
     dsn = str(request.getfixturevalue("clickhouse_dsn"))
     database = f"c_{uuid.uuid4().hex[:12]}"
-    store = ClickHouseExporter(ClickHouseConfig(database=database), dsn)
+    store = ClickHouseExporter(ClickHouseConfig(database=database, ttl=None), dsn)
     store.start()
     try:
         yield store

@@ -67,9 +67,9 @@ class LiveTailExporter:
 
 class LiveTailFactory:
     type_name = "live_tail"
+    best_effort = True  # never makes receivers refuse (ExporterSpec.best_effort)
     config_model: type[BaseModel] = LiveTailExporterConfig
     #: Not a record of the logs: queues may leave it out of their backlog bound.
-    best_effort = True
 
     def create(self, config: BaseModel, context: ExporterContext) -> LiveTailExporter:
         """An exporter publishing to the ``live_tail`` extension's bus."""

@@ -186,3 +186,14 @@ def test_invalid_cluster_name_is_refused() -> None:
     # ``<table>_local`` must still be a valid identifier.
     with pytest.raises(ConfigError):
         Schema(ClickHouseConfig(table="t" * 125, cluster_name="c")).storage_table  # noqa: B018
+
+
+def test_retention_defaults_to_seven_days_and_none_keeps_rows_forever() -> None:
+    default = Schema(ClickHouseConfig(database="logs")).statements("tokenbf")
+    assert any("TTL TimestampTime + toIntervalSecond(604800)" in s for s in default)
+    forever = ClickHouseConfig.model_validate({"database": "logs", "ttl": "none"})
+    assert forever.ttl is None
+    assert not any("TTL TimestampTime" in s for s in Schema(forever).statements("tokenbf"))
+    explicit = ClickHouseConfig.model_validate({"ttl": "24h"})
+    assert explicit.ttl is not None
+    assert explicit.ttl.total_seconds() == 86_400

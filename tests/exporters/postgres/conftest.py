@@ -31,7 +31,9 @@ def pg_schema(pg_dsn: str) -> Iterator[str]:
 @pytest.fixture
 def make_config(pg_dsn: str, pg_schema: str) -> Callable[..., PostgresConfig]:
     def make(**overrides: Any) -> PostgresConfig:
-        return PostgresConfig.model_validate({"dsn": pg_dsn, "schema": pg_schema, **overrides})
+        return PostgresConfig.model_validate(
+            {"dsn": pg_dsn, "schema": pg_schema, "ttl": "none", **overrides}
+        )
 
     return make
 

@@ -43,7 +43,9 @@ def open_postgres_store(
 ) -> Iterator[PostgresExporter]:
     """A started store on a fresh schema; the schema is dropped on exit."""
     dsn, schema = postgres_dsn(), unique_schema()
-    config = PostgresConfig.model_validate({"dsn": dsn, "schema": schema, **overrides})
+    config = PostgresConfig.model_validate(
+        {"dsn": dsn, "schema": schema, "ttl": "none", **overrides}
+    )
     store = PostgresExporter(config)
     try:
         store.start()

@@ -68,3 +68,10 @@ def test_factory_is_registered_as_an_entry_point() -> None:
 def test_redacted_dsn_hides_the_password(dsn: str, shown: str) -> None:
     assert "s3cret" not in redact_dsn(dsn)
     assert set(redact_dsn(dsn).split()) == set(shown.split())
+
+
+def test_retention_defaults_to_seven_days_and_none_keeps_everything() -> None:
+    assert PostgresConfig.model_validate({"dsn": DSN}).ttl == timedelta(days=7)
+    assert PostgresConfig.model_validate({"dsn": DSN, "ttl": "none"}).ttl is None
+    assert PostgresConfig.model_validate({"dsn": DSN, "ttl": "None"}).ttl is None
+    assert PostgresConfig.model_validate({"dsn": DSN, "ttl": "720h"}).ttl == timedelta(days=30)

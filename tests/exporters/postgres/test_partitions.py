@@ -103,12 +103,25 @@ def test_retention_drops_exactly_the_expired_partitions(
         assert store.run_maintenance() == []
 
 
-def test_no_ttl_keeps_everything(make_config: Callable[..., PostgresConfig]) -> None:
+def test_ttl_none_keeps_everything(make_config: Callable[..., PostgresConfig]) -> None:
     now = MIDNIGHT_NS + 400 * DAY_NS
-    with PostgresExporter(make_config(), clock=lambda: now) as store:
+    with PostgresExporter(make_config(ttl="none"), clock=lambda: now) as store:
         store.push(batch_at([MIDNIGHT_NS]))
         assert store.run_maintenance() == []
         assert store.retention_report().dropped == []
+
+
+def test_the_default_ttl_keeps_seven_days(pg_dsn: str, pg_schema: str) -> None:
+    now = MIDNIGHT_NS + 10 * DAY_NS
+    config = PostgresConfig.model_validate({"dsn": pg_dsn, "schema": pg_schema})
+    with PostgresExporter(config, clock=lambda: now) as store:
+        store.push(batch_at([MIDNIGHT_NS, now - DAY_NS]))
+        dropped = store.run_maintenance()
+        # Every day before now - 7d goes (the empty ones created ahead at start too).
+        assert "otel_logs_p20261118" in [d.partition for d in dropped]
+        assert all(d.partition < "otel_logs_p20261121" for d in dropped)
+        assert "otel_logs_p20261127" in _partitions(store)  # yesterday's row kept
+        assert store.retention_report().ttl_seconds == 7 * 86_400
 
 
 def test_the_maintenance_thread_applies_retention_on_its_schedule(

@@ -102,6 +102,12 @@ class ExporterSpec:
     #: Passed to the exporter in its :class:`ExporterContext`.
     host: Host | None = None
 
+    @property
+    def best_effort(self) -> bool:
+        """The factory's ``best_effort`` class attribute (the live tail): such an exporter
+        never makes receivers refuse; what it cannot take in time is skipped, counted."""
+        return bool(getattr(self.factory, "best_effort", False))
+
     def create(self, data_dir: Path) -> Exporter:
         context = ExporterContext(self.component_id, data_dir, self.host)
         return self.factory.create(self.config, context)

@@ -38,6 +38,8 @@ class RunnerStats:
     dead_lettered: int = 0
     dropped_on_shutdown: int = 0
     retries: int = 0
+    #: Records a best-effort runner skipped (its queue was full; nobody was refused).
+    skipped_records: int = 0
 
 
 class Outcome(enum.Enum):

@@ -16,6 +16,7 @@ from collector_service.component.model import LogBatch
 from collector_service.pipeline.config import ExporterHelperConfig
 from collector_service.pipeline.entry import IngestEntry
 from collector_service.pipeline.helper import ExporterHandle, Outcome, RunnerStats
+from collector_service.pipeline.skipped import EXPORTER_SKIPPED
 
 if TYPE_CHECKING:
     from collector_service.pipeline.deadletter import DeadLetter
@@ -34,8 +35,13 @@ class ExporterRunner:
         exporter: Exporter,
         helper: ExporterHelperConfig,
         dead_letter: DeadLetter | None = None,
+        *,
+        best_effort: bool = False,
     ) -> None:
         self.component_id = component_id
+        #: A full queue skips requests for this runner alone instead of refusing them
+        #: (``ExporterSpec.best_effort``: the live tail); see :meth:`skip`.
+        self.best_effort = best_effort
         self.exporter = exporter
         self.handle = ExporterHandle(component_id, exporter, helper, dead_letter)
         self._helper = helper
@@ -75,6 +81,11 @@ class ExporterRunner:
         self._queued += entry.records
         metrics.EXPORTER_QUEUE_SIZE.labels(self.component_id).set(self._pending)
         self._wakeup.set()
+
+    def skip(self, entry: IngestEntry) -> None:
+        """Count ``entry`` as skipped: a best-effort runner's queue had no room for it."""
+        self.stats.skipped_records += entry.records
+        EXPORTER_SKIPPED.labels(self.component_id).inc(entry.records)
 
     async def _wait(self, timeout: float | None) -> None:
         self._wakeup.clear()

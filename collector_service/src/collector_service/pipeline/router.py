@@ -33,7 +33,8 @@ class Pipeline:
 
         Returns once the entry is as safe as this pipeline makes it (queued in memory
         here; in the durable Redis stream there): the receiver acknowledges after that.
-        Raises :class:`BackpressureError` past the bound and
+        A best-effort runner (the live tail) whose queue is full skips the entry (counted)
+        rather than refuse it. Raises :class:`BackpressureError` past a durable bound and
         :class:`~collector_service.errors.UnavailableError` when Redis is unreachable.
         """
         if self.durable is not None:
@@ -44,17 +45,25 @@ class Pipeline:
                 raise
             self.accepted_records += entry.records
             return
+        takers: list[ExporterRunner] = []
+        skipped: list[ExporterRunner] = []
         for runner in self.runners:
-            if runner.room() < entry.records:
+            if runner.room() >= entry.records:
+                takers.append(runner)
+            elif runner.best_effort:  # the live tail: skipped for it alone, never refused
+                skipped.append(runner)
+            else:
                 self.refused_records += entry.records
                 raise BackpressureError(
                     f"exporter {runner.component_id} queue is full "
                     f"({runner.pending}/{runner.capacity} records)",
                     retry_after=1.0,
                 )
-        if len(self.runners) > 1:
-            entry.consumers = len(self.runners)
+        for runner in skipped:
+            runner.skip(entry)
+        if len(takers) > 1:
+            entry.consumers = len(takers)
             entry.shared = self.decode
-        for runner in self.runners:
+        for runner in takers:
             runner.offer(entry)
         self.accepted_records += entry.records

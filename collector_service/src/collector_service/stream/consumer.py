@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import random
@@ -31,25 +30,25 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError, ResponseError
 
 from collector_service import metrics
-from collector_service.component.decode import decode_request, parse_request
 from collector_service.component.exporter import (
     ExporterSpec,
     contributed_exporters,
     resolve_exporters,
 )
 from collector_service.component.extension import resolve_extensions
-from collector_service.component.model import LogBatch
 from collector_service.errors import ConfigError
 from collector_service.pipeline.deadletter import RedisDeadLetter
 from collector_service.pipeline.helper import ExporterHandle, Outcome
+from collector_service.pipeline.shared_decode import SharedDecode
+from collector_service.pipeline.skipped import count_skipped_entries
 from collector_service.service.config import Config
 from collector_service.stream.config import IngestConfig
+from collector_service.stream.entries import StreamEntry, batch_token, decode_entries, parse_entry
 from collector_service.stream.queue import (
     Client,
     IngestKeys,
@@ -66,60 +65,12 @@ __all__ = ["RedisWriters", "StreamConsumer", "batch_token", "consumer_name", "ru
 
 _log = logging.getLogger(__name__)
 _TRIM_EVERY_S = 0.5
-_LINGER_POLL_S = 0.005  # a lingering consumer's nap between reads
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    id: str
-    payload: bytes
-    records: int
-    received_ns: int
-    tenant: str | None
-
-
-def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
-    tenant = fields.get(b"t")
-    return _Entry(
-        id=entry_id.decode(),
-        payload=fields.get(b"p", b""),
-        records=int(fields.get(b"n", 0)),
-        received_ns=int(fields.get(b"ts", 0)),
-        tenant=tenant.decode() if tenant is not None else None,
-    )
-
-
-def batch_token(stream: str, ids: list[str]) -> str:
-    """The dedup token of a batch: the same entries always give the same token."""
-    digest = hashlib.sha256(stream.encode())
-    for entry_id in ids:
-        digest.update(b"\0" + entry_id.encode())
-    return digest.hexdigest()[:32]
+_LINGER_POLL_S = 0.005
+_WARN_EVERY_S = 10.0  # a lingering consumer's nap between reads
 
 
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def _decode(stream: str, entries: list[_Entry]) -> tuple[LogBatch, list[_Entry]]:
-    """One column-wise batch of every decodable entry, and the entries that are not."""
-    batch = LogBatch(token=batch_token(stream, [e.id for e in entries]))
-    bad = []
-    for entry in entries:
-        mark = len(batch)
-        try:
-            decode_request(parse_request(entry.payload), batch, entry.tenant)
-        except Exception:  # noqa: BLE001 - a poison entry is dead-lettered, never retried
-            _log.exception("writer: entry %s cannot be decoded", entry.id)
-            _truncate(batch, mark)
-            bad.append(entry)
-    return batch, bad
-
-
-def _truncate(batch: LogBatch, length: int) -> None:
-    """Drop what a failed decode appended part-way (columns stay the same length)."""
-    for column in batch.columns():
-        del column[length:]
 
 
 class StreamConsumer:
@@ -135,6 +86,9 @@ class StreamConsumer:
         ingest: IngestConfig,
         name: str,
         stopping: asyncio.Event,
+        shared: SharedDecode | None = None,
+        sharers: int = 1,
+        best_effort: bool = False,
     ) -> None:
         self.client = client
         self.keys = keys
@@ -144,8 +98,14 @@ class StreamConsumer:
         self.ingest = ingest
         self.name = name
         self.stopping = stopping
+        #: Decodes each entry once for the ``sharers`` consumers of this stream here.
+        self.shared = shared
+        self.sharers = sharers
+        #: A best-effort group (the live tail) loses what the trim cuts while it lags.
+        self.best_effort = best_effort
         self._last_trim = 0.0
         self._last_takeover = 0.0
+        self._warned_skip = -_WARN_EVERY_S
 
     async def run(self) -> None:
         """Until ``stopping``: replay own PEL, take over dead consumers, read new batches."""
@@ -161,7 +121,12 @@ class StreamConsumer:
                 if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
                     # The stream or group was deleted under us: recreate, read from 0.
                     with contextlib.suppress(RedisError):
-                        await ensure_groups(self.client, self.keys, [self.group])
+                        await ensure_groups(
+                            self.client,
+                            self.keys,
+                            [self.group],
+                            best_effort=[self.group] if self.best_effort else [],
+                        )
                 if isinstance(exc, RedisError):
                     _log.warning(
                         "writer %s on %s: Redis error (%r); retrying in %.1fs",
@@ -193,7 +158,7 @@ class StreamConsumer:
             await self._trim()  # idle: trim what the last writes acknowledged
         return True
 
-    async def _read(self, start: bytes, count: int, block: int | None) -> list[_Entry]:
+    async def _read(self, start: bytes, count: int, block: int | None) -> list[StreamEntry]:
         reply = await self.client.xreadgroup(
             self.group, self.name, {self.stream: start}, count=count, block=block
         )
@@ -201,16 +166,16 @@ class StreamConsumer:
         for _stream, rows in reply or []:
             for entry_id, fields in rows:
                 if fields:  # an entry trimmed while pending comes back empty: nothing to do
-                    out.append(_entry(entry_id, fields))
+                    out.append(parse_entry(entry_id, fields))
                 else:
                     await self.client.xack(self.stream, self.group, entry_id)
         return out
 
-    async def _gather(self) -> list[_Entry]:
+    async def _gather(self) -> list[StreamEntry]:
         """New entries until the batch is full, the linger ran out, or we are stopping."""
         helper = self.handle.helper
         max_records = helper.batch.send_batch_max_size
-        entries: list[_Entry] = []
+        entries: list[StreamEntry] = []
         records = 0
         deadline: float | None = None
         while records < max_records and not self.stopping.is_set():
@@ -236,10 +201,12 @@ class StreamConsumer:
             records += sum(e.records for e in got)
         return entries
 
-    async def _process(self, entries: list[_Entry]) -> None:
+    async def _process(self, entries: list[StreamEntry]) -> None:
         # Decode off the exporter's thread: with several streams (``shards``) one
         # consumer decodes while another's batch is being written.
-        batch, bad = await asyncio.to_thread(_decode, self.stream, entries)
+        batch, bad = await asyncio.to_thread(
+            decode_entries, self.stream, entries, self.shared, self.sharers
+        )
         if bad:
             await self.handle.keep(
                 [(e.payload, e.tenant, e.records) for e in bad],
@@ -272,7 +239,18 @@ class StreamConsumer:
 
     async def _trim(self) -> None:
         self._last_trim = time.monotonic()
-        await trim(self.client, self.stream)
+        trimmed = await trim(self.client, self.stream, self.ingest.max_backlog_entries)
+        for name, lost in trimmed.skipped.items():
+            count_skipped_entries(name, lost)
+            if time.monotonic() - self._warned_skip >= _WARN_EVERY_S:
+                self._warned_skip = time.monotonic()
+                _log.warning(
+                    "best-effort exporter %s on %s fell behind the ingest bound: %d entries "
+                    "trimmed before it read them (tasklogs_exporter_skipped_entries_total)",
+                    name,
+                    self.stream,
+                    lost,
+                )
         backlog = await self.client.xlen(self.stream)
         metrics.INGEST_BACKLOG.labels(self.stream).set(backlog)
         metrics.INGEST_BACKLOG_CAPACITY.labels(self.stream).set(self.ingest.max_backlog_entries)
@@ -345,7 +323,9 @@ class StreamConsumer:
 class RedisWriters:
     """The writers of some exporters: one consumer per (exporter, stream)."""
 
-    def __init__(self, config: Config, specs: list[ExporterSpec]) -> None:
+    def __init__(
+        self, config: Config, specs: list[ExporterSpec], shared: SharedDecode | None = None
+    ) -> None:
         if config.redis is None:
             raise ConfigError("redis: not configured; writers need the durable ingest stream")
         self.config = config
@@ -357,6 +337,8 @@ class RedisWriters:
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._client: Client | None = None
+        #: One decode per (stream, entry id) for every consumer of this process.
+        self.shared = shared if shared is not None else SharedDecode()
 
     async def start(self) -> None:
         """Start exporters (may raise), create groups, start consumers and heartbeats."""
@@ -366,7 +348,11 @@ class RedisWriters:
             client, self.redis.key_prefix, self.redis.ingest.dead_letter_maxlen
         )
         groups = [spec.component_id for spec in self.specs]
-        await _until_connected(lambda: ensure_groups(client, self.keys, groups), self.stopping)
+        best_effort = [spec.component_id for spec in self.specs if spec.best_effort]
+        await _until_connected(
+            lambda: ensure_groups(client, self.keys, groups, best_effort=best_effort),
+            self.stopping,
+        )
         if self.stopping.is_set():
             return
         name = consumer_name()
@@ -385,6 +371,9 @@ class RedisWriters:
                     ingest=self.redis.ingest,
                     name=name,
                     stopping=self.stopping,
+                    shared=self.shared,
+                    sharers=len(self.specs),
+                    best_effort=spec.best_effort,
                 )
                 self.consumers.append(consumer)
         for consumer in self.consumers:

@@ -12,12 +12,16 @@ groups and the heartbeat keys of its consumers sit on one Redis Cluster slot; re
 spread round-robin over ``redis.ingest.shards`` streams. Every exporter reads each stream
 through a consumer group named after its component id (see
 :mod:`collector_service.stream.consumer`). Streams are trimmed (``XTRIM MINID``) only below the
-oldest entry some group has not acknowledged, so the stream length is the backlog.
+oldest entry some durable group has not acknowledged, so the stream length is the backlog.
+Best-effort groups (the live tail, ``ExporterSpec.best_effort``) are marked in a set next
+to the stream: they never count toward the bound, are waited for by the trim only while
+the stream is under the bound, and past it lose what they have not read (counted).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +33,15 @@ from redis.retry import Retry
 
 from collector_service.errors import BackpressureError, UnavailableError
 from collector_service.pipeline.entry import IngestEntry
+from collector_service.pipeline.skipped import count_skipped_entries
 from collector_service.stream.config import RedisConfig
 
 __all__ = [
     "GroupState",
     "IngestKeys",
     "RedisIngest",
+    "Trimmed",
+    "best_effort_key",
     "connect",
     "ensure_groups",
     "group_states",
@@ -43,16 +50,109 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-# KEYS[1] stream; ARGV: bound, payload, records, received_ns[, tenant].
-# Returns the new entry id, or the backlog (an integer) when the stream is full.
-_SUBMIT = """
-local backlog = redis.call('XLEN', KEYS[1])
-if backlog >= tonumber(ARGV[1]) then return backlog end
-if #ARGV >= 5 then
-  return redis.call('XADD', KEYS[1], '*', 'p', ARGV[2], 'n', ARGV[3], 'ts', ARGV[4], 't', ARGV[5])
+# The trim (see :func:`trim`), a function both scripts below use: ``trim_stream(stream,
+# marks, bound)`` trims below the oldest entry a group still needs. Best-effort groups
+# (the ``marks`` set) are waited for only while the stream is shorter than ``bound``;
+# past it the stream is cut to the slowest durable group (or to half the bound when
+# every group is best effort), and each best-effort group that lost entries has its
+# ``entries-read`` set so that its lag counts only what is left. Atomic, so a group's
+# pending summary always agrees with its state (read apart, a restart showed a group
+# with ``pending > 0`` and no oldest pending id). Returns {removed, group, lost, ...}.
+_TRIM_FUNCTION = """
+local function parse(id)
+  if not id then return nil end
+  local ms, seq = string.match(tostring(id), '^(%d+)-?(%d*)$')
+  if not ms then return nil end
+  return {tonumber(ms), tonumber(seq) or 0}
 end
-return redis.call('XADD', KEYS[1], '*', 'p', ARGV[2], 'n', ARGV[3], 'ts', ARGV[4])
+local function less(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end
+local function fmt(p) return string.format('%.0f-%.0f', p[1], p[2]) end
+local function trim_stream(stream, marks, bound)
+  if redis.call('EXISTS', stream) == 0 then return {0} end
+  local durable, best, lagging = nil, nil, {}
+  for _, row in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local f = {}
+    for i = 1, #row, 2 do f[row[i]] = row[i + 1] end
+    local last = parse(f['last-delivered-id']) or {0, 0}
+    local oldest = {last[1], last[2] + 1}
+    if (tonumber(f['pending']) or 0) > 0 then
+      oldest = parse(redis.call('XPENDING', stream, f['name'])[2]) or oldest
+    end
+    if redis.call('SISMEMBER', marks, f['name']) == 1 then
+      if not best or less(oldest, best) then best = oldest end
+      lagging[#lagging + 1] = {f['name'], f['last-delivered-id'], last, tonumber(f['entries-read'])}
+    elseif not durable or less(oldest, durable) then
+      durable = oldest
+    end
+  end
+  local cut = durable
+  local over = false
+  if best and (not durable or less(best, durable)) then
+    over = bound > 0 and redis.call('XLEN', stream) >= bound
+    if not over then cut = best end
+  end
+  local removed = 0
+  if cut then
+    removed = redis.call('XTRIM', stream, 'MINID', fmt(cut))
+  elseif over then
+    removed = redis.call('XTRIM', stream, 'MAXLEN', math.floor(bound / 2))
+  end
+  local out = {removed}
+  if not over or removed == 0 then return out end
+  local info = redis.call('XINFO', 'STREAM', stream)
+  local s = {}
+  for i = 1, #info, 2 do s[info[i]] = info[i + 1] end
+  local gone = tonumber(s['entries-added']) - tonumber(s['length'])
+  local first = s['first-entry'] and parse(s['first-entry'][1]) or nil
+  local newest = parse(s['last-generated-id'])
+  for _, g in ipairs(lagging) do
+    local behind = (first and less(g[3], first)) or (not first and less(g[3], newest))
+    if behind then
+      local lost = removed
+      if g[4] then lost = gone - g[4] end
+      if lost > 0 then
+        redis.call('XGROUP', 'SETID', stream, g[1], g[2], 'ENTRIESREAD', gone)
+        out[#out + 1] = g[1]
+        out[#out + 1] = lost
+      end
+    end
+  end
+  return out
+end
 """
+
+_TRIM = _TRIM_FUNCTION + "return trim_stream(KEYS[1], KEYS[2], tonumber(ARGV[1]))\n"
+
+# KEYS[1] stream, KEYS[2] its best-effort groups; ARGV: bound, payload, records,
+# received_ns[, tenant]. Returns the new entry id, or the backlog (an integer) when full;
+# when it had to trim first, {id, group, lost, ...}. A stream at the bound is trimmed
+# here first when it has best-effort groups, so what only they hold never refuses a
+# request and the stream never passes the bound for them: the backlog is then what the
+# slowest durable group has not acknowledged.
+_SUBMIT = (
+    _TRIM_FUNCTION
+    + """
+local bound = tonumber(ARGV[1])
+local backlog = redis.call('XLEN', KEYS[1])
+local trimmed = nil
+if backlog >= bound and redis.call('SCARD', KEYS[2]) > 0 then
+  trimmed = trim_stream(KEYS[1], KEYS[2], bound)
+  backlog = redis.call('XLEN', KEYS[1])
+end
+if backlog >= bound then return backlog end
+local id
+if #ARGV >= 5 then
+  id = redis.call('XADD', KEYS[1], '*', 'p', ARGV[2], 'n', ARGV[3], 'ts', ARGV[4], 't', ARGV[5])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'p', ARGV[2], 'n', ARGV[3], 'ts', ARGV[4])
+end
+if trimmed and #trimmed > 1 then
+  trimmed[1] = id
+  return trimmed
+end
+return id
+"""
+)
 
 Client = Any  # redis.asyncio.Redis or RedisCluster: the stream commands are the same
 
@@ -77,6 +177,11 @@ class IngestKeys:
         return f"{stream}:takeover:{group}:{consumer}"
 
 
+def best_effort_key(stream: str) -> str:
+    """The set of ``stream``'s best-effort consumer groups (same hash tag)."""
+    return f"{stream}:best-effort"
+
+
 def connect(config: RedisConfig, *, read_timeout: float = 5.0) -> Client:
     """An asyncio client for a single Redis or a Cluster; fails fast, callers retry."""
     options: dict[str, Any] = {
@@ -89,11 +194,20 @@ def connect(config: RedisConfig, *, read_timeout: float = 5.0) -> Client:
     return aioredis.Redis.from_url(config.url, **options)
 
 
-async def ensure_groups(client: Client, keys: IngestKeys, groups: list[str]) -> None:
+async def ensure_groups(
+    client: Client,
+    keys: IngestKeys,
+    groups: list[str],
+    *,
+    best_effort: Collection[str] | None = None,
+) -> None:
     """Create every exporter's consumer group on every stream (from the start, ``0``).
 
     Receivers create them too before accepting anything, so no entry can be trimmed
-    before each exporter's group has seen it.
+    before each exporter's group has seen it. With ``best_effort`` (the groups of
+    ``groups`` whose exporter is best effort), each group is marked best effort or
+    durable in the stream's :func:`best_effort_key` set, which the backlog bound and
+    :func:`trim` read; ``None`` leaves the marks as they are.
     """
     for stream in keys.all_streams():
         for group in groups:
@@ -102,6 +216,14 @@ async def ensure_groups(client: Client, keys: IngestKeys, groups: list[str]) -> 
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+        if best_effort is None:
+            continue
+        marked = [g for g in groups if g in best_effort]
+        durable = [g for g in groups if g not in best_effort]
+        if marked:
+            await client.sadd(best_effort_key(stream), *marked)
+        if durable:
+            await client.srem(best_effort_key(stream), *durable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,39 +253,49 @@ async def group_states(client: Client, stream: str) -> list[GroupState]:
     ]
 
 
-def _next_id(entry_id: str) -> str:
-    ms, _, seq = entry_id.partition("-")
-    return f"{ms}-{int(seq or 0) + 1}"
+@dataclass(frozen=True, slots=True)
+class Trimmed:
+    """What one :func:`trim` did."""
+
+    #: Entries removed from the stream.
+    removed: int
+    #: Entries removed before a lagging best-effort group read them, per group.
+    skipped: dict[str, int]
 
 
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+async def trim(client: Client, stream: str, bound: int = 0) -> Trimmed:
+    """Drop entries every durable group has acknowledged (one atomic script).
+
+    Best-effort groups (marked by :func:`ensure_groups`) are waited for too while the
+    stream is shorter than ``bound``; past it they lose what they have not read, so the
+    stream stays bounded and receivers keep accepting (``bound`` 0: always wait). With
+    no group at all nothing is trimmed.
+    """
+    script = client.register_script(_TRIM)
+    reply = await script(keys=[stream, best_effort_key(stream)], args=[bound])
+    return Trimmed(removed=int(reply[0]), skipped=_pairs(reply[1:]))
 
 
-async def trim(client: Client, stream: str) -> int:
-    """Drop entries every group has acknowledged; returns how many were removed."""
-    lowest: str | None = None
-    for group in await group_states(client, stream):
-        if group.pending:
-            summary = await client.xpending(stream, group.name)
-            oldest = _text(summary["min"])
-        else:
-            oldest = _next_id(group.last_delivered)
-        if lowest is None or _id_key(oldest) < _id_key(lowest):
-            lowest = oldest
-    if lowest is None:  # no group at all: nobody has read anything, keep everything
-        return 0
-    return int(await client.xtrim(stream, minid=lowest))
+def _pairs(flat: list[Any]) -> dict[str, int]:
+    return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
 
 class RedisIngest:
     """``Pipeline``'s durable back end: XADD each Export request, bounded, then ack."""
 
-    def __init__(self, config: RedisConfig, groups: list[str]) -> None:
+    def __init__(
+        self,
+        config: RedisConfig,
+        groups: list[str],
+        *,
+        best_effort: Collection[str] | None = None,
+    ) -> None:
         self.config = config
         self.keys = IngestKeys(config.key_prefix, config.ingest.shards)
         self.groups = groups
+        #: Groups of best-effort exporters (marked in Redis; ``None``: leave the marks
+        #: to the writers, who know their exporters).
+        self.best_effort = best_effort
         self.client: Client | None = None
         self._script: Any = None
         self._groups_ready = False
@@ -190,7 +322,7 @@ class RedisIngest:
     async def _ensure_groups(self) -> None:
         assert self.client is not None
         try:
-            await ensure_groups(self.client, self.keys, self.groups)
+            await ensure_groups(self.client, self.keys, self.groups, best_effort=self.best_effort)
         except RedisError as exc:
             self.unavailable = f"Redis at {_redact(self.config.url)} is unavailable: {exc}"
             raise UnavailableError(
@@ -215,12 +347,15 @@ class RedisIngest:
         if entry.tenant is not None:
             args.append(entry.tenant)
         try:
-            result = await self._script(keys=[stream], args=args)
+            result = await self._script(keys=[stream, best_effort_key(stream)], args=args)
         except RedisError as exc:
             self.unavailable = f"durable queue unavailable: {exc}"
             raise UnavailableError(self.unavailable, retry_after=1.0) from exc
         self.unavailable = None
-        if isinstance(result, int):
+        if isinstance(result, list):  # trimmed first: what best-effort groups lost
+            for name, lost in _pairs(result[1:]).items():
+                count_skipped_entries(name, lost)
+        elif isinstance(result, int):
             raise BackpressureError(
                 f"ingest stream {stream} is full ({result} entries not yet written by every "
                 f"exporter; bound {self.config.ingest.max_backlog_entries})",

@@ -30,7 +30,8 @@ class ClickHouseConfig(BaseModel):
     #: (e.g. one the contrib exporter created), using whatever columns it has.
     create_schema: bool = True
     #: Rows older than this are dropped by ClickHouse (whole parts, ``ttl_only_drop_parts``).
-    ttl: Duration | None = Field(default=None)
+    #: Seven days by default; ``none`` keeps rows forever.
+    ttl: Duration | None = Field(default=timedelta(hours=168))
     #: ClickHouse cluster (``remote_servers``): DDL runs ``ON CLUSTER``, rows go to a
     #: ``ReplicatedMergeTree`` table ``<table>_local`` on every node, and writes and reads
     #: go through a ``Distributed`` table ``<table>`` sharded by task run.
@@ -59,11 +60,16 @@ class ClickHouseConfig(BaseModel):
             raise ValueError("dsn must start with chdb://, http:// or https://")
         return value
 
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _forever(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
     @field_validator("ttl")
     @classmethod
     def _ttl(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value.total_seconds() < 1:
-            raise ValueError("ttl must be at least 1s (or omitted for no TTL)")
+            raise ValueError("ttl must be at least 1s (or none to keep rows forever)")
         return value
 
     def resolved_dsn(self, data_dir: Path) -> str:

@@ -35,8 +35,9 @@ class PostgresConfig(BaseModel):
     table: str = "otel_logs"
     #: Create the schema, tables and indexes (versioned migrations) at start.
     create_schema: bool = True
-    #: Partitions whose whole day is older than this are dropped; ``None`` keeps all.
-    ttl: Duration | None = None
+    #: Partitions whose whole day is older than this are dropped: seven days by default;
+    #: ``none`` keeps every partition.
+    ttl: Duration | None = timedelta(hours=168)
     #: Daily partitions the maintenance loop keeps created ahead of today.
     partitions_ahead: int = Field(default=2, ge=0, le=366)
     #: How often the maintenance loop creates partitions and applies retention.
@@ -80,11 +81,16 @@ class PostgresConfig(BaseModel):
             raise ValueError("must be at least 10ms")
         return value
 
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _forever(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
     @field_validator("ttl", "dedup_window")
     @classmethod
     def _ttl(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value.total_seconds() < 1:
-            raise ValueError("must be at least 1s (or omitted)")
+            raise ValueError("must be at least 1s (ttl: none keeps everything)")
         return value
 
     @model_validator(mode="after")
