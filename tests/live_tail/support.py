@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from collector_service.component.model import LogBatch
-from collector_service.service.http import QuietServer
+from collector_service.serving import QuietServer
 from tests.support import free_port
 
 BASE_NS = 1_700_000_000_000_000_000

@@ -50,7 +50,7 @@ from collector_service.receivers.accept import Ingestor
 from collector_service.receivers.codec import decompress, to_json
 from collector_service.receivers.config import HttpConfig
 from collector_service.receivers.otlp_json import parse_json_request
-from collector_service.service.http import QuietServer, bind
+from collector_service.serving import QuietServer, bind
 
 __all__ = ["LOGS_PATH", "OtlpHttpReceiver"]
 

@@ -38,7 +38,7 @@ from collector_service.receivers import (
 from collector_service.service.api import build_api
 from collector_service.service.config import Config
 from collector_service.service.host import ServiceHost
-from collector_service.service.http import QuietServer, bind
+from collector_service.serving import QuietServer, bind
 from collector_service.stream.consumer import RedisWriters
 from collector_service.stream.queue import RedisIngest
 
