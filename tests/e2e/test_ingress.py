@@ -91,6 +91,7 @@ receivers:
       http: {{endpoint: "127.0.0.1:1", max_request_body_size: 65536}}
 exporters:
   clickhouse:
+    ttl: none  # the requests carry 2023 timestamps; the default 7-day TTL would drop them
     batch: {{timeout_ms: 50}}
     sending_queue: {{queue_size: {QUEUE}}}
 service:
