@@ -107,7 +107,9 @@ def test_other_body_indexes_create_working_tables(
 ) -> None:
     from tests.exporters.clickhouse.test_exporter import batch_for, read_all
 
-    config = ClickHouseConfig.model_validate({"database": database, "body_index": kind})
+    config = ClickHouseConfig.model_validate(
+        {"database": database, "body_index": kind, "ttl": "none"}  # old timestamps in batch_for
+    )
     with ClickHouseExporter(config, clickhouse_dsn) as store:
         store.push(batch_for("tr-k", 3))
         assert read_all(store, "tr-k") == [1, 2, 3]
