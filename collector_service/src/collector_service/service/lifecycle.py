@@ -73,7 +73,11 @@ class Service:
         self.ingest: RedisIngest | None = None
         self.writers: RedisWriters | None = None
         if config.redis is not None:
-            self.ingest = RedisIngest(config.redis, [s.component_id for s in self._specs])
+            self.ingest = RedisIngest(
+                config.redis,
+                [s.component_id for s in self._specs],
+                best_effort=[s.component_id for s in self._specs if s.best_effort],
+            )
             if config.redis.ingest.writers if writers is None else writers:
                 self.writers = RedisWriters(config, self._specs)
         self.pipeline = Pipeline(self.runners, self.ingest)
@@ -131,7 +135,13 @@ class Service:
             dead_letter = FileDeadLetter(self.config.data_dir)
             for spec in self._specs:
                 exporter = spec.create(self.config.data_dir)
-                runner = ExporterRunner(spec.component_id, exporter, spec.helper, dead_letter)
+                runner = ExporterRunner(
+                    spec.component_id,
+                    exporter,
+                    spec.helper,
+                    dead_letter,
+                    best_effort=spec.best_effort,
+                )
                 await runner.start()
                 self.runners.append(runner)
             _log.warning(
