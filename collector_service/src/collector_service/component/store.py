@@ -147,6 +147,10 @@ class StoredLog:
     scope_name: str = ""
     resource_attributes: dict[str, str] = field(default_factory=dict)
     log_attributes: dict[str, str] = field(default_factory=dict)
+    #: When the record was observed (OTLP ``observed_time_unix_nano``); 0 when not sent.
+    observed_timestamp_ns: int = 0
+    #: Attributes the producer dropped from this record (OTLP ``dropped_attributes_count``).
+    dropped_attributes_count: int = 0
 
     @property
     def task_run_id(self) -> str:

@@ -27,6 +27,8 @@ class Columns:
     pipeline_run: str = "PipelineRunId"
     seq: str = "Seq"
     event_name: str = "EventName"
+    observed: str = "toUnixTimestamp64Nano(ObservedTimestamp)"
+    dropped: str = "DroppedAttributesCount"
 
     @classmethod
     def for_table(cls, present: set[str]) -> Columns:
@@ -40,6 +42,10 @@ class Columns:
             else "ResourceAttributes['cicd.pipeline.run.id']",
             seq="Seq" if "Seq" in present else "toUInt64OrZero(LogAttributes['tasklogs.seq'])",
             event_name="EventName" if "EventName" in present else "''",
+            observed="toUnixTimestamp64Nano(ObservedTimestamp)"
+            if "ObservedTimestamp" in present
+            else "0",
+            dropped="DroppedAttributesCount" if "DroppedAttributesCount" in present else "0",
         )
 
 
@@ -118,7 +124,13 @@ def build(q: HistoryQuery, cols: Columns, table: str) -> tuple[str, dict[str, An
 
 
 def _exprs(cols: Columns) -> dict[str, str]:
-    return {"task_run": cols.task_run, "seq": cols.seq, "event_name": cols.event_name}
+    return {
+        "task_run": cols.task_run,
+        "seq": cols.seq,
+        "event_name": cols.event_name,
+        "observed": cols.observed,
+        "dropped": cols.dropped,
+    }
 
 
 def page_from_rows(q: HistoryQuery, rows: Sequence[Sequence[Any]]) -> HistoryPage:
@@ -137,6 +149,8 @@ def page_from_rows(q: HistoryQuery, rows: Sequence[Sequence[Any]]) -> HistoryPag
             scope_name=str(r[10]),
             resource_attributes=dict(r[11]),
             log_attributes=dict(r[12]),
+            observed_timestamp_ns=int(r[13]),
+            dropped_attributes_count=int(r[14]),
         )
         for r in rows
     ]

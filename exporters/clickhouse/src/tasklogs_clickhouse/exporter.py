@@ -23,7 +23,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
-from collector_service.component.model import COLUMN_NAMES, LogBatch
+from collector_service.component.model import COLUMN_NAMES, OPTIONAL_COLUMNS, LogBatch
 from collector_service.component.store import (
     HistoryPage,
     HistoryQuery,
@@ -43,8 +43,9 @@ from tasklogs_clickhouse.config import ClickHouseConfig
 __all__ = ["ClickHouseExporter"]
 
 _log = logging.getLogger(__name__)
-#: Columns a contrib-created table may lack (older contrib versions had no EventName).
-_OPTIONAL_COLUMNS = frozenset({"EventName"})
+#: Columns a contrib-created table may lack (older contrib versions had no EventName; no
+#: contrib version has the observed timestamp or the dropped-attribute counts).
+_OPTIONAL_COLUMNS = frozenset({"EventName", *OPTIONAL_COLUMNS})
 
 
 class ClickHouseExporter:
@@ -100,6 +101,8 @@ class ClickHouseExporter:
         kind = body_index_kind(self.config.body_index, self._has_text_index())
         for statement in self.schema.statements(kind):
             client.command(statement)
+        for statement in self.schema.upgrade_statements():
+            client.command(statement)
 
     def _has_text_index(self) -> bool:
         """Whether the engine has a generally available text (inverted) index."""
@@ -150,7 +153,7 @@ class ClickHouseExporter:
             return
         client = self._require_client()
         columns = batch.columns()
-        if len(self._insert_columns) != len(COLUMN_NAMES):  # a contrib table without EventName
+        if len(self._insert_columns) != len(COLUMN_NAMES):  # a contrib table: fewer columns
             columns = [c for n, c in zip(COLUMN_NAMES, columns, strict=True) if n in self._present]
         # A batch that cannot be replayed gets a token of its own: never dropped because an
         # earlier batch had equal content (content-hash dedup is the default otherwise).

@@ -39,6 +39,8 @@ SELECT_COLUMNS: tuple[str, ...] = (
     "ScopeName",
     "ResourceAttributes",
     "LogAttributes",
+    "ObservedTimestampNs",
+    "DroppedAttributesCount",
 )
 #: Resource attributes repeat on every record of a resource: read them as text, and
 #: parse each distinct text once per page.
@@ -205,6 +207,8 @@ class RecordReader:
             scope_name=row[9],
             resource_attributes=self._resource(row[10]),
             log_attributes=_attrs(row[11]),
+            observed_timestamp_ns=row[12],
+            dropped_attributes_count=row[13],
         )
 
 

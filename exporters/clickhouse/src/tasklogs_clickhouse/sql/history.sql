@@ -15,7 +15,9 @@ SELECT
     ${event_name} AS event_name,
     ScopeName,
     ResourceAttributes,
-    LogAttributes
+    LogAttributes,
+    ${observed} AS observed_ns,
+    ${dropped} AS dropped_attributes
 FROM ${table}
 WHERE ${where}
 ORDER BY ${order}
