@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -25,7 +25,7 @@ from opentelemetry.proto.common.v1.common_pb2 import (
     KeyValue,
     KeyValueList,
 )
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from collector_service.component.decode import decode_request
@@ -99,7 +99,7 @@ def _request() -> ExportLogsServiceRequest:
         LogRecord(
             time_unix_nano=BASE_NS + i,
             observed_time_unix_nano=BASE_NS + 1_000_000_007 + i,
-            severity_number=9 + i % 16,
+            severity_number=cast("SeverityNumber.ValueType", 9 + i % 16),
             severity_text=f"SEV{i}",
             body=KINDS[name][0],
             attributes=[
