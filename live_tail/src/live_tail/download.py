@@ -1,4 +1,9 @@
-"""Streamed downloads of a task run's history: text, NDJSON or CSV, page by page."""
+"""Streamed downloads of a task run's history: text, NDJSON or CSV, page by page.
+
+Times are RFC 3339 to the nanosecond (:func:`rfc3339_ns`, the formatter ``tasklogs logs``
+uses too). In text, a body of several lines prints its continuation lines indented to
+the body's column, so every line that starts at column 0 starts a record.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,13 @@ import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 from fastapi.responses import StreamingResponse
 
 from collector_service.component.store import StoredLog
+from collector_service.component.timefmt import rfc3339_ns
 
-__all__ = ["response"]
+__all__ = ["response", "text_line"]
 
 _MEDIA = {"text": "text/plain; charset=utf-8", "ndjson": "application/x-ndjson", "csv": "text/csv"}
 _EXT = {"text": "log", "ndjson": "ndjson", "csv": "csv"}
@@ -26,15 +31,22 @@ _CSV_COLUMNS = (
     "task_run_id",
     "event_name",
     "attributes",
+    "observed_timestamp",
 )
 
 
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="microseconds")
+def text_line(r: StoredLog) -> str:
+    """One record as a text line (``\n``-terminated); continuation lines indented."""
+    head = f"{rfc3339_ns(r.timestamp_ns)} {r.severity_text:<5} "
+    body = r.body
+    if "\n" in body or "\r" in body:
+        indent = "\n" + " " * len(head)
+        body = indent.join(body.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return f"{head}{body}\n"
 
 
 def _text(records: list[StoredLog]) -> str:
-    return "".join(f"{_iso(r.timestamp_ns)} {r.severity_text:<5} {r.body}\n" for r in records)
+    return "".join(text_line(r) for r in records)
 
 
 def _ndjson(records: list[StoredLog]) -> str:
@@ -49,7 +61,7 @@ def _csv(records: list[StoredLog], header: bool) -> str:
     for r in records:
         writer.writerow(
             (
-                _iso(r.timestamp_ns),
+                rfc3339_ns(r.timestamp_ns),
                 r.seq,
                 r.severity_text,
                 r.severity_number,
@@ -57,6 +69,7 @@ def _csv(records: list[StoredLog], header: bool) -> str:
                 r.task_run_id,
                 r.event_name,
                 json.dumps(r.log_attributes, ensure_ascii=False),
+                rfc3339_ns(r.observed_timestamp_ns) if r.observed_timestamp_ns else "",
             )
         )
     return buf.getvalue()

@@ -222,6 +222,10 @@ class StoredLog:
     scope_attributes: dict[str, str] = field(default_factory=dict)
     resource_schema_url: str = ""
     scope_schema_url: str = ""
+    #: When the record was observed (OTLP ``observed_time_unix_nano``); 0 when not sent.
+    observed_timestamp_ns: int = 0
+    #: Attributes the producer dropped from this record (OTLP ``dropped_attributes_count``).
+    dropped_attributes_count: int = 0
 
     @property
     def task_run_id(self) -> str:

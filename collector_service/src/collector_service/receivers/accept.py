@@ -28,10 +28,11 @@ from prometheus_client.context_managers import Timer
 
 from collector_service.auth import Authenticator, bearer_token
 from collector_service.component.decode import count_records
+from collector_service.component.identity import IdentityWarner
 from collector_service.errors import AuthError, BackpressureError, UnavailableError
 from collector_service.metrics import RECEIVER_ACCEPTED, RECEIVER_REFUSED, REGISTRY
 from collector_service.pipeline.entry import IngestEntry
-from otel_sdk_ext.semconv import TASK_RUN_ID
+from otel_sdk_ext.semconv import PIPELINE_RUN_ID, TASK_NAME, TASK_RUN_ID
 
 __all__ = [
     "REASONS",
@@ -105,6 +106,7 @@ class Ingestor:
         self._settings = settings
         self._pipeline = pipeline
         self._auth = authenticator
+        self._identity = IdentityWarner(settings.receiver_id)
 
     @property
     def receiver_id(self) -> str:
@@ -138,8 +140,17 @@ class Ingestor:
     def _apply_rules(
         self, request: ExportLogsServiceRequest, payload: bytes
     ) -> tuple[ExportLogsServiceRequest, bytes, int, str]:
-        """Drop resources the rules reject; returns (request, payload, rejected, message)."""
+        """Drop resources the rules reject; returns (request, payload, rejected, message).
+
+        Without ``require_task_identity``, a resource without a task run id is kept (the
+        decoder derives its identity) and its producer is warned about, once.
+        """
         if not self._settings.require_task_identity:
+            for rl in request.resource_logs:
+                if not _has_task_identity(rl):
+                    self._identity.note(
+                        rl.resource.attributes, sum(len(sl.log_records) for sl in rl.scope_logs)
+                    )
             return request, payload, 0, ""
         keep: list[ResourceLogs] = []
         rejected = 0
@@ -154,7 +165,9 @@ class Ingestor:
         kept.resource_logs.extend(keep)
         message = (
             f"{rejected} log records rejected: their resource has no {TASK_RUN_ID} "
-            "(receivers.otlp.require_task_identity is on)"
+            "resource attribute (the task run they belong to; set it, with "
+            f"{PIPELINE_RUN_ID} and {TASK_NAME}, on the producer's resource), and "
+            "receivers.otlp.require_task_identity is on"
         )
         return kept, kept.SerializeToString(), rejected, message
 

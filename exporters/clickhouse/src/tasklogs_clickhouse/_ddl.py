@@ -14,7 +14,31 @@ from dataclasses import dataclass
 from tasklogs_clickhouse._sql import qualified, quote_identifier, render
 from tasklogs_clickhouse.config import ClickHouseConfig
 
-__all__ = ["BODY_INDEXES", "Schema", "body_index_kind"]
+__all__ = ["ADDED_COLUMNS", "BODY_INDEXES", "MATERIALIZED_RESOURCE", "Schema", "body_index_kind"]
+
+#: The contrib exporter's (v0.151+) materialized resource attribute columns.
+MATERIALIZED_RESOURCE: tuple[str, ...] = tuple(
+    f"`__otel_materialized_{key}` LowCardinality(String) "
+    f"MATERIALIZED ResourceAttributes['{key}'] CODEC(ZSTD(1))"
+    for key in (
+        "k8s.cluster.name",
+        "k8s.container.name",
+        "k8s.deployment.name",
+        "k8s.namespace.name",
+        "k8s.node.name",
+        "k8s.pod.name",
+        "k8s.pod.uid",
+        "deployment.environment.name",
+    )
+)
+#: Columns the contrib table lacks that tasklogs writes (collector_service's
+#: OPTIONAL_COLUMNS): what the OTel data model has and the contrib exporter drops.
+ADDED_COLUMNS: tuple[str, ...] = (
+    "ObservedTimestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))",
+    "DroppedAttributesCount UInt32 CODEC(ZSTD(1))",
+    "ResourceDroppedAttributesCount UInt32 CODEC(ZSTD(1))",
+    "ScopeDroppedAttributesCount UInt32 CODEC(ZSTD(1))",
+)
 
 #: The ``Body`` skip index per kind: the text (inverted) index where the engine has one,
 #: the contrib exporter's token bloom filter otherwise.
@@ -75,7 +99,7 @@ class Schema:
             )
         ttl = ""
         if cfg.ttl is not None:
-            ttl = f"TTL TimestampTime + toIntervalSecond({int(cfg.ttl.total_seconds())})"
+            ttl = f"TTL toDateTime(Timestamp) + toIntervalSecond({int(cfg.ttl.total_seconds())})"
         index = BODY_INDEXES[body_index]
         settings = ""
         if not self.clustered:
@@ -87,6 +111,8 @@ class Schema:
                 on_cluster=on_cluster,
                 engine=_REPLICATED if self.clustered else "MergeTree",
                 body_index=f",\n    {index}" if index else "",
+                materialized_resource="".join(f"    {c},\n" for c in MATERIALIZED_RESOURCE)[:-1],
+                added_columns="".join(f"    {c},\n" for c in ADDED_COLUMNS)[:-1],
                 ttl=ttl,
                 settings=settings,
             )
@@ -105,6 +131,18 @@ class Schema:
                 )
             )
         return out
+
+    def upgrade_statements(self) -> list[str]:
+        """``ADD COLUMN IF NOT EXISTS`` for every column added since the first schema, on
+        the storage table and (cluster) the Distributed one: a table an older tasklogs
+        created gains them in place (idempotent, metadata only)."""
+        on_cluster = self._on_cluster()
+        tables = [self.storage_table, self.table] if self.clustered else [self.table]
+        return [
+            render("add_column", table=table, on_cluster=on_cluster, column=column)
+            for table in tables
+            for column in (*MATERIALIZED_RESOURCE, *ADDED_COLUMNS)
+        ]
 
     def rows_source(self) -> str:
         """The rows with their ``_partition_id``: the table, or every replica's local one."""

@@ -44,6 +44,8 @@ class Columns:
     seq: str = "Seq"
     event_name: str = "EventName"
     line_id: str = LINE_ID
+    observed: str = "toUnixTimestamp64Nano(ObservedTimestamp)"
+    dropped: str = "DroppedAttributesCount"
 
     @classmethod
     def for_table(cls, present: set[str]) -> Columns:
@@ -58,6 +60,10 @@ class Columns:
             seq="Seq" if "Seq" in present else "toUInt64OrZero(LogAttributes['tasklogs.seq'])",
             event_name="EventName" if "EventName" in present else "''",
             line_id=LINE_ID if LINE_ID in present else _CONTENT_HASH,
+            observed="toUnixTimestamp64Nano(ObservedTimestamp)"
+            if "ObservedTimestamp" in present
+            else "0",
+            dropped="DroppedAttributesCount" if "DroppedAttributesCount" in present else "0",
         )
 
 
@@ -211,6 +217,8 @@ def _exprs(cols: Columns) -> dict[str, str]:
         "seq": cols.seq,
         "event_name": cols.event_name,
         "line_id": cols.line_id,
+        "observed": cols.observed,
+        "dropped": cols.dropped,
     }
 
 
@@ -236,6 +244,8 @@ def page_from_rows(q: HistoryQuery, rows: Sequence[Sequence[Any]]) -> HistoryPag
             scope_attributes=dict(r[16]),
             resource_schema_url=str(r[17]),
             scope_schema_url=str(r[18]),
+            observed_timestamp_ns=int(r[19]),
+            dropped_attributes_count=int(r[20]),
         )
         for r in rows
     ]

@@ -26,7 +26,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
-from collector_service.component.model import COLUMN_NAMES, LogBatch
+from collector_service.component.model import COLUMN_NAMES, OPTIONAL_COLUMNS, LogBatch
 from collector_service.component.store import (
     MAX_PAGE,
     HistoryPage,
@@ -48,8 +48,9 @@ from tasklogs_clickhouse.config import ClickHouseConfig
 __all__ = ["ClickHouseExporter"]
 
 _log = logging.getLogger(__name__)
-#: Columns a contrib-created table may lack (older contrib versions had no EventName).
-_OPTIONAL_COLUMNS = frozenset({"EventName"})
+#: Columns a contrib-created table may lack (older contrib versions had no EventName; no
+#: contrib version has the observed timestamp or the dropped-attribute counts).
+_OPTIONAL_COLUMNS = frozenset({"EventName", *OPTIONAL_COLUMNS})
 
 
 class ClickHouseExporter:
@@ -104,6 +105,8 @@ class ClickHouseExporter:
         client = self._require_client()
         kind = body_index_kind(self.config.body_index, self._has_text_index())
         for statement in self.schema.statements(kind):
+            client.command(statement)
+        for statement in self.schema.upgrade_statements():
             client.command(statement)
 
     def _has_text_index(self) -> bool:
