@@ -21,7 +21,7 @@ from collector_service.errors import StoreError
 from live_tail import download
 from live_tail._shared import counted, store_query
 from live_tail.auth import Identity, TokenSigner
-from live_tail.filters import LineFilter, filter_params
+from live_tail.filters import LineFilter, filter_params, filter_stored
 from live_tail.guards import Guards
 from live_tail.sse import SSEResponse
 from live_tail.streams import (
@@ -144,7 +144,7 @@ def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
             page = await run_in_threadpool(store.query, query)
         except StoreError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
-        records = [r for r in page.records if visible(r, ident, flt)]
+        records = await filter_stored(page.records, lambda r: visible(r, ident, flt), flt)
         return HistoryResponse(
             task_run_id=task_run_id,
             records=records,
@@ -186,7 +186,7 @@ def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
             while True:
                 q = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=5000)
                 page = await run_in_threadpool(store.query, q)
-                yield [r for r in page.records if visible(r, ident, flt)]
+                yield await filter_stored(page.records, lambda r: visible(r, ident, flt), flt)
                 if page.next_cursor is None:
                     return
                 after = page.next_cursor
