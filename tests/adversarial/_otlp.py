@@ -8,7 +8,7 @@ import grpc
 import httpx
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 
 from tests.adversarial.conftest import TOKEN_A
 
@@ -27,7 +27,7 @@ def request(
     records = [
         LogRecord(
             time_unix_nano=BASE_NS + first_seq + i,
-            severity_number=9,
+            severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
             severity_text="INFO",
             body=AnyValue(string_value=body),
             attributes=[kv("tasklogs.seq", str(first_seq + i))],
