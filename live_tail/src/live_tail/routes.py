@@ -32,6 +32,7 @@ from live_tail.streams import (
     run_stream,
     task_stream,
 )
+from live_tail.task_position import decode_cursor
 
 __all__ = ["HistoryResponse", "StreamToken", "build_router"]
 
@@ -135,7 +136,7 @@ def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         if store is None:
             raise HTTPException(status_code=503, detail="no history store is configured")
         try:
-            after = Cursor.decode(cursor) if cursor else None
+            after = decode_cursor(cursor) if cursor else None
         except StoreError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         await guards.require_visible_task(task_run_id, ident)
@@ -215,7 +216,8 @@ def _live_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
             str | None, Header(description="id of the last event received (seq, or its place)")
         ] = None,
         after_seq: Annotated[
-            int | None, Query(ge=0, description="resume after this seq (like Last-Event-ID)")
+            int | None,
+            Query(ge=0, le=2**63 - 1, description="resume after this seq (like Last-Event-ID)"),
         ] = None,
     ) -> SSEResponse:
         """Recent lines of a task run, then live lines until its ``end``."""

@@ -31,6 +31,7 @@ from live_tail.bus import Entry
 from live_tail.filters import LineFilter, filter_stored
 from live_tail.model import EntryId, LiveLine
 from live_tail.run_rebuild import ALL, Fill, fill_events, rebuild_items
+from live_tail.task_position import MAX_RESUME_CHARS, decode_cursor, in_range
 
 __all__ = ["RunPosition", "parse_run_id", "run_stream"]
 
@@ -50,19 +51,21 @@ def parse_run_id(text: str) -> RunPosition | None:
     """``<ms>-<n>/<index>[/<seq>/<task run id>]`` or ``s/<cursor>``; ``None`` when
     malformed."""
     head, sep, tail = text.partition("/")
-    if not sep:
+    if not sep or len(text) > MAX_RESUME_CHARS:
         return None
     try:
         if head == "s":
-            return RunPosition(cursor=Cursor.decode(tail))
+            return RunPosition(cursor=decode_cursor(tail))
         ms, _, n = head.partition("-")
         index, _, rest = tail.partition("/")
         floor = None
         if rest:
             seq, _, tid = rest.partition("/")
-            if not tid or int(seq) < 0:
+            if not tid or not in_range(int(seq)):
                 return None
             floor = (tid, int(seq))
+        if not in_range(int(ms), int(n), int(index)):
+            return None
         return RunPosition(entry=(int(ms), int(n)), index=int(index), floor=floor)
     except (ValueError, StoreError):
         return None
