@@ -141,11 +141,12 @@ def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         await guards.require_visible_task(task_run_id, ident)
         query = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=limit)
-        try:
-            page = await run_in_threadpool(store.query, query)
-        except StoreError as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from exc
-        records = await filter_stored(page.records, lambda r: visible(r, ident, flt), flt)
+        with guards.query_slot(ident):
+            try:
+                page = await run_in_threadpool(store.query, query)
+            except StoreError as exc:
+                raise HTTPException(status_code=503, detail=str(exc)) from exc
+            records = await filter_stored(page.records, lambda r: visible(r, ident, flt), flt)
         return HistoryResponse(
             task_run_id=task_run_id,
             records=records,
@@ -181,13 +182,19 @@ def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         if store is None:
             raise HTTPException(status_code=503, detail="no history store is configured")
         await guards.require_visible_task(task_run_id, ident)
+        with guards.query_slot(ident):
+            pass  # 429 now when the tenant's query slots are all taken
 
         async def pages() -> AsyncIterator[list[StoredLog]]:
             after: Cursor | None = None
             while True:
                 q = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=5000)
-                page = await run_in_threadpool(store.query, q)
-                yield await filter_stored(page.records, lambda r: visible(r, ident, flt), flt)
+                async with guards.queued_slot(ident):  # each page waits for a slot
+                    page = await run_in_threadpool(store.query, q)
+                    records = await filter_stored(
+                        page.records, lambda r: visible(r, ident, flt), flt
+                    )
+                yield records
                 if page.next_cursor is None:
                     return
                 after = page.next_cursor
