@@ -14,7 +14,8 @@ can catch everything tasklogs-specific in one place::
     │   ├── RetryableExportError   transient (network, server busy): the wrapper retries
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
     └── StoreError             a history query failed, or the store cannot be reached
-        └── StoreBusyError     the store is owned by another process (embedded chDB)
+        ├── StoreBusyError     the store is owned by another process (embedded chDB)
+        └── PatternError       a user regular expression RE2 refuses (the caller's fault: 400)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "ExportError",
+    "PatternError",
     "PermanentExportError",
     "RequestTooLargeError",
     "RetryableExportError",
@@ -92,3 +94,10 @@ class StoreError(TasklogsError):
 
 class StoreBusyError(StoreError):
     """The store is owned by another process (an embedded chDB directory is single-owner)."""
+
+
+class PatternError(StoreError):
+    """A user regular expression that RE2 refuses or that is over the size limit.
+
+    The caller's fault, never the store's: the HTTP API answers 400 with the message.
+    """

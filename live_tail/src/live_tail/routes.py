@@ -21,7 +21,7 @@ from collector_service.errors import StoreError
 from live_tail import download
 from live_tail._shared import counted, store_query
 from live_tail.auth import Identity, TokenSigner
-from live_tail.filters import LineFilter, filter_params
+from live_tail.filters import LineFilter, filter_params, filter_stored
 from live_tail.guards import Guards
 from live_tail.sse import SSEResponse
 from live_tail.streams import (
@@ -32,6 +32,7 @@ from live_tail.streams import (
     run_stream,
     task_stream,
 )
+from live_tail.task_position import decode_cursor
 
 __all__ = ["HistoryResponse", "StreamToken", "build_router"]
 
@@ -135,16 +136,17 @@ def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         if store is None:
             raise HTTPException(status_code=503, detail="no history store is configured")
         try:
-            after = Cursor.decode(cursor) if cursor else None
+            after = decode_cursor(cursor) if cursor else None
         except StoreError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         await guards.require_visible_task(task_run_id, ident)
         query = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=limit)
-        try:
-            page = await run_in_threadpool(store.query, query)
-        except StoreError as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from exc
-        records = [r for r in page.records if visible(r, ident, flt)]
+        with guards.query_slot(ident):
+            try:
+                page = await run_in_threadpool(store.query, query)
+            except StoreError as exc:
+                raise HTTPException(status_code=503, detail=str(exc)) from exc
+            records = await filter_stored(page.records, lambda r: visible(r, ident, flt), flt)
         return HistoryResponse(
             task_run_id=task_run_id,
             records=records,
@@ -180,13 +182,19 @@ def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         if store is None:
             raise HTTPException(status_code=503, detail="no history store is configured")
         await guards.require_visible_task(task_run_id, ident)
+        with guards.query_slot(ident):
+            pass  # 429 now when the tenant's query slots are all taken
 
         async def pages() -> AsyncIterator[list[StoredLog]]:
             after: Cursor | None = None
             while True:
                 q = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=5000)
-                page = await run_in_threadpool(store.query, q)
-                yield [r for r in page.records if visible(r, ident, flt)]
+                async with guards.queued_slot(ident):  # each page waits for a slot
+                    page = await run_in_threadpool(store.query, q)
+                    records = await filter_stored(
+                        page.records, lambda r: visible(r, ident, flt), flt
+                    )
+                yield records
                 if page.next_cursor is None:
                     return
                 after = page.next_cursor
@@ -215,7 +223,8 @@ def _live_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
             str | None, Header(description="id of the last event received (seq, or its place)")
         ] = None,
         after_seq: Annotated[
-            int | None, Query(ge=0, description="resume after this seq (like Last-Event-ID)")
+            int | None,
+            Query(ge=0, le=2**63 - 1, description="resume after this seq (like Last-Event-ID)"),
         ] = None,
     ) -> SSEResponse:
         """Recent lines of a task run, then live lines until its ``end``."""

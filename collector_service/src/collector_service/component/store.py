@@ -14,7 +14,9 @@ Selection
     - ``min_severity``: ``SeverityNumber >= min_severity`` (1..24, OTel numbers).
     - ``text``: case-insensitive substring of ``Body`` (``%``/``_`` are literal).
     - ``include`` / ``exclude``: regular expression that ``Body`` must / must not match
-      (the common subset of RE2 and POSIX ERE: ``. * + ? | () [] ^ $ {m,n}``).
+      (RE2, checked with :func:`~collector_service.component.patterns.compile_pattern`
+      when the query is built; write the common subset of RE2 and POSIX ERE:
+      ``. * + ? | () [] ^ $ {m,n}``, which PostgreSQL reads the same way).
     - ``attributes``: for every ``key=value``, the record's log attribute ``key`` equals
       ``value``, or, when the record has no such log attribute, its resource attribute
       ``key`` does.
@@ -61,6 +63,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
+from collector_service.component.patterns import compile_pattern
 from collector_service.errors import StoreError
 from otel_sdk_ext.semconv import PIPELINE_RUN_ID, TASK_NAME, TASK_RUN_ID, TENANT
 
@@ -188,6 +191,11 @@ class HistoryQuery:
             raise StoreError("since must not be after until")
         if self.text == "":
             raise StoreError("text must not be empty")
+        # RE2 (and its limits) for every store: raises PatternError (the caller's fault).
+        if self.include is not None:
+            compile_pattern("include", self.include)
+        if self.exclude is not None:
+            compile_pattern("exclude", self.exclude)
 
     @property
     def by_task(self) -> bool:

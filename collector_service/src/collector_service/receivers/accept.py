@@ -85,6 +85,8 @@ class ReceiverSettings:
 
     receiver_id: str = "otlp"
     require_task_identity: bool = False
+    #: Export requests of one tenant in flight at once (0: no limit).
+    max_requests_per_tenant: int = 0
 
 
 def _has_task_identity(rl: ResourceLogs) -> bool:
@@ -107,6 +109,8 @@ class Ingestor:
         self._pipeline = pipeline
         self._auth = authenticator
         self._identity = IdentityWarner(settings.receiver_id)
+        #: Export requests in flight per tenant ("" for anonymous senders).
+        self._inflight: dict[str, int] = {}
 
     @property
     def receiver_id(self) -> str:
@@ -187,6 +191,17 @@ class Ingestor:
         request, payload, rejected, message = self._apply_rules(request, payload)
         records = count_records(request)
         if records:
+            key = tenant or ""
+            limit = self._settings.max_requests_per_tenant
+            held = self._inflight.get(key, 0)
+            if limit and held >= limit:
+                self.refused(transport, "backpressure", records + rejected)
+                who = f"tenant {tenant!r}" if tenant else "anonymous senders"
+                raise BackpressureError(
+                    f"{who} already have {limit} Export requests in flight, the limit; retry later",
+                    retry_after=1.0,
+                )
+            self._inflight[key] = held + 1
             try:
                 await self._pipeline.submit(
                     IngestEntry(request=request, records=records, payload=payload, tenant=tenant)
@@ -197,6 +212,12 @@ class Ingestor:
             except BackpressureError:
                 self.refused(transport, "backpressure", records + rejected)
                 raise
+            finally:
+                left = self._inflight[key] - 1
+                if left:
+                    self._inflight[key] = left
+                else:
+                    del self._inflight[key]
             RECEIVER_ACCEPTED.labels(self.receiver_id, transport).inc(records)
         if not rejected:
             return _EMPTY
