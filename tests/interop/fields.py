@@ -15,6 +15,7 @@ open items they are.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -35,8 +36,10 @@ __all__ = [
     "Expected",
     "api_view",
     "assert_fields",
+    "expected_from_dump",
     "mismatches",
     "read_table",
+    "stored_str",
     "table_view",
 ]
 
@@ -103,6 +106,57 @@ class Expected:
 
 
 _MISSING = "<missing>"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def stored_str(value: Any) -> str:
+    """How an AnyValue is stored (the contrib exporter's ``AsString``): strings as they
+    are, bools ``true``/``false``, numbers in decimal, bytes base64, arrays and maps as
+    compact JSON (bytes inside them base64 too)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return json.dumps(_json_value(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def expected_from_dump(d: Mapping[str, Any]) -> Expected:
+    """An :class:`Expected` from a producer's own record of what it exported (the keys of
+    :class:`Expected`, values as the producer held them)."""
+    return Expected(
+        time_ns=int(d["time_ns"] or d["observed_ns"]),  # no time: tasklogs takes observed
+        observed_ns=int(d["observed_ns"] or 0),
+        body=stored_str(d["body"]),
+        severity_text=d["severity_text"],
+        severity_number=int(d["severity_number"]),
+        attributes={k: stored_str(v) for k, v in d["attributes"].items()},
+        trace_id=d["trace_id"],
+        span_id=d["span_id"],
+        trace_flags=int(d["trace_flags"]),
+        event_name=d["event_name"],
+        resource={k: stored_str(v) for k, v in d["resource"].items()},
+        resource_schema_url=d["resource_schema_url"] or "",
+        scope_name=d["scope_name"],
+        scope_version=d["scope_version"],
+        scope_attributes={k: stored_str(v) for k, v in d["scope_attributes"].items()},
+        scope_schema_url=d["scope_schema_url"] or "",
+        dropped_attributes_count=int(d["dropped_attributes_count"]),
+    )
 
 
 def _first(record: Mapping[str, Any], *names: str) -> Any:
