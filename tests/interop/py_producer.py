@@ -72,7 +72,7 @@ def main() -> None:
         schema_url="https://opentelemetry.io/schemas/1.26.0",
     )
     provider = LoggerProvider(resource=resource)
-    memory = InMemoryLogRecordExporter()
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     provider.add_log_record_processor(BatchLogRecordProcessor(_exporter(protocol, endpoint)))
     provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
 
