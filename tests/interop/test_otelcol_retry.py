@@ -23,7 +23,7 @@ import httpx
 import pytest
 import redis
 
-from tests.interop.support import Otelcol, metric, wait_until
+from tests.interop.support import Otelcol, metric, start_tasklogs, wait_until
 from tests.interop.test_otelcol_filelog import AGENT, task_file
 from tests.redis_support import SHARED_URL
 from tests.support import free_port, start_serve, tasklogs_cmd
@@ -174,6 +174,39 @@ def test_429_until_a_writer_drains_then_every_line_once(tmp_path: Path, prefix: 
         svc.stop()
     assert [r["body"] for r in records] == [f"line {i}" for i in range(1, LINES + 1)]
     assert [r["seq"] for r in records] == list(range(1, LINES + 1))
+
+
+OVERSIZE_GAP = (
+    "oversize (issue 15): a request with more records than sending_queue.queue_size is "
+    "refused forever with a retryable 429 while the queue is empty"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=OVERSIZE_GAP)
+def test_a_request_larger_than_the_queue_is_taken_or_refused_for_good(tmp_path: Path) -> None:
+    """The Collector's batch (1,000 lines) exceeds tasklogs' in-process queue (300
+    records): tasklogs must split it (every line stored) or refuse it with a
+    non-retryable error (the Collector then drops it at once, saying why), never send a
+    429 that no retry can satisfy."""
+    svc = start_tasklogs(tmp_path, exporter_extra="sending_queue: {queue_size: 300}")
+    log_dir = tmp_path / "tasks"
+    trid = f"tr-{uuid.uuid4()}"
+    _write_lines(task_file(log_dir, trid), 1, 1000)
+    env = {"TASKLOGS_LOG_DIR": str(log_dir), "TASKLOGS_OTLP_HTTP": svc.http_url}
+    big = ("processors::batch::send_batch_size=1000", "processors::batch::timeout=2s")
+    agent = Otelcol.start(AGENT, tmp_path / "otelcol.log", env=env, sets=big)
+    try:
+        deadline = time.monotonic() + 12
+        stored: list[dict[str, object]] = []
+        permanent = False
+        while time.monotonic() < deadline and len(stored) < 1000 and not permanent:
+            time.sleep(0.5)
+            stored = svc.service.history(trid)
+            permanent = "not retryable" in agent.log_text() or "Permanent" in agent.log_text()
+    finally:
+        agent.stop()
+        svc.service.stop()
+    assert len(stored) == 1000 or permanent, (len(stored), agent.log_text()[-2000:])
 
 
 class _Redis:
