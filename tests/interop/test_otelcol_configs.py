@@ -19,6 +19,7 @@ import yaml
 
 from tests.interop.support import Otelcol, otelcol_binary, start_tasklogs
 from tests.interop.test_otelcol_filelog import AGENT, task_file
+from tests.interop.test_otelcol_k8s import PODS
 from tests.support import REPO
 
 pytestmark = pytest.mark.e2e
@@ -75,8 +76,9 @@ def _trim(config: dict[str, Any], have: dict[str, set[str]]) -> set[tuple[str, s
     return dropped
 
 
-def test_the_agent_config_loads_whole() -> None:
-    result = _validate(AGENT)
+@pytest.mark.parametrize("config", [AGENT, PODS], ids=lambda p: p.name)
+def test_the_agent_configs_load_whole(config: Path) -> None:
+    result = _validate(config)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
