@@ -35,8 +35,8 @@ def test_pod_container_logs_arrive_under_the_pods_identity(tmp_path: Path) -> No
     for i in range(1, 1001):
         if i % 100 == 0:  # a line the runtime wrote in two parts
             lines += [
-                _cri(i, "stdout", "P", f"long line {i} first half"),
-                _cri(i, "stdout", "F", "+second half"),
+                _cri(i, "stdout", "P", f"long line {i} first half, "),
+                _cri(i, "stdout", "F", "second half"),
             ]
         else:
             lines.append(_cri(i, "stderr" if i % 7 == 0 else "stdout", "F", f"line {i}"))
@@ -50,7 +50,7 @@ def test_pod_container_logs_arrive_under_the_pods_identity(tmp_path: Path) -> No
         col.stop()
         svc.service.stop()
     want = [
-        f"long line {i} first half+second half" if i % 100 == 0 else f"line {i}"
+        f"long line {i} first half, second half" if i % 100 == 0 else f"line {i}"
         for i in range(1, 1001)
     ]
     assert [r["body"] for r in records] == want
