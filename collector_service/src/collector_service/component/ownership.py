@@ -64,5 +64,6 @@ def keep_owned(
     out = LogBatch(token=batch.token)
     for name in _COLUMNS:
         column = getattr(batch, name)
-        setattr(out, name, [column[i] for i in keep])
+        # An optional column a decoder left empty stays empty (LogBatch.columns fills it).
+        setattr(out, name, [column[i] for i in keep] if column else [])
     return out
