@@ -37,6 +37,7 @@ from collector_service.component.store import (
 )
 from collector_service.errors import (
     PermanentExportError,
+    QueryError,
     RetryableExportError,
     StoreError,
 )
@@ -207,6 +208,8 @@ class ClickHouseExporter:
             with self._lock:
                 return self._require_client().query(sql, parameters=params).result_rows
         except ClickHouseError as exc:
+            if "Code: 427." in str(exc):  # CANNOT_COMPILE_REGEXP
+                raise QueryError(f"invalid regular expression: {exc}") from exc
             raise StoreError(f"{what} failed: {exc}") from exc
 
     def retention_report(self) -> RetentionReport:
