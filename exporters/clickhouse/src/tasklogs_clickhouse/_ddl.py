@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tasklogs_clickhouse._sql import qualified, quote_identifier, render
 from tasklogs_clickhouse.config import ClickHouseConfig
 
-__all__ = ["BODY_INDEXES", "Schema", "body_index_kind"]
+__all__ = ["BODY_INDEXES", "RUN_PROJECTION_DDL", "Schema", "body_index_kind"]
 
 #: The ``Body`` skip index per kind: the text (inverted) index where the engine has one,
 #: the contrib exporter's token bloom filter otherwise.
@@ -23,6 +23,10 @@ BODY_INDEXES = {
     "tokenbf": "INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8",
     "none": "",
 }
+#: A pipeline run's history in its order (``_history.RUN_PROJECTION`` names it).
+RUN_PROJECTION_DDL = (
+    "PROJECTION by_run (SELECT * ORDER BY (PipelineRunId, Timestamp, TaskRunId, Seq, LineId))"
+)
 _REPLICATED = "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
 
 
@@ -87,6 +91,7 @@ class Schema:
                 on_cluster=on_cluster,
                 engine=_REPLICATED if self.clustered else "MergeTree",
                 body_index=f",\n    {index}" if index else "",
+                projection=f",\n    {RUN_PROJECTION_DDL}" if cfg.run_projection else "",
                 ttl=ttl,
                 settings=settings,
             )
