@@ -15,7 +15,8 @@ can catch everything tasklogs-specific in one place::
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
     └── StoreError             a history query failed, or the store cannot be reached
         ├── StoreBusyError     the store is owned by another process (embedded chDB)
-        └── PatternError       a user regular expression RE2 refuses (the caller's fault: 400)
+        └── QueryError         the query itself is invalid: asking again cannot help (400)
+            └── PatternError   a user regular expression RE2 refuses or over the size limit
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "ExportError",
     "PatternError",
     "PermanentExportError",
+    "QueryError",
     "RequestTooLargeError",
     "RetryableExportError",
     "StoreBusyError",
@@ -96,7 +98,12 @@ class StoreBusyError(StoreError):
     """The store is owned by another process (an embedded chDB directory is single-owner)."""
 
 
-class PatternError(StoreError):
+class QueryError(StoreError):
+    """The query itself is invalid (e.g. a regex the store refuses): asking again cannot
+    help; the API answers 400."""
+
+
+class PatternError(QueryError):
     """A user regular expression that RE2 refuses or that is over the size limit.
 
     The caller's fault, never the store's: the HTTP API answers 400 with the message.

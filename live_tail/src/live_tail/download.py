@@ -1,8 +1,11 @@
-"""Streamed downloads of a task run's history: text, NDJSON or CSV, page by page.
+"""Streamed downloads of a task run's or a pipeline run's history: text, NDJSON or CSV.
 
 Times are RFC 3339 to the nanosecond (:func:`rfc3339_ns`, the formatter ``tasklogs logs``
-uses too). In text, a body of several lines prints its continuation lines indented to
-the body's column, so every line that starts at column 0 starts a record.
+uses too). Text is ``<time> <severity> <body>`` per line (a run's lines carry
+``[task name]`` after the time); a body of several lines prints its continuation lines
+indented to the body's column, so every line that starts at column 0 starts a record.
+NDJSON is one history API ``Record`` per line; CSV has a header row. ``strip_ansi``
+drops terminal escape sequences (colours, cursor moves) from bodies.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import replace
 
 from fastapi.responses import StreamingResponse
 
 from collector_service.component.store import StoredLog
 from collector_service.component.timefmt import rfc3339_ns
+from live_tail.records import record_dict
 
 __all__ = ["response", "text_line"]
 
@@ -31,13 +36,18 @@ _CSV_COLUMNS = (
     "task_run_id",
     "event_name",
     "attributes",
+    "task_name",
+    "cursor",
     "observed_timestamp",
 )
+# ECMA-48 CSI and OSC sequences and single-character escapes (a fixed, linear pattern).
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
-def text_line(r: StoredLog) -> str:
+def text_line(r: StoredLog, run: bool = False) -> str:
     """One record as a text line (``\n``-terminated); continuation lines indented."""
-    head = f"{rfc3339_ns(r.timestamp_ns)} {r.severity_text:<5} "
+    task = f"[{r.task_name or r.task_run_id}] " if run else ""
+    head = f"{rfc3339_ns(r.timestamp_ns)} {task}{r.severity_text:<5} "
     body = r.body
     if "\n" in body or "\r" in body:
         indent = "\n" + " " * len(head)
@@ -45,12 +55,12 @@ def text_line(r: StoredLog) -> str:
     return f"{head}{body}\n"
 
 
-def _text(records: list[StoredLog]) -> str:
-    return "".join(text_line(r) for r in records)
+def _text(records: list[StoredLog], run: bool) -> str:
+    return "".join(text_line(r, run) for r in records)
 
 
 def _ndjson(records: list[StoredLog]) -> str:
-    return "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records)
+    return "".join(json.dumps(record_dict(r), ensure_ascii=False) + "\n" for r in records)
 
 
 def _csv(records: list[StoredLog], header: bool) -> str:
@@ -69,29 +79,43 @@ def _csv(records: list[StoredLog], header: bool) -> str:
                 r.task_run_id,
                 r.event_name,
                 json.dumps(r.log_attributes, ensure_ascii=False),
+                r.task_name,
+                r.cursor.encode(),
                 rfc3339_ns(r.observed_timestamp_ns) if r.observed_timestamp_ns else "",
             )
         )
     return buf.getvalue()
 
 
+def _stripped(records: list[StoredLog]) -> list[StoredLog]:
+    return [replace(r, body=_ANSI.sub("", r.body)) if "\x1b" in r.body else r for r in records]
+
+
 def response(
-    task_run_id: str, fmt: str, pages: AsyncIterator[list[StoredLog]]
+    name: str,
+    fmt: str,
+    pages: AsyncIterator[list[StoredLog]],
+    *,
+    strip_ansi: bool = False,
+    run: bool = False,
 ) -> StreamingResponse:
+    """``pages`` streamed as a ``name.<ext>`` attachment in ``fmt``."""
+
     async def body() -> AsyncIterator[bytes]:
         first = True
-        async for records in pages:
+        async for page in pages:
+            records = _stripped(page) if strip_ansi else page
             if fmt == "csv":
                 text = _csv(records, first)
             elif fmt == "ndjson":
                 text = _ndjson(records)
             else:
-                text = _text(records)
+                text = _text(records, run)
             first = False
             if text:
                 yield text.encode()
 
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in task_run_id)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     return StreamingResponse(
         body(),
         media_type=_MEDIA[fmt],

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from tasklogs_clickhouse._sql import qualified, quote_identifier, render
 from tasklogs_clickhouse.config import ClickHouseConfig
 
-__all__ = ["ADDED_COLUMNS", "BODY_INDEXES", "MATERIALIZED_RESOURCE", "Schema", "body_index_kind"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "BODY_INDEXES",
+    "MATERIALIZED_RESOURCE",
+    "RUN_PROJECTION_DDL",
+    "Schema",
+    "body_index_kind",
+]
 
 #: The contrib exporter's (v0.151+) materialized resource attribute columns.
 MATERIALIZED_RESOURCE: tuple[str, ...] = tuple(
@@ -47,6 +54,10 @@ BODY_INDEXES = {
     "tokenbf": "INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8",
     "none": "",
 }
+#: A pipeline run's history in its order (``_history.RUN_PROJECTION`` names it).
+RUN_PROJECTION_DDL = (
+    "PROJECTION by_run (SELECT * ORDER BY (PipelineRunId, Timestamp, TaskRunId, Seq, LineId))"
+)
 _REPLICATED = "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
 
 
@@ -129,6 +140,7 @@ class Schema:
                 body_index=f",\n    {index}" if index else "",
                 materialized_resource="".join(f"    {c},\n" for c in MATERIALIZED_RESOURCE)[:-1],
                 added_columns="".join(f"    {c},\n" for c in ADDED_COLUMNS)[:-1],
+                projection=f",\n    {RUN_PROJECTION_DDL}" if cfg.run_projection else "",
                 ttl=ttl,
                 settings=settings,
             )

@@ -22,8 +22,10 @@ from collector_service.component.store import Cursor, HistoryPage, HistoryQuery,
 from otel_sdk_ext.semconv import TASK_NAME, TENANT
 from tasklogs_clickhouse._sql import render
 
-__all__ = ["LINE_ID", "Columns", "build", "build_count", "page_from_rows"]
+__all__ = ["LINE_ID", "RUN_PROJECTION", "Columns", "build", "build_count", "page_from_rows"]
 
+#: The projection of a tasklogs table in pipeline-run order (see sql/create_table.sql).
+RUN_PROJECTION = "by_run"
 #: The tie-breaker column of a tasklogs table.
 LINE_ID = "LineId"
 #: The tie-breaker where the table has no ``LineId`` (a contrib-created table): a hash of

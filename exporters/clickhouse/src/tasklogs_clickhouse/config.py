@@ -49,6 +49,10 @@ class ClickHouseConfig(BaseModel):
     #: Recent insert blocks a non-replicated table remembers for deduplication (a batch
     #: replayed with the same token within this many inserts is stored once).
     dedup_window: int = Field(default=1000, ge=0)
+    #: A projection of the table in pipeline-run order, so a run's first page reads a few
+    #: granules in order instead of sorting the whole run (costs a second copy of the rows
+    #: and more insert work; ``false`` leaves it out of a new table).
+    run_projection: bool = True
 
     @field_validator("database", "table", "cluster_name")
     @classmethod

@@ -42,6 +42,7 @@ from collector_service.component.store import (
 )
 from collector_service.errors import (
     PermanentExportError,
+    QueryError,
     RetryableExportError,
     StoreError,
 )
@@ -73,6 +74,7 @@ class ClickHouseExporter:
         self._present: frozenset[str] = frozenset(COLUMN_NAMES)
         self._columns = _history.Columns()
         self._index: _index.Index | None = None
+        self._run_settings: dict[str, Any] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -136,6 +138,23 @@ class ClickHouseExporter:
         if _history.LINE_ID in present:
             self._insert_columns.append(_history.LINE_ID)
         self._columns = _history.Columns.for_table(present)
+        self._run_settings = self._projection_settings()
+
+    def _projection_settings(self) -> dict[str, Any]:
+        """Run queries prefer the run projection when the table has it (the optimizer
+        otherwise counts marks only and misses that it reads in order)."""
+        rows = (
+            self._require_client()
+            .query(
+                "SELECT create_table_query FROM system.tables "
+                "WHERE database = {db:String} AND name = {table:String}",
+                parameters={"db": self.config.database, "table": self.schema.storage_table_name},
+            )
+            .result_rows
+        )
+        if rows and f"PROJECTION {_history.RUN_PROJECTION} " in str(rows[0][0]):
+            return {"preferred_optimize_projection_name": _history.RUN_PROJECTION}
+        return {}
 
     def _start_index(self) -> None:
         if not self.config.wants_runs_index:
@@ -278,12 +297,16 @@ class ClickHouseExporter:
 
     def query(self, query: HistoryQuery) -> HistoryPage:
         sql, params = _history.build(query, self._columns, self._table)
-        return _history.page_from_rows(query, self._rows(sql, params, "history query"))
+        rows = self._rows(sql, params, "history query", self._settings(query))
+        return _history.page_from_rows(query, rows)
 
     def count(self, query: HistoryQuery) -> int:
         sql, params = _history.build_count(query, self._columns, self._table)
-        rows = self._rows(sql, params, "count")
+        rows = self._rows(sql, params, "count", self._settings(query))
         return int(rows[0][0]) if rows else 0
+
+    def _settings(self, query: HistoryQuery) -> dict[str, Any] | None:
+        return None if query.by_task or not self._run_settings else self._run_settings
 
     def search(self, query: HistoryQuery, first: int) -> SearchResult:
         total = self.count(query)
@@ -292,11 +315,16 @@ class ClickHouseExporter:
         page = self.query(replace(query, limit=min(first, MAX_PAGE), newest=False, before=None))
         return SearchResult(total, page.records)
 
-    def _rows(self, sql: str, params: dict[str, Any], what: str) -> Sequence[Sequence[Any]]:
+    def _rows(
+        self, sql: str, params: dict[str, Any], what: str, settings: dict[str, Any] | None = None
+    ) -> Sequence[Sequence[Any]]:
         try:
             with self._lock:
-                return self._require_client().query(sql, parameters=params).result_rows
+                client = self._require_client()
+                return client.query(sql, parameters=params, settings=settings).result_rows
         except ClickHouseError as exc:
+            if "Code: 427." in str(exc):  # CANNOT_COMPILE_REGEXP
+                raise QueryError(f"invalid regular expression: {exc}") from exc
             raise StoreError(f"{what} failed: {exc}") from exc
 
     def retention_report(self) -> RetentionReport:

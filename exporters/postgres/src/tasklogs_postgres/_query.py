@@ -209,12 +209,15 @@ _NO_EARLIER_COPY = sql.SQL(
 )
 
 
-def _where(query: HistoryQuery, table: sql.Composable) -> tuple[_Where, tuple[LiteralString, ...]]:
+def _where(
+    query: HistoryQuery, table: sql.Composable, *, dedup: bool = True
+) -> tuple[_Where, tuple[LiteralString, ...]]:
     where = _Where()
     _selection(query, where)
     _content(query, where)
     order = _order(query, where)
-    where.clauses.append(_NO_EARLIER_COPY.format(table=table))
+    if dedup:
+        where.clauses.append(_NO_EARLIER_COPY.format(table=table))
     return where, order
 
 
@@ -245,11 +248,15 @@ def build_history_query(
 
 
 def build_count_query(query: HistoryQuery, table: sql.Composable) -> tuple[sql.Composed, list[Any]]:
-    """How many records ``query`` selects, each (task run, seq > 0) once."""
-    where, _ = _where(query, table)
-    stmt = sql.SQL("SELECT count(*) FROM {table} AS t WHERE {where}").format(
-        table=table, where=sql.SQL(" AND ").join(where.clauses)
-    )
+    """How many records ``query`` selects, each (task run, seq > 0) once: counted as
+    distinct pairs (one sort of the selection) rather than with a probe per row."""
+    where, _ = _where(query, table, dedup=False)
+    pairs: LiteralString = '"Seq"' if query.by_task else '("TaskRunId", "Seq")'
+    stmt = sql.SQL(
+        'SELECT count(*) FILTER (WHERE "Seq" = 0)'
+        " + count(DISTINCT " + pairs + ') FILTER (WHERE "Seq" > 0)'
+        " FROM {table} AS t WHERE {where}"
+    ).format(table=table, where=sql.SQL(" AND ").join(where.clauses))
     return stmt, where.params
 
 

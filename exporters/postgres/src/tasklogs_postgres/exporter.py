@@ -38,6 +38,7 @@ from collector_service.component.store import (
 from collector_service.errors import (
     ConfigError,
     PermanentExportError,
+    QueryError,
     RetryableExportError,
     StoreError,
 )
@@ -302,6 +303,8 @@ class PostgresExporter:
         try:
             with self._require_pool().connection() as conn:
                 return conn.execute(stmt, params).fetchall()
+        except pg_errors.InvalidRegularExpression as exc:
+            raise QueryError(f"invalid regular expression: {exc}") from exc
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"{what} failed: {exc}") from exc
 
