@@ -102,7 +102,7 @@ def test_a_table_of_an_older_tasklogs_gains_the_observed_and_dropped_columns(
 ) -> None:
     with PostgresExporter(make_config()):
         pass
-    # As a tasklogs before migration 004 left the table.
+    # As a tasklogs before migration observed_dropped left the table.
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         table = sql.Identifier(pg_schema, "otel_logs")
         for column in (
@@ -115,11 +115,11 @@ def test_a_table_of_an_older_tasklogs_gains_the_observed_and_dropped_columns(
                 sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(table, sql.Identifier(column))
             )
         conn.execute(
-            sql.SQL("DELETE FROM {}.schema_migrations WHERE version = 4").format(
+            sql.SQL("DELETE FROM {}.schema_migrations WHERE name = 'observed_dropped'").format(
                 sql.Identifier(pg_schema)
             )
         )
-    with pytest.raises(ConfigError, match="lacks the columns of migration 004"):
+    with pytest.raises(ConfigError, match="lacks the columns of migration observed_dropped"):
         PostgresExporter(make_config(create_schema=False)).start()
     with PostgresExporter(make_config()) as store:  # migrates in place
         from collector_service.component.decode import decode_request

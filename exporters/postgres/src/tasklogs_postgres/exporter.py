@@ -139,8 +139,8 @@ class PostgresExporter:
         if missing is not None:
             raise ConfigError(
                 f"PostgreSQL store at {self._dsn_shown}: table {self._qualified()} lacks the "
-                'columns of migration 004 ("ObservedTimestampNs", the dropped-attribute '
-                "counts): start once with create_schema: true to add them"
+                'columns of migration observed_dropped ("ObservedTimestampNs", the '
+                "dropped-attribute counts): start once with create_schema: true to add them"
             )
 
     def shutdown(self) -> None:
