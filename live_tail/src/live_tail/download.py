@@ -1,8 +1,8 @@
 """Streamed downloads of a task run's history: text, NDJSON or CSV, page by page.
 
-Times are RFC 3339 to the nanosecond (:func:`rfc3339_ns`, the formatter ``tasklogs logs``
-uses too). In text, a body of several lines prints its continuation lines indented to
-the body's column, so every line that starts at column 0 starts a record.
+Times are RFC 3339 to the nanosecond and text lines are :func:`text_line`'s (the format
+``tasklogs logs`` is to print too): a body of several lines prints its continuation lines
+indented to the body's column, so every line that starts at column 0 starts a record.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import asdict
 from fastapi.responses import StreamingResponse
 
 from collector_service.component.store import StoredLog
-from collector_service.component.timefmt import rfc3339_ns
+from collector_service.component.timefmt import rfc3339_ns, text_line
 
-__all__ = ["response", "text_line"]
+__all__ = ["response"]
 
 _MEDIA = {"text": "text/plain; charset=utf-8", "ndjson": "application/x-ndjson", "csv": "text/csv"}
 _EXT = {"text": "log", "ndjson": "ndjson", "csv": "csv"}
@@ -35,18 +35,8 @@ _CSV_COLUMNS = (
 )
 
 
-def text_line(r: StoredLog) -> str:
-    """One record as a text line (``\n``-terminated); continuation lines indented."""
-    head = f"{rfc3339_ns(r.timestamp_ns)} {r.severity_text:<5} "
-    body = r.body
-    if "\n" in body or "\r" in body:
-        indent = "\n" + " " * len(head)
-        body = indent.join(body.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
-    return f"{head}{body}\n"
-
-
 def _text(records: list[StoredLog]) -> str:
-    return "".join(text_line(r) for r in records)
+    return "".join(text_line(r.timestamp_ns, r.severity_text, r.body) for r in records)
 
 
 def _ndjson(records: list[StoredLog]) -> str:
