@@ -30,7 +30,6 @@ from live_tail.streams import (
     run_stream,
     task_stream,
 )
-from live_tail.task_position import decode_cursor
 
 __all__ = ["HistoryResponse", "StreamToken", "build_router"]
 
