@@ -218,6 +218,10 @@ class Api:
                 "check --token / TASKLOGS_TOKEN"
             )
         if resp.status_code == 404:
+            if detail == "Not Found":  # the framework's answer: no such route
+                raise ApiNotFoundError(
+                    f"{where} has no {resp.request.method} {resp.url.path} (an older service?)"
+                )
             raise ApiNotFoundError(detail)
         raise ApiError(f"{where}: HTTP {resp.status_code} for {resp.url.path}: {detail}")
 
