@@ -14,7 +14,8 @@ can catch everything tasklogs-specific in one place::
     │   ├── RetryableExportError   transient (network, server busy): the wrapper retries
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
     ├── StoreError             a history query failed, or the store cannot be reached
-    │   └── StoreBusyError     the store is owned by another process (embedded chDB)
+    │   ├── StoreBusyError     the store is owned by another process (embedded chDB)
+    │   └── QueryError         the query itself is invalid (e.g. a regex the store refuses)
     └── ApiError               the read API (as the CLI calls it) answered with an error
         ├── ApiUnreachableError    no tasklogs API answers at the URL
         ├── ApiAuthError           the API refused the token (or wants one)
@@ -34,6 +35,7 @@ __all__ = [
     "DecodeError",
     "ExportError",
     "PermanentExportError",
+    "QueryError",
     "RequestTooLargeError",
     "RetryableExportError",
     "StoreBusyError",
@@ -100,6 +102,11 @@ class StoreError(TasklogsError):
 
 class StoreBusyError(StoreError):
     """The store is owned by another process (an embedded chDB directory is single-owner)."""
+
+
+class QueryError(StoreError):
+    """The store refused the query itself (a regular expression it cannot compile):
+    asking again cannot help; the API answers 400."""
 
 
 class ApiError(TasklogsError):
