@@ -138,7 +138,7 @@ def test_level_grep_include_exclude_highlight(cli_service: RunningService, world
 def test_run_logs_task_filter(cli_service: RunningService, world: World) -> None:
     lint = _ok(cli_service, "--run", world.run_id, "--task", "lint", "-o", "jsonl")
     assert {json.loads(x)["task_run_id"] for x in lint.splitlines()} == {world.py}
-    both = _ok(cli_service, "--run", world.run_id, "--task", "lint", "build", "-o", "raw")
+    both = _ok(cli_service, "--run", world.run_id, "--task", "lint", "build", "-o", "jsonl")
     assert len(both.splitlines()) == 23 + 3
 
 

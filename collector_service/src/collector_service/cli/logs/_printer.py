@@ -12,7 +12,7 @@ from collector_service.cli.logs._select import Selection
 
 __all__ = ["Printer"]
 
-_CURSOR = re.compile(r"(\d+)-(\d+)(?:-(.*))?")
+_CURSOR = re.compile(r"(\d+)-(\d+)(?:\.[^-]*)?(?:-(.*))?")
 
 
 class Printer:
