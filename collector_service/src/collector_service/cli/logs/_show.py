@@ -202,10 +202,13 @@ class _RunStatus:
         tries = 5 if wait else 1
         for i in range(tries):
             try:
-                self.status = str(self.api.get(self.target.base)["run"]["status"])
+                run = self.api.get(self.target.base)["run"]
             except ApiNotFoundError:
-                self.status = "unknown"  # not started yet
-            if self.status in _FINAL:
+                run = {"status": "unknown"}  # not started yet
+            self.status = str(run.get("status"))
+            running = (run.get("tasks_by_status") or {}).get("running", 0)
+            # A run is "failed" as soon as one task fails: wait for the others too.
+            if self.status in _FINAL and not running:
                 return True
             if i + 1 < tries:
                 time.sleep(0.2)
