@@ -4,6 +4,7 @@ and a follow that survives the service being restarted mid-stream."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -81,6 +82,7 @@ def test_run_follow_takes_tasks_that_start_later_and_resumes_after_ctrl_c(
         tmp_path, cli_service, "--run", run_id, "-f", "--no-timestamps", "--color", "never"
     )
     only_late = Follower.start(tmp_path, cli_service, "--run", run_id, "-f", "--task", "late")
+    as_json = Follower.start(tmp_path, cli_service, "--run", run_id, "-f", "-o", "json")
     try:
         time.sleep(1.0)
         assert _run(cli_service, f"tr-{uuid.uuid4()}", run_id, "early", _lines(5, "e")) == 0
@@ -90,9 +92,13 @@ def test_run_follow_takes_tasks_that_start_later_and_resumes_after_ctrl_c(
         assert everything.interrupt() == 130
         time.sleep(0.5)
         assert only_late.interrupt() == 130
+        assert as_json.interrupt() == 130
     finally:
         everything.kill()
         only_late.kill()
+        as_json.kill()
+    records = json.loads(as_json.out.read_text(encoding="utf-8"))  # a closed JSON array
+    assert len(records) == 14
     shown = everything.lines()
     assert sorted(x for x in shown if " e " in x) == [f"early INFO  e {i}" for i in range(1, 6)]
     assert sorted(x for x in shown if " l " in x) == [f"late  INFO  l {i}" for i in range(1, 6)]

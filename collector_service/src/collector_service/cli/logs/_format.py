@@ -108,6 +108,7 @@ class Formatter:
         self._first_ns: int | None = None
         self._width = 0
         self._count = 0
+        self._finished = False
         self._csv = csv.writer(out, lineterminator="\n") if output == "csv" else None
 
     def begin(self) -> None:
@@ -117,6 +118,10 @@ class Formatter:
             self._csv.writerow(_CSV_COLUMNS)
 
     def finish(self) -> None:
+        """Close the output (the JSON array); once, however often it is called."""
+        if self._finished:
+            return
+        self._finished = True
         if self.output == "json":
             self.out.write("\n]\n" if self._count else "]\n")
         self.out.flush()
