@@ -155,3 +155,15 @@ def test_export_with_progress(cli_service: RunningService, world: World, tmp_pat
     assert proc.returncode == 0, proc.stderr
     table = list(csv.DictReader(io.StringIO(as_csv.read_text(encoding="utf-8"))))
     assert [r["body"] for r in table] == ["oops", "task ended with exit code 3"]
+
+
+def test_run_tail_and_export(cli_service: RunningService, world: World, tmp_path: Path) -> None:
+    tail = _ok(cli_service, "--run", world.run_id, "--tail", "2", "-o", "jsonl").splitlines()
+    assert [json.loads(x)["body"] for x in tail][-1] == "boom"
+    assert len(tail) == 2
+    target = tmp_path / "run.csv"
+    proc = cli(cli_service, "logs", "--run", world.run_id, "--export", str(target))
+    assert proc.returncode == 0, proc.stderr
+    table = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    assert len(table) == 23 + 3
+    assert {r["task_run_id"] for r in table} == {world.shell, world.py}
