@@ -23,6 +23,7 @@ from live_tail._shared import counted, store_query
 from live_tail.auth import Identity, TokenSigner
 from live_tail.filters import LineFilter, filter_params
 from live_tail.guards import Guards
+from live_tail.index_routes import add_index_routes
 from live_tail.sse import SSEResponse
 from live_tail.streams import (
     LiveContext,
@@ -75,7 +76,6 @@ _SSE_DOC = {
         },
     },
     401: {"description": "missing or invalid token"},
-    404: {"description": "the task or run belongs to another tenant"},
     429: {"description": "too many concurrent streams for this tenant"},
 }
 
@@ -103,6 +103,7 @@ def build_router(ctx: LiveContext, auth: AuthConfig, authenticator: Authenticato
 
     _history_routes(router, guards, ctx)
     _live_routes(router, guards, ctx)
+    add_index_routes(router, guards)
     return router
 
 
@@ -119,7 +120,7 @@ def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         responses={
             400: {"description": "bad cursor, filter or limit"},
             401: {"description": "missing or invalid token"},
-            404: {"description": "the task belongs to another tenant"},
+            404: {"description": "no such task run (or another tenant's: the same answer)"},
             503: {"description": "no store"},
         },
     )
@@ -165,7 +166,7 @@ def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
                 },
             },
             401: {"description": "missing or invalid token"},
-            404: {"description": "the task belongs to another tenant"},
+            404: {"description": "no such task run (or another tenant's: the same answer)"},
             503: {"description": "no store"},
         },
     )
@@ -228,8 +229,7 @@ def _live_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
                     detail="Last-Event-ID of a task stream is a seq number, "
                     "'<entry id>/<index>' or 's/<cursor>'",
                 )
-        await ctx.bus.start()
-        await guards.require_visible_task(task_run_id, ident)
+        await ctx.bus.start()  # unknown and foreign task runs alike: it waits (guards.py)
         return sse(ident, "task", task_stream(ctx, task_run_id, ident, flt, start))
 
     @app.get(
@@ -255,6 +255,5 @@ def _live_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
                     status_code=400,
                     detail="Last-Event-ID of a run stream is '<entry id>/<index>' or 's/<cursor>'",
                 )
-        await ctx.bus.start()
-        await guards.require_visible_run(run_id, ident)
+        await ctx.bus.start()  # unknown and foreign runs alike: it waits (guards.py)
         return sse(ident, "run", run_stream(ctx, run_id, ident, flt, start))
