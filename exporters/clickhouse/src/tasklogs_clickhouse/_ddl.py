@@ -57,6 +57,22 @@ class Schema:
     def storage_table(self) -> str:
         return qualified(self.config.database, self.storage_table_name)
 
+    @property
+    def index_table(self) -> str:
+        """The runs index (one row per task run, see ``sql/create_task_runs.sql``)."""
+        return qualified(self.config.database, f"{self.config.table}_task_runs")
+
+    @property
+    def index_view(self) -> str:
+        return qualified(self.config.database, f"{self.config.table}_task_runs_mv")
+
+    def index_ttl(self) -> str:
+        """Index rows go with the last of their task run's lines."""
+        ttl = self.config.ttl
+        if ttl is None:
+            return ""
+        return f"TTL toDateTime(LastTs) + toIntervalSecond({int(ttl.total_seconds())})"
+
     def _on_cluster(self) -> str:
         name = self.config.cluster_name
         return f"ON CLUSTER {quote_identifier(name, what='cluster')}" if name else ""

@@ -27,13 +27,18 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
 from collector_service.component.model import COLUMN_NAMES, LogBatch
+from collector_service.component.ownership import keep_owned, owner_claims
 from collector_service.component.store import (
     MAX_PAGE,
     HistoryPage,
     HistoryQuery,
     PartitionInfo,
     RetentionReport,
+    RunsPage,
+    RunsQuery,
+    RunSummaryRow,
     SearchResult,
+    TaskSummaryRow,
 )
 from collector_service.errors import (
     PermanentExportError,
@@ -41,7 +46,7 @@ from collector_service.errors import (
     RetryableExportError,
     StoreError,
 )
-from tasklogs_clickhouse import _history, _ownership
+from tasklogs_clickhouse import _history, _index, _ownership
 from tasklogs_clickhouse._ddl import Schema, body_index_kind
 from tasklogs_clickhouse._sql import render
 from tasklogs_clickhouse.config import ClickHouseConfig
@@ -67,6 +72,7 @@ class ClickHouseExporter:
         self._insert_columns: list[str] = list(COLUMN_NAMES)
         self._present: frozenset[str] = frozenset(COLUMN_NAMES)
         self._columns = _history.Columns()
+        self._index: _index.Index | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -93,6 +99,7 @@ class ClickHouseExporter:
             if self.config.create_schema:
                 self._create_schema()
             self._learn_columns()
+            self._start_index()
         except ClickHouseError as exc:
             self.shutdown()
             raise StoreError(f"ClickHouse at {_redact(self.dsn)}: {exc}") from exc
@@ -128,6 +135,28 @@ class ClickHouseExporter:
             self._insert_columns.append(_history.LINE_ID)
         self._columns = _history.Columns.for_table(present)
 
+    def _start_index(self) -> None:
+        if not self.config.wants_runs_index:
+            return
+        if self.schema.clustered:
+            _log.warning(
+                "ClickHouse store %s: the runs index is not built on a cluster yet; "
+                "the runs routes answer 503",
+                self._table,
+            )
+            return
+        index = _index.Index(
+            self._table, self.schema.index_table, self.schema.index_view, self._columns
+        )
+        client = self._require_client()
+        existed = bool(client.command(f"EXISTS TABLE {self.schema.index_table}"))
+        window = f"SETTINGS non_replicated_deduplication_window = {int(self.config.dedup_window)}"
+        client.command(index.create_table("", self.schema.index_ttl(), window))
+        client.command(index.create_view(""))
+        if not existed:
+            client.command(index.backfill())
+        self._index = index
+
     def shutdown(self) -> None:
         if self._client is not None:
             with self._lock:
@@ -157,6 +186,10 @@ class ClickHouseExporter:
         if not len(batch):
             return
         client = self._require_client()
+        if self._index is not None:
+            batch = self._owned_rows(batch)
+            if not len(batch):
+                return
         columns = batch.columns()
         if not self._present.issuperset(COLUMN_NAMES):  # a contrib table without EventName
             columns = [c for n, c in zip(COLUMN_NAMES, columns, strict=True) if n in self._present]
@@ -166,6 +199,9 @@ class ClickHouseExporter:
         if self._insert_columns[-1] == _history.LINE_ID:
             columns = [*columns, line_ids(token, len(batch))]
         settings: dict[str, Any] = {"insert_deduplicate": 1, "insert_deduplication_token": token}
+        if self._index is not None:
+            # A replayed batch must not be counted twice by the runs index either.
+            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
         if self.schema.clustered:
             # Acknowledge only what the shards hold (and let them deduplicate it).
             settings["distributed_foreground_insert"] = 1
@@ -184,6 +220,57 @@ class ClickHouseExporter:
             if _is_retryable(exc):
                 raise RetryableExportError(f"ClickHouse insert failed: {exc}") from exc
             raise PermanentExportError(f"ClickHouse rejected the batch: {exc}") from exc
+
+    def _owned_rows(self, batch: LogBatch) -> LogBatch:
+        """``batch`` without the records of task runs another tenant owns (counted)."""
+        index = self._require_index()
+        claims = owner_claims(batch)
+        if not claims:
+            return batch
+        sql, params = index.owners(sorted(claims))
+        try:
+            with self._lock:
+                rows = self._require_client().query(sql, parameters=params).result_rows
+        except OperationalError as exc:
+            raise RetryableExportError(f"ClickHouse ownership lookup failed: {exc}") from exc
+        except DatabaseError as exc:
+            raise RetryableExportError(f"ClickHouse ownership lookup failed: {exc}") from exc
+        owners = {str(tid): str(tenant) for tid, tenant in rows}
+        return keep_owned(batch, claims, owners, store="clickhouse")
+
+    def _require_index(self) -> _index.Index:
+        if self._index is None:
+            raise StoreError(
+                f"the ClickHouse store {self._table} keeps no runs index "
+                "(runs_index: false, or a cluster)"
+            )
+        return self._index
+
+    # -- runs index ----------------------------------------------------------------------
+
+    def _index_rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        try:
+            with self._lock:
+                return list(self._require_client().query(sql, parameters=params).result_rows)
+        except ClickHouseError as exc:
+            raise StoreError(f"runs index query failed: {exc}") from exc
+
+    def runs(self, query: RunsQuery) -> RunsPage:
+        sql, params = self._require_index().runs(query)
+        return _index.runs_page(query, self._index_rows(sql, params))
+
+    def run(self, run_id: str, tenant: str | None) -> RunSummaryRow | None:
+        sql, params = self._require_index().run(run_id, tenant)
+        rows = self._index_rows(sql, params)
+        if not rows:
+            return None
+        tasks = [_index.task_row(r) for r in rows]
+        return RunSummaryRow(run_id, max(t.pipeline_name for t in tasks), tasks)
+
+    def task(self, task_run_id: str, tenant: str | None) -> TaskSummaryRow | None:
+        sql, params = self._require_index().task(task_run_id, tenant)
+        rows = self._index_rows(sql, params)
+        return _index.task_row(rows[0]) if rows else None
 
     # -- read --------------------------------------------------------------------------
 
