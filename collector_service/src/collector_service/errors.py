@@ -14,7 +14,8 @@ can catch everything tasklogs-specific in one place::
     │   ├── RetryableExportError   transient (network, server busy): the wrapper retries
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
     └── StoreError             a history query failed, or the store cannot be reached
-        └── StoreBusyError     the store is owned by another process (embedded chDB)
+        ├── StoreBusyError     the store is owned by another process (embedded chDB)
+        └── QueryLimitError    too many history queries running (per tenant): retry
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "DecodeError",
     "ExportError",
     "PermanentExportError",
+    "QueryLimitError",
     "RequestTooLargeError",
     "RetryableExportError",
     "StoreBusyError",
@@ -92,3 +94,10 @@ class StoreError(TasklogsError):
 
 class StoreBusyError(StoreError):
     """The store is owned by another process (an embedded chDB directory is single-owner)."""
+
+
+class QueryLimitError(StoreError):
+    """Too many history queries are running (for this tenant, or in all): retry shortly.
+
+    The API answers 503 with the reason; the client retries.
+    """

@@ -80,7 +80,7 @@ class Service:
             )
             if config.redis.ingest.writers if writers is None else writers:
                 self.writers = RedisWriters(config, self._specs)
-        self.pipeline = Pipeline(self.runners, self.ingest)
+        self.pipeline = Pipeline(self.runners, self.ingest, store_failing=self._store_failing)
         self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
         self._api: QuietServer | None = None
         self._api_task: asyncio.Task[None] | None = None
@@ -105,10 +105,25 @@ class Service:
             if self.ingest is None or self.ingest.unavailable is None
             else [self.ingest.unavailable]
         )
+        if self.ingest is not None and self.ingest.store_failing is not None:
+            reasons.append(self.ingest.store_failing)
         handles = [r.handle for r in self.runners]
         handles += self.writers.handles if self.writers is not None else []
-        reasons += [h.failing for h in handles if h.failing is not None]
-        return reasons
+        reasons += [h.not_ready for h in handles if h.not_ready is not None]
+        return list(dict.fromkeys(reasons))
+
+    def _store_failing(self) -> str | None:
+        """Why a durable exporter of this process cannot write (receivers then refuse)."""
+        handles = [(r.handle, r.best_effort) for r in self.runners]
+        if self.writers is not None:
+            specs = self.writers.specs
+            handles += [
+                (h, s.best_effort) for h, s in zip(self.writers.handles, specs, strict=False)
+            ]
+        for handle, best_effort in handles:
+            if not best_effort and handle.not_ready is not None:
+                return handle.not_ready
+        return None
 
     def ready(self) -> bool:
         """Ready only when started, the durable queue answers and every exporter can write."""
