@@ -83,12 +83,21 @@ def _from_api(api: str, task_run_id: str) -> Iterator[dict[str, Any]]:
                 params["cursor"] = cursor
             resp = client.get(url, params=params)
             if resp.status_code != 200:
-                raise StoreError(f"{url}: HTTP {resp.status_code}: {resp.text[:500]}")
+                raise StoreError(f"{url}: HTTP {resp.status_code}: {_detail(resp)}")
             page = resp.json()
             yield from page["records"]
             cursor = page["next_cursor"]
             if not cursor:
                 return
+
+
+def _detail(resp: httpx.Response) -> str:
+    """The API's error ``detail`` (what it says is wrong), else the body's start."""
+    try:
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return str(detail) if detail else resp.text[:500]
 
 
 def _from_store(config: Config, task_run_id: str, api: str) -> Iterator[dict[str, Any]]:
