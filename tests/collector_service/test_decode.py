@@ -197,3 +197,27 @@ def test_per_record_fix_ups_apply_to_exactly_the_records_that_need_them() -> Non
     assert batch.trace_flags == [1, 0xFF, 0, 0]
     assert batch.trace_id == ["", "", bytes(range(16)).hex(), ""]
     assert batch.span_id == ["", "", "", bytes(range(8)).hex()]
+
+
+def test_a_producers_tenant_on_a_record_or_scope_is_dropped() -> None:
+    forged = kv("tasklogs.tenant", sv("someone-else"))
+    request = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(attributes=[kv("service.name", sv("a")), forged]),
+                scope_logs=[
+                    ScopeLogs(
+                        scope=InstrumentationScope(name="s", attributes=[forged]),
+                        log_records=[
+                            LogRecord(time_unix_nano=1, attributes=[forged, kv("k", sv("v"))]),
+                            LogRecord(time_unix_nano=2),
+                        ],
+                    )
+                ],
+            )
+        ]
+    )
+    batch = decode_request(request, tenant="t1")
+    assert batch.log_attributes == [{"k": "v"}, {}]
+    assert batch.scope_attributes == [{}, {}]
+    assert [r["tasklogs.tenant"] for r in batch.resource_attributes] == ["t1", "t1"]
