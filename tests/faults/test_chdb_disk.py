@@ -115,6 +115,6 @@ def test_full_disk_and_read_only_directory_lose_nothing(
         assert not dead.exists() or dead.read_text() == "", dead.read_text()[:500]
     assert "dead-letter" not in serve_log.lower()
     assert full, read_only
-    assert load.acked_lines > 10_000
+    assert load.acked_lines > 2_000
     assert distinct == load.acked_lines, (distinct, load.acked_lines, serve_log[-3000:])
     assert total == distinct  # exactly once

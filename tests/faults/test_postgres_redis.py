@@ -104,7 +104,7 @@ def test_worker_kill_redis_restart_and_postgres_down_lose_nothing(
         svc.stop_all()
         server.stop()
     total, distinct = _stored(postgres.dsn)
-    assert load.acked_lines > 10_000
+    assert load.acked_lines > 2_000
     assert distinct == load.acked_lines
     # A request whose answer was lost (DEADLINE_EXCEEDED) is resent with a new dedup
     # token: until reads deduplicate by (task run, seq) the store may hold it twice.

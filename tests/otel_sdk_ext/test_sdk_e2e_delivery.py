@@ -6,6 +6,7 @@ import re
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -247,8 +248,9 @@ def test_a_refusing_collector_is_named_as_the_cause_at_exit() -> None:
 
     import grpc
 
-    def refuse(request: bytes, context: grpc.ServicerContext) -> bytes:
+    def refuse(request: bytes, context: grpc.ServicerContext) -> NoReturn:
         context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "ingest stream is full")
+        raise AssertionError("abort raises")
 
     handler = grpc.method_handlers_generic_handler(
         "opentelemetry.proto.collector.logs.v1.LogsService",
