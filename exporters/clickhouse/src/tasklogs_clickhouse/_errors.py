@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PERMANENT_CODES", "error_code", "is_retryable", "reason"]
+__all__ = ["PERMANENT_CODES", "error_code", "has_errno", "is_retryable", "reason"]
 
 #: Errors about the batch or the schema: retrying the same batch cannot succeed.
 PERMANENT_CODES = frozenset(
@@ -72,9 +72,14 @@ def error_code(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def has_errno(text: str) -> bool:
+    """Whether ``text`` carries an OS error (the filesystem, the network, memory)."""
+    return _ERRNO.search(text) is not None
+
+
 def is_retryable(text: str) -> bool:
     """Whether the error described by ``text`` may succeed when the batch is retried."""
-    if _ERRNO.search(text):
+    if has_errno(text):
         return True
     code = error_code(text)
     return code is None or code not in PERMANENT_CODES

@@ -33,7 +33,14 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+from clickhouse_connect.driver.exceptions import (
+    ClickHouseError,
+    DatabaseError,
+    DataError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from collector_service.component.model import COLUMN_NAMES, LogBatch
 from collector_service.component.store import (
@@ -221,8 +228,8 @@ class ClickHouseExporter:
         if self.embedded:
             return _directory_problem(self._chdb_path())
         try:
-            with self._reader() as client:
-                client.command("SELECT 1")
+            with self._lock:  # the writer's client: never waits for a busy reader pool
+                self._require_client().command("SELECT 1")
         except (ClickHouseError, OSError) as exc:
             return f"ClickHouse at {_redact(self.dsn)} does not answer: {_errors.reason(str(exc))}"
         return None
@@ -291,8 +298,13 @@ class ClickHouseExporter:
 
 
 def _is_retryable(exc: DatabaseError) -> bool:
-    """By error code and errno (:mod:`._errors`): unknown and environment errors retry."""
+    """By error code and errno (:mod:`._errors`): unknown and environment errors retry.
+
+    The client's own complaints about the data (no server code: column counts, types it
+    cannot serialize) are about the batch: permanent."""
     code = getattr(exc, "code", None)
+    if code is None and isinstance(exc, ProgrammingError | DataError | NotSupportedError):
+        return _errors.has_errno(str(exc))
     text = str(exc) if code is None else f"Code: {code}. {exc}"
     return _errors.is_retryable(text)
 
