@@ -101,28 +101,29 @@ def run(minutes: float, rate: float, fault_every: float) -> dict[str, Any]:
     load = Load(svc.endpoint, tasks=8, per_request=250, rate=rate)
     samples: list[dict[str, Any]] = []
     faults: list[dict[str, Any]] = []
-    started = time.monotonic()
     try:
         svc.serve()
         svc.worker("live", "--exporter", "live_tail")
         load.start()
-        next_fault, next_sample, turn = started + fault_every, started, 0
-        while time.monotonic() - started < minutes * 60:
+        load_started = time.monotonic()
+        next_fault, next_sample, turn = load_started + fault_every, load_started, 0
+        while time.monotonic() - load_started < minutes * 60:
             now = time.monotonic()
             if now >= next_sample:
-                samples.append({"t": round(now - started), "acked": load.acked_lines, **_rss(svc)})
+                t = round(now - load_started)
+                samples.append({"t": t, "acked": load.acked_lines, **_rss(svc)})
                 next_sample = now + 10
             if now >= next_fault:
                 name, fault = FAULTS[turn % len(FAULTS)]
                 t0 = time.monotonic()
                 fault(svc, redis)
-                faults.append({"t": round(t0 - started), "fault": name,
+                faults.append({"t": round(t0 - load_started), "fault": name,
                                "seconds": round(time.monotonic() - t0, 1)})  # fmt: skip
                 print(f"{faults[-1]} acked={load.acked_lines}", flush=True)
                 turn += 1
                 next_fault = time.monotonic() + fault_every
             time.sleep(0.5)
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - load_started
         load.finish()
         wait_for(lambda: svc.readyz()[0] == 200, 120, "ready at the end")
         client = svc.redis.client() if svc.redis is not None else None
