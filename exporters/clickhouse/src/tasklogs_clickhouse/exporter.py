@@ -116,6 +116,7 @@ class ClickHouseExporter:
             if self.config.create_schema:
                 self._create_schema()
             self._learn_columns()
+            self._report_detached()
             for _ in range(self.config.reader_connections):
                 self._readers.put(self._connect())
                 self._reader_count += 1
@@ -151,6 +152,28 @@ class ClickHouseExporter:
         self._present = frozenset(present)
         self._insert_columns = [c for c in COLUMN_NAMES if c in present]
         self._columns = _history.Columns.for_table(present)
+
+    def _report_detached(self) -> None:
+        """Log (ERROR) parts the engine detached: rows it no longer reads."""
+        params = {"database": self.config.database, "table": self.schema.storage_table_name}
+        try:
+            rows = (
+                self._require_client()
+                .query(render("detached_parts"), parameters=params)
+                .result_rows
+            )
+        except ClickHouseError as exc:  # an engine without the table: nothing to report
+            _log.debug("cannot list detached parts: %s", exc)
+            return
+        if rows and int(rows[0][0]):
+            _log.error(
+                "table %s has %d detached part(s) whose rows are not read (e.g. broken "
+                "after a full disk): %s; see system.detached_parts and ALTER TABLE ... "
+                "ATTACH PART",
+                self._table,
+                int(rows[0][0]),
+                ", ".join(rows[0][1]),
+            )
 
     def shutdown(self) -> None:
         while self._reader_count:
