@@ -35,7 +35,7 @@ def test_deploy_example_config_is_valid(tmp_path: Path) -> None:
     otlp = config.receivers["otlp"]
     assert otlp.require_task_identity
     assert otlp.protocols.http is not None
-    assert otlp.protocols.http.endpoint == "0.0.0.0:4318"
+    assert otlp.protocols.http.endpoint == "127.0.0.1:4318"
     own, _ = split_exporter_config("clickhouse", config.exporters["clickhouse"], ClickHouseConfig)
     assert isinstance(own, ClickHouseConfig)
     assert own.dsn == f"chdb://{tmp_path}/chdb"

@@ -320,3 +320,27 @@ def test_a_resource_without_task_identity_gets_one_derived_from_it() -> None:
     assert sent["tasklogs.identity.derived"] == (
         "cicd.pipeline.run.id,cicd.pipeline.task.name,cicd.pipeline.name"
     )
+
+
+def test_a_producers_tenant_on_a_record_or_scope_is_dropped() -> None:
+    forged = kv("tasklogs.tenant", sv("someone-else"))
+    request = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(attributes=[kv("service.name", sv("a")), forged]),
+                scope_logs=[
+                    ScopeLogs(
+                        scope=InstrumentationScope(name="s", attributes=[forged]),
+                        log_records=[
+                            LogRecord(time_unix_nano=1, attributes=[forged, kv("k", sv("v"))]),
+                            LogRecord(time_unix_nano=2),
+                        ],
+                    )
+                ],
+            )
+        ]
+    )
+    batch = decode_request(request, tenant="t1")
+    assert batch.log_attributes == [{"k": "v"}, {}]
+    assert batch.scope_attributes == [{}, {}]
+    assert [r["tasklogs.tenant"] for r in batch.resource_attributes] == ["t1", "t1"]

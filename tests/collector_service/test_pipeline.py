@@ -13,7 +13,12 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from collector_service.component.model import LogBatch
-from collector_service.errors import BackpressureError, PermanentExportError, RetryableExportError
+from collector_service.errors import (
+    BackpressureError,
+    PermanentExportError,
+    RetryableExportError,
+    UnavailableError,
+)
 from collector_service.metrics import REGISTRY
 from collector_service.pipeline.config import ExporterHelperConfig
 from collector_service.pipeline.deadletter import FileDeadLetter
@@ -111,8 +116,8 @@ async def test_permanent_errors_are_counted_not_retried() -> None:
     assert rec.bodies() == ["l0", "l1", "l2"]
 
 
-async def test_retry_gives_up_after_max_elapsed_time() -> None:
-    rec = Recorder([RetryableExportError("down")] * 1000)
+async def test_retry_of_an_unknown_error_gives_up_after_max_elapsed_time() -> None:
+    rec = Recorder([RuntimeError("surprise")] * 1000)
     runner = ExporterRunner(
         "rec", rec, helper(retry_on_failure={"initial_interval_ms": 10, "max_elapsed_time_s": 0.1})
     )
@@ -121,6 +126,28 @@ async def test_retry_gives_up_after_max_elapsed_time() -> None:
     await runner.stop(timeout=5)
     assert runner.stats.failed_records == 4
     assert rec.batches == []
+
+
+async def test_a_retryable_error_is_retried_past_max_elapsed_time_while_receivers_refuse() -> None:
+    # The environment (disk full, read-only, store down): never dead-lettered; the
+    # service is not ready and new requests are refused (retryable) until it recovers.
+    rec = Recorder([RetryableExportError("disk full")] * 8)
+    runner = ExporterRunner(
+        "rec", rec, helper(retry_on_failure={"initial_interval_ms": 10, "max_elapsed_time_s": 0.05})
+    )
+    await runner.start()
+    pipeline = Pipeline([runner])
+    await pipeline.submit(entry(4))
+    await asyncio.sleep(0.05)
+    assert runner.handle.not_ready is not None
+    assert "disk full" in runner.handle.not_ready
+    with pytest.raises(UnavailableError, match="disk full"):
+        await pipeline.submit(entry(2))
+    await runner.stop(timeout=10)
+    assert runner.stats.failed_records == 0
+    assert runner.stats.retries == 8
+    assert rec.bodies() == [f"l{i}" for i in range(4)]
+    assert runner.handle.not_ready is None
 
 
 async def test_full_queue_refuses_the_whole_request() -> None:

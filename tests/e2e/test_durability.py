@@ -88,6 +88,11 @@ def _register_flaky(root: Path) -> str:
     return str(site)
 
 
+def _readyz(dep: Deployment) -> tuple[int, dict[str, list[str]]]:
+    resp = httpx.get(f"http://127.0.0.1:{dep.api_port}/readyz", timeout=5)
+    return resp.status_code, resp.json()
+
+
 def test_store_down_for_ten_seconds_loses_nothing_and_stop_is_bounded(tmp_path: Path) -> None:
     target = RedisTarget("redis://127.0.0.1:6379/0", False, f"t{uuid.uuid4().hex[:10]}")
     outage = tmp_path / "store-is-down"
@@ -106,11 +111,16 @@ def test_store_down_for_ten_seconds_loses_nothing_and_stop_is_bounded(tmp_path: 
         outage.touch()
         dep.serve()
         first = dep.worker("worker")
-        result = send(dep.endpoint, _payloads(3, 10, 400))  # 12,000 records
-        assert result.acked == 12_000
+        # 12,000 records; once the writer finds the store down, receivers refuse the
+        # rest (UNAVAILABLE, retried by the sender) rather than pile it up in Redis.
+        sender = SendThread(dep.endpoint, _payloads(3, 10, 400), pause=0.0)
+        sender.start()
         time.sleep(10)  # the store stays down for 10 s; the writer keeps retrying
         assert dep.backlog()[1] > 0  # still pending, nothing acknowledged to Redis
         assert dep.log("worker").count("retrying in") >= 5
+        code_, body = _readyz(dep)
+        assert code_ == 503, body
+        assert "store unavailable" in " ".join(body["reasons"])
         # A graceful stop during the outage is bounded: the batch in backoff is left
         # pending (not dropped, not dead-lettered) for the next writer.
         code, took = stop(first)
@@ -120,6 +130,10 @@ def test_store_down_for_ten_seconds_loses_nothing_and_stop_is_bounded(tmp_path: 
         outage.unlink()
         metrics_port = free_port()
         dep.worker("worker2", "--metrics-endpoint", f"127.0.0.1:{metrics_port}")
+        sender.join(timeout=180)
+        assert sender.error is None, sender.error
+        assert sender.result is not None
+        assert sender.result.acked == 12_000
         dep.wait_drained()
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         code, _ = stop(dep.procs[-1])

@@ -6,6 +6,7 @@ import re
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -109,8 +110,10 @@ def test_unreachable_collector_bounds_the_exit_and_reports(tmp_path: Path) -> No
     err = proc.stderr.decode()
     assert "could not be delivered" in err
     assert "within the 1 s flush timeout" in err
-    # The exporter's own complaints were not logged back into the pipeline or stderr.
-    assert "Transient error" not in err
+    # The exporter's own complaints were not logged back into the pipeline or stderr
+    # (the exit report names the last one as the cause).
+    assert all(line.startswith("tasklogs:") for line in err.splitlines() if "Transient" in line)
+    assert "already shutdown" not in err.lower()
     assert err.count("WARNING:app:line") == 20
 
 
@@ -236,3 +239,45 @@ def test_forked_children_keep_shipping_with_unique_sequence_numbers(
     assert out[0] == "parent before fork"
     assert out[-1] == "parent after children"
     assert len(events(records, "tasklogs.task.end")) == 1  # children do not end the task
+
+
+def test_a_refusing_collector_is_named_as_the_cause_at_exit() -> None:
+    # A full backlog (RESOURCE_EXHAUSTED) past the flush timeout: the report says so, not
+    # "Exporter already shutdown" (the SDK's own abort of the retry wait).
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    def refuse(request: bytes, context: grpc.ServicerContext) -> NoReturn:
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "ingest stream is full")
+        raise AssertionError("abort raises")
+
+    handler = grpc.method_handlers_generic_handler(
+        "opentelemetry.proto.collector.logs.v1.LogsService",
+        {"Export": grpc.unary_unary_rpc_method_handler(refuse)},
+    )
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        env = child_env(
+            None,
+            new_run_id("full"),
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+            TASKLOGS_FLUSH_TIMEOUT_S="2",
+        )
+        proc = run_python(
+            """
+            import logging, otel_sdk_ext
+            otel_sdk_ext.configure()
+            logging.getLogger("app").warning("one line")
+            """,
+            env,
+        )
+    finally:
+        server.stop(None)
+    err = proc.stderr.decode()
+    assert "could not be delivered" in err
+    assert "RESOURCE_EXHAUSTED" in err, err
+    assert "already shutdown" not in err.lower(), err

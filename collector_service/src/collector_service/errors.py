@@ -15,6 +15,7 @@ can catch everything tasklogs-specific in one place::
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
     ├── StoreError             a history query failed, or the store cannot be reached
     │   ├── StoreBusyError     the store is owned by another process (embedded chDB)
+    │   ├── QueryLimitError    too many history queries running (per tenant): retry
     │   └── QueryError         the query itself is invalid: asking again cannot help (400)
     │       └── PatternError   a user regular expression RE2 refuses or over the size limit
     └── ApiError               the read API (as the CLI calls it) answered with an error
@@ -38,6 +39,7 @@ __all__ = [
     "PatternError",
     "PermanentExportError",
     "QueryError",
+    "QueryLimitError",
     "RequestTooLargeError",
     "RetryableExportError",
     "StoreBusyError",
@@ -141,3 +143,10 @@ class ApiNotFoundError(ApiError):
     """The task run or pipeline run does not exist, or belongs to another tenant (404)."""
 
     exit_code = 66  # EX_NOINPUT
+
+
+class QueryLimitError(StoreError):
+    """Too many history queries are running (for this tenant, or in all): retry shortly.
+
+    The API answers 503 with the reason; the client retries.
+    """

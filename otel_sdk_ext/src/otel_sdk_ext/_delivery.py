@@ -174,10 +174,14 @@ class DeliveryProcessor(LogRecordProcessor):
             return
         self._stopping = True
         worker = self._worker
+        cause: str | None = None
         if worker is not None:
             self._wake.set()
             worker.join(self._flush_timeout_s)
             if worker.is_alive():
+                # Why delivery failed, before the abort below: after it the exporter only
+                # says "already shutdown", which is not the cause (e.g. a full backlog).
+                cause = self._reason()
                 self._abandon.set()
                 with contextlib.suppress(Exception):
                     self._exporter.shutdown()  # type: ignore[no-untyped-call]  # aborts its retry wait
@@ -190,7 +194,7 @@ class DeliveryProcessor(LogRecordProcessor):
         if worker is None or not worker.is_alive():
             with contextlib.suppress(Exception):
                 self._exporter.shutdown()  # type: ignore[no-untyped-call]
-        self._report_losses()
+        self._report_losses(cause)
 
     # -- fork -------------------------------------------------------------------------
 
@@ -269,14 +273,17 @@ class DeliveryProcessor(LogRecordProcessor):
 
     def _reason(self) -> str:
         last = self._errors.last if self._errors is not None else None
+        if last is not None and "already shutdown" in last.lower():
+            last = None  # our own abort at shutdown, never the cause
         return self._last_exception or last or "export failed"
 
-    def _report_losses(self) -> None:
+    def _report_losses(self, cause: str | None = None) -> None:
         parts = []
         if self.undelivered:
             parts.append(
                 f"{self.undelivered} log records could not be delivered to {self._target} "
-                f"within the {self._flush_timeout_s:g} s flush timeout ({self._reason()})"
+                f"within the {self._flush_timeout_s:g} s flush timeout "
+                f"({cause or self._reason()})"
             )
         if self.dropped:
             parts.append(f"{self.dropped} log records were dropped because the queue was full")

@@ -141,7 +141,8 @@ def decode_request(
     """Append every record of ``request`` to ``batch`` (a new one by default) and return it.
 
     ``tenant`` (from the request's bearer token) is stamped on every resource as
-    ``tasklogs.tenant``, replacing whatever the producer sent.
+    ``tasklogs.tenant``, replacing whatever the producer sent; a ``tasklogs.tenant`` that
+    a producer put on a record or a scope is dropped (only the service names a tenant).
 
     Column-wise, with as little Python per record as the upb messages allow: one pass
     over a scope's records reads every field into a tuple, ``zip(*...)`` transposes them
@@ -184,8 +185,12 @@ def decode_request(
                     strict=True,
                 )
             )
+            if any(TENANT in a for a in attrs):
+                for a in attrs:
+                    a.pop(TENANT, None)
             scope = sl.scope
             s_attrs = _attributes(scope.attributes)
+            s_attrs.pop(TENANT, None)
             out.timestamp.extend(
                 ts if all(ts) else [t or o for t, o in zip(ts, observed, strict=True)]
             )

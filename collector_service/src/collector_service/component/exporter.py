@@ -63,6 +63,11 @@ class Exporter(Protocol):
     raises :class:`~collector_service.errors.RetryableExportError` or
     :class:`~collector_service.errors.PermanentExportError`; ``shutdown`` releases
     resources. All three are called from a worker thread, never concurrently.
+
+    Optional ``probe() -> str | None`` (called on the same thread every few seconds):
+    why the destination cannot take writes now (a full disk, a server down), or
+    ``None``. The service is then not ready and receivers refuse (retryable), even while
+    nothing is being written.
     """
 
     def start(self) -> None: ...

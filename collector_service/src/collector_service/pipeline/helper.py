@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from collector_service import metrics
 from collector_service.component.exporter import Exporter
 from collector_service.component.model import LogBatch
-from collector_service.errors import PermanentExportError
+from collector_service.errors import PermanentExportError, RetryableExportError
 from collector_service.pipeline.config import ExporterHelperConfig
 
 if TYPE_CHECKING:
@@ -72,6 +72,9 @@ class ExporterHandle:
         #: Set while the destination refuses writes (a push failed with a non-permanent
         #: error and no push has succeeded since): the service is then not ready.
         self.failing: str | None = None
+        #: Set while the exporter's own probe (``probe()``, optional) says it cannot take
+        #: writes, even with nothing to write (a store that is down, a full disk).
+        self.probe_failing: str | None = None
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"exporter-{component_id}"
         )
@@ -87,8 +90,12 @@ class ExporterHandle:
         """Write ``batch``: timeout per attempt, jittered backoff, bounded total time.
 
         Never raises for exporter errors: a batch that cannot be written is counted as
-        failed and the caller dead-letters it. When ``stop`` is set while waiting to
-        retry, the push is abandoned (the durable queue keeps the batch for a successor).
+        failed and the caller dead-letters it. A :class:`RetryableExportError` (the
+        environment: disk full, read-only, store unreachable) never runs out of retries:
+        it is retried until it succeeds while the service is not ready and receivers
+        refuse upstream; ``max_elapsed_time_s`` bounds only errors of unknown kind. When
+        ``stop`` is set while waiting to retry, the push is abandoned (the durable queue
+        keeps the batch for a successor).
         """
         retry = self.helper.retry_on_failure
         labels = metrics.EXPORTER_SENT.labels(self.component_id)
@@ -111,9 +118,12 @@ class ExporterHandle:
                 )
                 return self._failed(count)
             except Exception as exc:  # noqa: BLE001 - unknown errors are retried, then counted
-                self.failing = f"exporter {self.component_id} cannot write: {exc!r}"
+                self.failing = f"exporter {self.component_id} cannot write: {_describe(exc)}"
                 elapsed = time.monotonic() - started
-                if not retry.enabled or elapsed + delay > retry.max_elapsed_time_s:
+                transient = isinstance(exc, RetryableExportError | TimeoutError)
+                if not retry.enabled or (
+                    not transient and elapsed + delay > retry.max_elapsed_time_s
+                ):
                     self.last_error = f"retries exhausted after {elapsed:.1f}s: {exc!r}"
                     _log.error(
                         "exporter %s: giving up after %.1fs on %d records: %r",
@@ -161,12 +171,42 @@ class ExporterHandle:
         self.stats.dead_lettered += records
         metrics.EXPORTER_DEAD_LETTERED.labels(self.component_id).inc(records)
 
+    async def watch(self, interval: float, stop: asyncio.Event) -> None:
+        """Until ``stop``: every ``interval`` s ask the exporter's ``probe()`` (when it has
+        one) whether it can take writes; :attr:`probe_failing` holds the answer."""
+        probe: Callable[[], str | None] | None = getattr(self.exporter, "probe", None)
+        if probe is None:
+            await stop.wait()
+            return
+        while not stop.is_set():
+            try:
+                problem = await asyncio.wait_for(self.call(probe), self.helper.timeout)
+            except Exception as exc:  # noqa: BLE001 - a failed probe is an answer too
+                problem = f"exporter {self.component_id}: probe failed: {_describe(exc)}"
+            if problem is not None and self.probe_failing is None:
+                _log.warning("exporter %s cannot take writes: %s", self.component_id, problem)
+            self.probe_failing = problem
+            await _sleep(interval, stop)
+
+    @property
+    def not_ready(self) -> str | None:
+        """Why this exporter cannot write now (a failing push, or its probe); or None."""
+        return self.failing or self.probe_failing
+
     async def stop(self) -> None:
         try:
             await self.call(self.exporter.shutdown)
         except Exception:  # noqa: BLE001 - shutdown continues with the next exporter
             _log.exception("exporter %s: shutdown failed", self.component_id)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error as one line for ``/readyz``: the message, not the repr."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 async def _sleep(seconds: float, stop: asyncio.Event | None) -> None:

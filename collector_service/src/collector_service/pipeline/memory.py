@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["ExporterRunner"]
 
 _log = logging.getLogger(__name__)
+_PROBE_EVERY_S = 2.0  # how often the exporter's probe() runs (readiness, refusals)
 
 
 class ExporterRunner:
@@ -52,6 +53,8 @@ class ExporterRunner:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         metrics.EXPORTER_QUEUE_CAPACITY.labels(component_id).set(self._capacity)
 
     @property
@@ -83,6 +86,9 @@ class ExporterRunner:
         """Start the exporter (may do I/O and raise) and the worker loop."""
         await self.handle.start()
         self._task = asyncio.create_task(self._run(), name=f"runner-{self.component_id}")
+        self._watch = asyncio.create_task(
+            self.handle.watch(_PROBE_EVERY_S, self._stopping), name=f"probe-{self.component_id}"
+        )
 
     def offer(self, entry: IngestEntry) -> None:
         """Queue an entry; the caller has checked :meth:`room` (see :class:`Pipeline`)."""
@@ -162,6 +168,9 @@ class ExporterRunner:
 
     async def stop(self, timeout: float) -> None:
         """Drain what is queued within ``timeout`` seconds, then shut the exporter down."""
+        self._stopping.set()
+        if self._watch is not None:
+            await self._watch
         self._closing = True
         self._wakeup.set()
         if self._task is not None:

@@ -26,6 +26,8 @@ from collector_service.component.exporter import (
     resolve_exporters,
 )
 from collector_service.component.extension import ExtensionFactory, resolve_extensions
+from collector_service.component.store import HistoryPage, HistoryQuery, LogStore
+from collector_service.errors import StoreError
 from collector_service.pipeline.deadletter import FileDeadLetter
 from collector_service.pipeline.memory import ExporterRunner
 from collector_service.pipeline.router import Pipeline
@@ -80,11 +82,13 @@ class Service:
             )
             if config.redis.ingest.writers if writers is None else writers:
                 self.writers = RedisWriters(config, self._specs)
-        self.pipeline = Pipeline(self.runners, self.ingest)
+        self.pipeline = Pipeline(self.runners, self.ingest, store_failing=self._store_failing)
         self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
         self._api: QuietServer | None = None
         self._api_task: asyncio.Task[None] | None = None
         self._started = False
+        #: Receiver-only (``--no-writers``): the store this API reads history from.
+        self._reader: LogStore | None = None
 
     def _exporters(self) -> Iterator[Exporter]:
         """The exporters started so far, in pipeline order."""
@@ -92,6 +96,8 @@ class Service:
             yield runner.exporter
         for handle in self.writers.handles if self.writers is not None else []:
             yield handle.exporter
+        if self._reader is not None:
+            yield self._reader  # type: ignore[misc]  # a LogStore, maybe no Exporter
 
     def not_ready(self) -> list[str]:
         """Why the service cannot take logs now: empty when it is ready."""
@@ -105,10 +111,25 @@ class Service:
             if self.ingest is None or self.ingest.unavailable is None
             else [self.ingest.unavailable]
         )
+        if self.ingest is not None and self.ingest.store_failing is not None:
+            reasons.append(self.ingest.store_failing)
         handles = [r.handle for r in self.runners]
         handles += self.writers.handles if self.writers is not None else []
-        reasons += [h.failing for h in handles if h.failing is not None]
-        return reasons
+        reasons += [h.not_ready for h in handles if h.not_ready is not None]
+        return list(dict.fromkeys(reasons))
+
+    def _store_failing(self) -> str | None:
+        """Why a durable exporter of this process cannot write (receivers then refuse)."""
+        handles = [(r.handle, r.best_effort) for r in self.runners]
+        if self.writers is not None:
+            specs = self.writers.specs
+            handles += [
+                (h, s.best_effort) for h, s in zip(self.writers.handles, specs, strict=False)
+            ]
+        for handle, best_effort in handles:
+            if not best_effort and handle.not_ready is not None:
+                return handle.not_ready
+        return None
 
     def ready(self) -> bool:
         """Ready only when started, the durable queue answers and every exporter can write."""
@@ -130,6 +151,7 @@ class Service:
                 await self.writers.start()
             else:
                 _log.info("receiver-only: writers run as `tasklogs worker` processes")
+                await self._start_reader()
             await self.ingest.start()
         else:
             dead_letter = FileDeadLetter(self.config.data_dir)
@@ -169,6 +191,25 @@ class Service:
             _log.debug("receiver %s started", rid)
         self._started = True
 
+    async def _start_reader(self) -> None:
+        """Receiver-only: history still comes from the store. A store any process may
+        read (PostgreSQL, a ClickHouse server) is opened here for reading; an embedded
+        one (chDB: one owner per directory, the worker) cannot be, so history answers
+        503 saying why and what to run instead."""
+        for spec in self._specs:
+            if spec.best_effort:
+                continue
+            exporter = spec.create(self.config.data_dir)
+            if not isinstance(exporter, LogStore):
+                continue
+            if getattr(exporter, "embedded", False):
+                self._reader = _OwnedElsewhere(spec.component_id)
+                _log.warning("%s", self._reader.reason)
+                return
+            await asyncio.to_thread(exporter.start)
+            self._reader = exporter
+            return
+
     async def _start_api(self) -> None:
         sock = bind(self.config.api.endpoint, "HTTP API")
         app = build_api(self.host)
@@ -204,6 +245,10 @@ class Service:
             await self.writers.stop(timeout)
         if self.ingest is not None:
             await self.ingest.stop()
+        reader, self._reader = self._reader, None
+        shutdown = getattr(reader, "shutdown", None)
+        if shutdown is not None:
+            await asyncio.to_thread(shutdown)
         await self.host.shutdown_extensions()
 
     async def run(self) -> None:
@@ -221,3 +266,20 @@ class Service:
             await self.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+
+class _OwnedElsewhere:
+    """The history store of a receiver-only service whose store is an embedded chDB
+    directory owned by a ``tasklogs worker``: every query explains, and says what works."""
+
+    def __init__(self, exporter: str) -> None:
+        self.reason = (
+            f"history is not served by this receiver-only process: exporter {exporter} is "
+            "an embedded chDB directory, owned by the `tasklogs worker` that writes it (one "
+            "process per directory). With chDB run the writers inside `tasklogs serve` "
+            "(without --no-writers; workers then only for other exporters), or use a "
+            "ClickHouse server (dsn: http://...) or PostgreSQL, which any process can read"
+        )
+
+    def query(self, query: HistoryQuery) -> HistoryPage:
+        raise StoreError(self.reason)

@@ -67,6 +67,7 @@ _log = logging.getLogger(__name__)
 _TRIM_EVERY_S = 0.5
 _LINGER_POLL_S = 0.005
 _WARN_EVERY_S = 10.0  # a lingering consumer's nap between reads
+_PROBE_EVERY_S = 2.0  # how often each exporter's probe() runs (readiness)
 
 
 def consumer_name() -> str:
@@ -106,6 +107,7 @@ class StreamConsumer:
         self._last_trim = 0.0
         self._last_takeover = 0.0
         self._warned_skip = -_WARN_EVERY_S
+        self._said_failing = False
 
     async def run(self) -> None:
         """Until ``stopping``: replay own PEL, take over dead consumers, read new batches."""
@@ -263,11 +265,25 @@ class StreamConsumer:
         key = self.keys.heartbeat(self.stream, self.group, self.name)
         await self.client.set(key, b"1", px=int(self.ingest.heartbeat_timeout_s * 1000))
 
+    async def _say_failing(self) -> None:
+        """While the store refuses writes, receivers must refuse Exports (backpressure)
+        rather than let batches pile up or be dead-lettered: say so in Redis."""
+        key = self.keys.failing(self.stream, self.group)
+        why = None if self.best_effort else self.handle.not_ready
+        if why is not None:
+            ttl = int(self.ingest.heartbeat_timeout_s * 1000)
+            await self.client.set(key, why.encode()[:2000], px=max(ttl, 2000))
+            self._said_failing = True
+        elif self._said_failing:
+            await self.client.delete(key)
+            self._said_failing = False
+
     async def heartbeat(self) -> None:
         """Refresh this consumer's liveness key until stopped (a separate task)."""
         while not self.stopping.is_set():
             with contextlib.suppress(RedisError):
                 await self._beat()
+                await self._say_failing()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.ingest.heartbeat_timeout_s / 4)
 
@@ -379,6 +395,8 @@ class RedisWriters:
         for consumer in self.consumers:
             self._tasks.append(asyncio.create_task(consumer.run()))
             self._tasks.append(asyncio.create_task(consumer.heartbeat()))
+        for handle in self.handles:
+            self._tasks.append(asyncio.create_task(handle.watch(_PROBE_EVERY_S, self.stopping)))
         _log.info(
             "writers for %s started as consumer %s on %d stream(s)",
             ", ".join(groups),

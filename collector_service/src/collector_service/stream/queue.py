@@ -20,6 +20,8 @@ the stream is under the bound, and past it lose what they have not read (counted
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -49,6 +51,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+_WATCH_EVERY_S = 1.0
 
 # The trim (see :func:`trim`), a function both scripts below use: ``trim_stream(stream,
 # marks, bound)`` trims below the oldest entry a group still needs. Best-effort groups
@@ -123,8 +126,11 @@ end
 
 _TRIM = _TRIM_FUNCTION + "return trim_stream(KEYS[1], KEYS[2], tonumber(ARGV[1]))\n"
 
-# KEYS[1] stream, KEYS[2] its best-effort groups; ARGV: bound, payload, records,
-# received_ns[, tenant]. Returns the new entry id, or the backlog (an integer) when full;
+# KEYS[1] stream, KEYS[2] its best-effort groups, KEYS[3..] the "failing" keys of the
+# durable groups (:meth:`IngestKeys.failing`: set by a writer while its store refuses
+# writes); ARGV: bound, payload, records, received_ns[, tenant]. Returns {"!failing",
+# reason} while some durable group's store fails (nothing added: backpressure, not a
+# dead letter), the new entry id, or the backlog (an integer) when full;
 # when it had to trim first, {id, group, lost, ...}. A stream at the bound is trimmed
 # here first when it has best-effort groups, so what only they hold never refuses a
 # request and the stream never passes the bound for them: the backlog is then what the
@@ -132,6 +138,10 @@ _TRIM = _TRIM_FUNCTION + "return trim_stream(KEYS[1], KEYS[2], tonumber(ARGV[1])
 _SUBMIT = (
     _TRIM_FUNCTION
     + """
+for i = 3, #KEYS do
+  local why = redis.call('GET', KEYS[i])
+  if why then return {'!failing', why} end
+end
 local bound = tonumber(ARGV[1])
 local backlog = redis.call('XLEN', KEYS[1])
 local trimmed = nil
@@ -175,6 +185,11 @@ class IngestKeys:
 
     def takeover(self, stream: str, group: str, consumer: str) -> str:
         return f"{stream}:takeover:{group}:{consumer}"
+
+    def failing(self, stream: str, group: str) -> str:
+        """Set (with a short expiry) by ``group``'s writers while its store refuses
+        writes: receivers then refuse Exports with the reason (retryable)."""
+        return f"{stream}:failing:{group}"
 
 
 def best_effort_key(stream: str) -> str:
@@ -302,6 +317,11 @@ class RedisIngest:
         self._next_shard = 0
         #: Why the last Redis call failed, until one succeeds again (readiness).
         self.unavailable: str | None = None
+        #: Why a durable group's store refuses writes (its writers say so through
+        #: :meth:`IngestKeys.failing`), as last seen (readiness).
+        self.store_failing: str | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._durable = [g for g in groups if g not in (best_effort or ())]
 
     async def start(self) -> None:
         """Connect and create the consumer groups. Redis being down is not fatal here:
@@ -312,12 +332,35 @@ class RedisIngest:
             await self._ensure_groups()
         except UnavailableError as exc:
             _log.error("%s; refusing Exports until it is reachable", exc)
+        self._watch = asyncio.create_task(self._watch_failing(), name="ingest-failing-watch")
         _log.info(
             "durable ingest: %d Redis stream(s) %s..., backlog bound %d entries per stream",
             self.keys.shards,
             self.keys.stream(0),
             self.config.ingest.max_backlog_entries,
         )
+
+    def _failing_keys(self, stream: str) -> list[str]:
+        return [self.keys.failing(stream, group) for group in self._durable]
+
+    async def _watch_failing(self) -> None:
+        """Keep :attr:`store_failing` current for ``/readyz``, traffic or not."""
+        while self.client is not None:
+            try:
+                reasons = (
+                    [
+                        _text(why)
+                        for stream in self.keys.all_streams()
+                        for why in await self.client.mget(self._failing_keys(stream))
+                        if why is not None
+                    ]
+                    if self._durable
+                    else []
+                )
+                self.store_failing = reasons[0] if reasons else None
+            except RedisError:
+                pass  # :attr:`unavailable` says so
+            await asyncio.sleep(_WATCH_EVERY_S)
 
     async def _ensure_groups(self) -> None:
         assert self.client is not None
@@ -347,11 +390,17 @@ class RedisIngest:
         if entry.tenant is not None:
             args.append(entry.tenant)
         try:
-            result = await self._script(keys=[stream, best_effort_key(stream)], args=args)
+            keys = [stream, best_effort_key(stream), *self._failing_keys(stream)]
+            result = await self._script(keys=keys, args=args)
         except RedisError as exc:
             self.unavailable = f"durable queue unavailable: {exc}"
             raise UnavailableError(self.unavailable, retry_after=1.0) from exc
         self.unavailable = None
+        if isinstance(result, list) and result and result[0] == b"!failing":
+            self.store_failing = _text(result[1])
+            raise UnavailableError(
+                f"the store cannot take writes now: {self.store_failing}", retry_after=2.0
+            )
         if isinstance(result, list):  # trimmed first: what best-effort groups lost
             for name, lost in _pairs(result[1:]).items():
                 count_skipped_entries(name, lost)
@@ -363,6 +412,11 @@ class RedisIngest:
             )
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         if self.client is not None:
             await self.client.aclose()
             self.client = None

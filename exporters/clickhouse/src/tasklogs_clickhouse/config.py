@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector_service.component.config import Duration
+from collector_service.errors import ConfigError
 from tasklogs_clickhouse._sql import IDENTIFIER_RE
 
 __all__ = ["ClickHouseConfig"]
@@ -53,6 +54,13 @@ class ClickHouseConfig(BaseModel):
     #: granules in order instead of sorting the whole run (costs a second copy of the rows
     #: and more insert work; ``false`` leaves it out of a new table).
     run_projection: bool = True
+    #: Connections for history queries, apart from the writer's: a slow query never
+    #: holds up inserts, and at most this many queries run at once.
+    reader_connections: int = Field(default=3, ge=1, le=64)
+    #: History queries one tenant may run at once; beyond it the API answers 503 "retry".
+    max_concurrent_queries_per_tenant: int = Field(default=2, ge=1)
+    #: How long a query waits for a free reader connection before it is refused.
+    query_wait_s: float = Field(default=10.0, gt=0)
 
     @field_validator("database", "table", "cluster_name")
     @classmethod
@@ -87,5 +95,26 @@ class ClickHouseConfig(BaseModel):
         return self.create_schema if self.runs_index is None else self.runs_index
 
     def resolved_dsn(self, data_dir: Path) -> str:
-        """The DSN to connect to: the configured one or ``chdb://<data_dir>/chdb``."""
-        return self.dsn or f"chdb://{(data_dir / 'chdb').resolve()}"
+        """The DSN to connect to: the configured one or ``chdb://<data_dir>/chdb``.
+
+        A chDB DSN names a directory: ``chdb:///abs/path`` as it is, and a relative one
+        (``chdb://data/x``, ``chdb:x``) relative to ``data_dir``, never a database name.
+        """
+        if self.dsn is None:
+            return f"chdb://{(data_dir / 'chdb').resolve()}"
+        if not self.dsn.startswith("chdb:"):
+            return self.dsn
+        rest = self.dsn[len("chdb:") :]
+        if "?" in rest or "#" in rest:
+            raise ConfigError(
+                f"exporters.clickhouse.dsn: {self.dsn!r}: a chdb DSN takes no options "
+                "(chdb:///absolute/dir, or chdb://dir relative to data_dir)"
+            )
+        if rest.startswith("///") or (rest.startswith("/") and not rest.startswith("//")):
+            path = Path("/" + rest.lstrip("/"))
+        else:
+            relative = rest[2:] if rest.startswith("//") else rest
+            if not relative:
+                raise ConfigError(f"exporters.clickhouse.dsn: {self.dsn!r} names no directory")
+            path = data_dir / relative
+        return f"chdb://{path.resolve()}"

@@ -7,15 +7,26 @@ Inserts use clickhouse-connect's columnar Native insert (the batch's column list
 are; measured cheaper in total CPU than its Arrow path on chDB, see
 bench/clickhouse_insert.py) with the batch's deduplication token, so a batch replayed
 after a writer crash is stored once.
+
+Reads never wait for writes: inserts go through the writer's client, history queries
+through a small pool of reader clients of their own (chDB: a connection handle each on
+the same engine, which runs them concurrently; a server: separate HTTP clients), and
+each tenant has at most ``max_concurrent_queries_per_tenant`` queries running
+(:class:`~collector_service.errors.QueryLimitError` beyond it). Insert errors are
+classified by :mod:`tasklogs_clickhouse._errors`: only a batch that can never be
+written is permanent; a full disk, a read-only directory and the like are retryable.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import queue
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +35,14 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+from clickhouse_connect.driver.exceptions import (
+    ClickHouseError,
+    DatabaseError,
+    DataError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from collector_service.component.model import COLUMN_NAMES, OPTIONAL_COLUMNS, LogBatch
 from collector_service.component.ownership import keep_owned, owner_claims
@@ -43,10 +61,11 @@ from collector_service.component.store import (
 from collector_service.errors import (
     PermanentExportError,
     QueryError,
+    QueryLimitError,
     RetryableExportError,
     StoreError,
 )
-from tasklogs_clickhouse import _history, _index, _ownership
+from tasklogs_clickhouse import _errors, _history, _index, _ownership
 from tasklogs_clickhouse._ddl import Schema, body_index_kind
 from tasklogs_clickhouse._sql import render
 from tasklogs_clickhouse.config import ClickHouseConfig
@@ -57,6 +76,8 @@ _log = logging.getLogger(__name__)
 #: Columns a contrib-created table may lack (older contrib versions had no EventName; no
 #: contrib version has the observed timestamp or the dropped-attribute counts).
 _OPTIONAL_COLUMNS = frozenset({"EventName", *OPTIONAL_COLUMNS})
+#: Below this much free space a chDB insert fails (it reserves ~1 MiB per part).
+_MIN_FREE_BYTES = 2 * 1024 * 1024
 
 
 class ClickHouseExporter:
@@ -68,7 +89,11 @@ class ClickHouseExporter:
         self.schema = Schema(config)
         self._table = self.schema.table
         self._client: Client | None = None
-        self._lock = threading.Lock()  # chDB handles are not shared across threads
+        self._lock = threading.Lock()  # the writer's client: inserts, DDL, reports
+        #: Reader clients for history queries, never the writer's (reads never block writes).
+        self._readers: queue.Queue[Client] = queue.Queue()
+        self._reader_count = 0
+        self._tenants = _TenantLimit(config.max_concurrent_queries_per_tenant)
         self._owns = False
         self._insert_columns: list[str] = list(COLUMN_NAMES)
         self._present: frozenset[str] = frozenset(COLUMN_NAMES)
@@ -86,6 +111,11 @@ class ClickHouseExporter:
         parsed = urlparse(self.dsn)
         return Path(parsed.netloc + parsed.path)
 
+    def _connect(self) -> Client:
+        # No HTTP session: concurrent reads and writes must not contend for one.
+        extra: dict[str, Any] = {} if self.embedded else {"autogenerate_session_id": False}
+        return clickhouse_connect.get_client(dsn=self.dsn, **extra)
+
     def _take_ownership(self) -> None:
         _ownership.acquire(self._chdb_path())
         self._owns = True
@@ -95,13 +125,15 @@ class ClickHouseExporter:
         if self.embedded:
             self._take_ownership()
         try:
-            # No HTTP session: concurrent reads and writes must not contend for one.
-            extra: dict[str, Any] = {} if self.embedded else {"autogenerate_session_id": False}
-            self._client = clickhouse_connect.get_client(dsn=self.dsn, **extra)
+            self._client = self._connect()
             if self.config.create_schema:
                 self._create_schema()
             self._learn_columns()
             self._start_index()
+            self._report_detached()
+            for _ in range(self.config.reader_connections):
+                self._readers.put(self._connect())
+                self._reader_count += 1
         except ClickHouseError as exc:
             self.shutdown()
             raise StoreError(f"ClickHouse at {_redact(self.dsn)}: {exc}") from exc
@@ -190,7 +222,37 @@ class ClickHouseExporter:
             client.command(index.backfill())
         self._index = index
 
+    def _report_detached(self) -> None:
+        """Log (ERROR) parts the engine detached: rows it no longer reads."""
+        params = {"database": self.config.database, "table": self.schema.storage_table_name}
+        try:
+            rows = (
+                self._require_client()
+                .query(render("detached_parts"), parameters=params)
+                .result_rows
+            )
+        except ClickHouseError as exc:  # an engine without the table: nothing to report
+            _log.debug("cannot list detached parts: %s", exc)
+            return
+        if rows and int(rows[0][0]):
+            _log.error(
+                "table %s has %d detached part(s) whose rows are not read (e.g. broken "
+                "after a full disk): %s; see system.detached_parts and ALTER TABLE ... "
+                "ATTACH PART",
+                self._table,
+                int(rows[0][0]),
+                ", ".join(rows[0][1]),
+            )
+
     def shutdown(self) -> None:
+        while self._reader_count:
+            try:
+                reader = self._readers.get(timeout=30)
+            except queue.Empty:  # a query still running: its client is closed with the engine
+                break
+            reader.close()
+            self._reader_count -= 1
+        self._reader_count = 0
         if self._client is not None:
             with self._lock:
                 self._client.close()
@@ -248,10 +310,16 @@ class ClickHouseExporter:
                     settings=settings,
                 )
         except OperationalError as exc:  # network, timeouts, server unavailable
-            raise RetryableExportError(f"ClickHouse insert failed: {exc}") from exc
-        except DatabaseError as exc:
-            if _is_retryable(exc):
-                raise RetryableExportError(f"ClickHouse insert failed: {exc}") from exc
+            raise RetryableExportError(
+                f"ClickHouse insert failed: {_errors.reason(str(exc))}"
+            ) from exc
+        except (DatabaseError, OSError) as exc:
+            # The environment (disk full, read-only, too many parts...) is retried; only a
+            # batch that can never be written (bad data, a schema that does not fit) is not.
+            if isinstance(exc, OSError) or _is_retryable(exc):
+                raise RetryableExportError(
+                    f"ClickHouse insert failed: {_errors.reason(str(exc))}"
+                ) from exc
             raise PermanentExportError(f"ClickHouse rejected the batch: {exc}") from exc
 
     def _owned_rows(self, batch: LogBatch) -> LogBatch:
@@ -282,11 +350,7 @@ class ClickHouseExporter:
     # -- runs index ----------------------------------------------------------------------
 
     def _index_rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
-        try:
-            with self._lock:
-                return list(self._require_client().query(sql, parameters=params).result_rows)
-        except ClickHouseError as exc:
-            raise StoreError(f"runs index query failed: {exc}") from exc
+        return list(self._rows(sql, params, "runs index query"))
 
     def runs(self, query: RunsQuery) -> RunsPage:
         sql, params = self._require_index().runs(query)
@@ -305,16 +369,45 @@ class ClickHouseExporter:
         rows = self._index_rows(sql, params)
         return _index.task_row(rows[0]) if rows else None
 
+    def probe(self) -> str | None:
+        """Why the store cannot take writes now (``None``: it can), cheaply: for chDB the
+        directory is on a read-only or full filesystem or not writable; for a server,
+        it does not answer. Called by the service's readiness watch, never on the loop."""
+        if self.embedded:
+            return _directory_problem(self._chdb_path())
+        try:
+            with self._lock:  # the writer's client: never waits for a busy reader pool
+                self._require_client().command("SELECT 1")
+        except (ClickHouseError, OSError) as exc:
+            return f"ClickHouse at {_redact(self.dsn)} does not answer: {_errors.reason(str(exc))}"
+        return None
+
     # -- read --------------------------------------------------------------------------
+
+    @contextmanager
+    def _reader(self) -> Iterator[Client]:
+        """A reader client of the pool (waits for one while all are busy)."""
+        self._require_client()
+        try:
+            client = self._readers.get(timeout=self.config.query_wait_s)
+        except queue.Empty:
+            raise QueryLimitError(
+                f"every ClickHouse reader is busy ({self._reader_count} running queries); "
+                "retry shortly"
+            ) from None
+        try:
+            yield client
+        finally:
+            self._readers.put(client)
 
     def query(self, query: HistoryQuery) -> HistoryPage:
         sql, params = _history.build(query, self._columns, self._table)
-        rows = self._rows(sql, params, "history query", self._settings(query))
+        rows = self._rows(sql, params, "history query", self._settings(query), query.tenant)
         return _history.page_from_rows(query, rows)
 
     def count(self, query: HistoryQuery) -> int:
         sql, params = _history.build_count(query, self._columns, self._table)
-        rows = self._rows(sql, params, "count", self._settings(query))
+        rows = self._rows(sql, params, "count", self._settings(query), query.tenant)
         return int(rows[0][0]) if rows else 0
 
     def _settings(self, query: HistoryQuery) -> dict[str, Any] | None:
@@ -328,16 +421,23 @@ class ClickHouseExporter:
         return SearchResult(total, page.records)
 
     def _rows(
-        self, sql: str, params: dict[str, Any], what: str, settings: dict[str, Any] | None = None
+        self,
+        sql: str,
+        params: dict[str, Any],
+        what: str,
+        settings: dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> Sequence[Sequence[Any]]:
-        try:
-            with self._lock:
-                client = self._require_client()
-                return client.query(sql, parameters=params, settings=settings).result_rows
-        except ClickHouseError as exc:
-            if "Code: 427." in str(exc):  # CANNOT_COMPILE_REGEXP
-                raise QueryError(f"invalid regular expression: {exc}") from exc
-            raise StoreError(f"{what} failed: {exc}") from exc
+        """Rows of a read, on a reader of the pool (never the writer's client), within
+        the tenant's concurrent query budget."""
+        with self._tenants.slot(tenant):
+            try:
+                with self._reader() as client:
+                    return client.query(sql, parameters=params, settings=settings).result_rows
+            except ClickHouseError as exc:
+                if "Code: 427." in str(exc):  # CANNOT_COMPILE_REGEXP
+                    raise QueryError(f"invalid regular expression: {exc}") from exc
+                raise StoreError(f"{what} failed: {_errors.reason(str(exc))}") from exc
 
     def retention_report(self) -> RetentionReport:
         """Partitions, rows and bytes on disk from ``system.parts``; oldest row to the ns."""
@@ -385,10 +485,65 @@ def line_ids(token: str, n: int) -> list[int]:
 
 
 def _is_retryable(exc: DatabaseError) -> bool:
-    text = str(exc)
-    # TOO_MANY_PARTS, TIMEOUT_EXCEEDED, MEMORY_LIMIT_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES,
-    # NETWORK_ERROR, SOCKET_TIMEOUT, TABLE_IS_READ_ONLY
-    return any(f"Code: {code}." in text for code in (252, 159, 241, 202, 210, 209, 242))
+    """By error code and errno (:mod:`._errors`): unknown and environment errors retry.
+
+    The client's own complaints about the data (no server code: column counts, types it
+    cannot serialize) are about the batch: permanent."""
+    code = getattr(exc, "code", None)
+    if code is None and isinstance(exc, ProgrammingError | DataError | NotSupportedError):
+        return _errors.has_errno(str(exc))
+    text = str(exc) if code is None else f"Code: {code}. {exc}"
+    return _errors.is_retryable(text)
+
+
+class _TenantLimit:
+    """At most ``limit`` history queries running per tenant. ``None`` (no auth: one
+    tenant, or an admin tool) is bounded by the reader pool alone."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._running: dict[str | None, int] = {}
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def slot(self, tenant: str | None) -> Iterator[None]:
+        if tenant is None:
+            yield
+            return
+        with self._guard:
+            running = self._running.get(tenant, 0)
+            if running >= self._limit:
+                raise QueryLimitError(
+                    f"too many concurrent history queries for this tenant ({running} "
+                    f"running, max_concurrent_queries_per_tenant {self._limit}); retry shortly"
+                )
+            self._running[tenant] = running + 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                left = self._running[tenant] - 1
+                if left:
+                    self._running[tenant] = left
+                else:  # never grows with the number of tenants seen
+                    del self._running[tenant]
+
+
+def _directory_problem(path: Path) -> str | None:
+    """Why the chDB directory cannot take writes: read-only, not writable, or full."""
+    probe = path if path.exists() else path.parent
+    try:
+        stat = os.statvfs(probe)
+    except OSError as exc:
+        return f"chDB directory {path}: {exc.strerror}"
+    if stat.f_flag & os.ST_RDONLY:
+        return f"chDB directory {path} is on a read-only filesystem"
+    if not os.access(probe, os.W_OK):
+        return f"chDB directory {path} is not writable (permission denied)"
+    free = stat.f_bavail * stat.f_frsize
+    if free < _MIN_FREE_BYTES:
+        return f"chDB directory {path}: disk full ({free // 1024} KiB free)"
+    return None
 
 
 def _redact(dsn: str) -> str:

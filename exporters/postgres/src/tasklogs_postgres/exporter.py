@@ -60,6 +60,14 @@ _log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: A batch spanning more days than this gets its partitions from its distinct days.
 _MAX_DAY_SPAN = 62
+#: Longest a history query waits for a pooled connection (fail fast while PG is down).
+_READ_CONNECT_S = 3.0
+#: SQLSTATE classes of errors about the batch or the schema: retrying cannot help.
+#: 22 data exception, 23 integrity constraint, 42 syntax error or access rule (schema),
+#: 0A feature not supported. Everything else (53 disk full / out of memory, 25006
+#: read-only transaction, 57 operator intervention, 08 connection, 40 rollbacks, 55
+#: lock not available, 58 system I/O errors, XX internal) is the environment.
+_PERMANENT_CLASSES = frozenset({"22", "23", "42", "0A"})
 
 
 def _ns(value: datetime) -> int:
@@ -257,12 +265,37 @@ class PostgresExporter:
                         self._known_days.clear()
                     self._ensure_days(conn, _batch_days(batch.timestamp))
                     self._write(conn, batch)
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise RetryableExportError(f"PostgreSQL write failed: {exc}") from exc
-        except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected) as exc:
-            raise RetryableExportError(f"PostgreSQL write failed: {exc}") from exc
-        except (psycopg.Error, UnicodeError, OverflowError, ValueError) as exc:
+        except psycopg.Error as exc:
+            # Only a batch the server can never take (bad data, a schema that does not fit
+            # it) is permanent; disk full, read-only, lost connections, locks, shutdowns,
+            # resources are the environment: retried while receivers refuse upstream.
+            if _is_permanent(exc):
+                raise PermanentExportError(f"PostgreSQL rejected the batch: {exc}") from exc
+            raise RetryableExportError(f"PostgreSQL write failed: {_first_line(exc)}") from exc
+        except PoolTimeout as exc:
+            raise RetryableExportError(
+                f"PostgreSQL at {self._dsn_shown} unreachable: {_first_line(exc)}"
+            ) from exc
+        except (UnicodeError, OverflowError, ValueError) as exc:
             raise PermanentExportError(f"PostgreSQL rejected the batch: {exc}") from exc
+
+    def probe(self) -> str | None:
+        """Why the store cannot take writes now (``None``: it can): the server does not
+        answer, or is read-only (a standby, ``default_transaction_read_only``). Called by
+        the service's readiness watch, off the event loop."""
+        try:
+            with self._require_pool().connection(timeout=self._fail_fast_s()) as conn:
+                row = conn.execute("SHOW transaction_read_only").fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            return f"PostgreSQL at {self._dsn_shown} unreachable: {_first_line(exc)}"
+        if row is not None and str(row[0]) == "on":
+            return f"PostgreSQL at {self._dsn_shown} is read-only"
+        return None
+
+    def _fail_fast_s(self) -> float:
+        """How long a reader waits for a connection: short, so history answers 503 with
+        the reason while the server is down instead of hanging for the pool timeout."""
+        return min(self.config.connect_timeout.total_seconds(), _READ_CONNECT_S)
 
     def _write(self, conn: psycopg.Connection[Any], batch: LogBatch) -> None:
         with conn.transaction():
@@ -312,19 +345,24 @@ class PostgresExporter:
 
     def _fetch(self, stmt: sql.Composed, params: list[Any], what: str) -> list[tuple[Any, ...]]:
         try:
-            with self._require_pool().connection() as conn:
+            with self._require_pool().connection(timeout=self._fail_fast_s()) as conn:
                 return conn.execute(stmt, params).fetchall()
         except pg_errors.InvalidRegularExpression as exc:
             raise QueryError(f"invalid regular expression: {exc}") from exc
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise StoreError(f"{what} failed: {exc}") from exc
+        except PoolTimeout as exc:
+            raise StoreError(
+                f"{what} failed: PostgreSQL at {self._dsn_shown} unreachable "
+                f"(no connection within {self._fail_fast_s():.0f}s)"
+            ) from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"{what} failed: {_first_line(exc)}") from exc
 
     # -- runs index ----------------------------------------------------------------------
 
     def _index_conn(self) -> Any:
         if not self._indexed:
             raise StoreError(f"the PostgreSQL store {self._qualified()} keeps no runs index")
-        return self._require_pool().connection()
+        return self._require_pool().connection(timeout=self._fail_fast_s())
 
     def runs(self, query: RunsQuery) -> RunsPage:
         try:
@@ -410,3 +448,17 @@ def _batch_days(timestamps: list[int]) -> range | set[int]:
     if last - first <= _MAX_DAY_SPAN:
         return range(first, last + 1)
     return {parts.day_of(ts) for ts in timestamps}
+
+
+def _is_permanent(exc: psycopg.Error) -> bool:
+    state = exc.sqlstate
+    if state is None:  # no server answer (connection lost): the environment
+        return False
+    if state == "42501":  # insufficient_privilege: grants can be fixed, then it works
+        return False
+    return state[:2] in _PERMANENT_CLASSES
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,185 @@
+"""Soak: a steady load for a long time with a fault every few minutes; zero lost, memory flat.
+
+The deployment the README recommends for chDB with Redis: `tasklogs serve` (receivers,
+API, writers, owner of chDB) plus a `tasklogs worker` for the live tail, a redis-server
+of its own with AOF. A load of --rate lines/s (every line with ``tasklogs.seq``, retried
+like an OTel SDK retries) runs for --minutes; every --fault-every seconds one fault, in
+turn: SIGKILL serve (and restart it), SIGKILL the worker (and restart it), SIGKILL Redis
+(and restart it on its AOF), the chDB directory read-only for 20 s (``chmod -R a-w``;
+serve runs without CAP_DAC_OVERRIDE so root obeys it). The RSS of serve and the worker is
+sampled every 10 s. At the end: every acknowledged line must be stored (``lost`` 0), and
+the report gives duplicates, refusals, faults and RSS (first, max, last per process).
+
+    .venv/bin/python bench/soak.py [--minutes 30] [--rate 10000] [--fault-every 300]
+
+Results go to bench/results/soak.json (--out). Needs root (capsh), redis-server and the
+dev install (it reuses the fault suite's harness in tests/faults/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.e2e.durability_support import count_rows, rss_kib  # noqa: E402
+from tests.faults.servers import PrivateRedis  # noqa: E402
+from tests.faults.support import Load, Service, wait_for  # noqa: E402
+from tests.redis_support import RedisTarget  # noqa: E402
+
+_EXPORTERS = (
+    "  clickhouse:\n    batch: {send_batch_max_size: 65536, timeout_ms: 200}\n"
+    "    retry_on_failure: {initial_interval_ms: 100, max_interval_ms: 2000}\n"
+)
+
+
+def _kill_serve(svc: Service, redis: PrivateRedis) -> None:
+    svc.kill("serve")
+    svc.serve()
+
+
+def _kill_worker(svc: Service, redis: PrivateRedis) -> None:
+    svc.kill("live")
+    svc.worker("live", "--exporter", "live_tail")
+
+
+def _kill_redis(svc: Service, redis: PrivateRedis) -> None:
+    redis.kill()
+    time.sleep(2)
+    redis.start()
+
+
+def _read_only(svc: Service, redis: PrivateRedis) -> None:
+    store = svc.data / "chdb"
+    subprocess.run(["chmod", "-R", "a-w", str(store)], check=True)
+    time.sleep(20)
+    subprocess.run(["chmod", "-R", "u+w", str(store)], check=True)
+
+
+FAULTS = [
+    ("sigkill serve", _kill_serve),
+    ("sigkill worker", _kill_worker),
+    ("sigkill redis", _kill_redis),
+    ("chdb read-only 20 s", _read_only),
+]
+
+
+def _rss(svc: Service) -> dict[str, int]:
+    out = {}
+    for name in ("serve", "live"):
+        proc = svc.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(OSError, AssertionError):
+                out[name] = rss_kib(_leaf(proc.pid))
+    return out
+
+
+def _leaf(pid: int) -> int:
+    """The python process under ``capsh -c`` (the process whose memory we want)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return _leaf(int(kids[0])) if kids else pid
+
+
+def run(minutes: float, rate: float, fault_every: float) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="tasklogs-soak-"))
+    redis = PrivateRedis(root / "redis")
+    redis.start()
+    svc = Service(
+        root, _EXPORTERS, "clickhouse", redis=RedisTarget(redis.url, False, "soak"), no_dac=True
+    )
+    svc.write()
+    load = Load(svc.endpoint, tasks=8, per_request=250, rate=rate)
+    samples: list[dict[str, Any]] = []
+    faults: list[dict[str, Any]] = []
+    try:
+        svc.serve()
+        svc.worker("live", "--exporter", "live_tail")
+        load.start()
+        load_started = time.monotonic()
+        next_fault, next_sample, turn = load_started + fault_every, load_started, 0
+        while time.monotonic() - load_started < minutes * 60:
+            now = time.monotonic()
+            if now >= next_sample:
+                t = round(now - load_started)
+                samples.append({"t": t, "acked": load.acked_lines, **_rss(svc)})
+                next_sample = now + 10
+            if now >= next_fault:
+                name, fault = FAULTS[turn % len(FAULTS)]
+                t0 = time.monotonic()
+                fault(svc, redis)
+                faults.append({"t": round(t0 - load_started), "fault": name,
+                               "seconds": round(time.monotonic() - t0, 1)})  # fmt: skip
+                print(f"{faults[-1]} acked={load.acked_lines}", flush=True)
+                turn += 1
+                next_fault = time.monotonic() + fault_every
+            time.sleep(0.5)
+        elapsed = time.monotonic() - load_started
+        load.finish()
+        wait_for(lambda: svc.readyz()[0] == 200, 120, "ready at the end")
+        client = svc.redis.client() if svc.redis is not None else None
+        assert client is not None
+        stream = "{soak:ingest:0}"
+
+        def drained() -> bool:
+            for g in client.xinfo_groups(stream):
+                if g["name"] == b"clickhouse":
+                    return int(g["pending"]) == 0 and int(g["lag"] or 0) == 0
+            return False
+
+        wait_for(drained, 600, "the backlog to drain")
+        client.close()
+    finally:
+        load.stopping.set()
+        svc.stop_all()
+        redis.stop()
+    total, distinct = count_rows(svc.data)
+    rss: dict[str, dict[str, int]] = {}
+    for name in ("serve", "live"):
+        values = [s[name] for s in samples if name in s]
+        if values:
+            rss[name] = {"first_kib": values[0], "max_kib": max(values), "last_kib": values[-1]}
+    return {
+        "minutes": round(elapsed / 60, 2),
+        "target_rate": rate,
+        "achieved_rate": round(load.acked_lines / elapsed),
+        "acked": load.acked_lines,
+        "stored_distinct": distinct,
+        "stored_total": total,
+        "lost": load.acked_lines - distinct,
+        "duplicates": total - distinct,
+        "resent_requests": load.resent,
+        "refusals": dict(load.refusals),
+        "faults": faults,
+        "rss": rss,
+        "samples": samples,
+        "data": str(root),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--rate", type=float, default=10_000.0)
+    p.add_argument("--fault-every", type=float, default=300.0, help="seconds between faults")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "soak.json")
+    args = p.parse_args()
+    result = run(args.minutes, args.rate, args.fault_every)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    summary = {k: v for k, v in result.items() if k != "samples"}
+    print(json.dumps(summary, indent=2))
+    if result["lost"]:
+        raise SystemExit(f"LOST {result['lost']} acknowledged lines")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Slow history queries never stop the writer; each tenant has a bounded query budget.
+
+No timings: the insert path must complete its batches while heavy queries (300
+``attr=`` filters each; 1,000 in the slow run) are running, and a tenant's third
+concurrent query is refused.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from collector_service.component.store import HistoryQuery
+from collector_service.errors import QueryLimitError
+from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
+from tests.exporters.clickhouse.test_exporter import batch_for
+
+
+@pytest.mark.parametrize(
+    "filters", [300, pytest.param(1000, marks=pytest.mark.slow)], ids=["300", "1000"]
+)
+def test_inserts_complete_while_two_heavy_queries_run(
+    store: ClickHouseExporter, filters: int
+) -> None:
+    heavy_filters = {f"k{i}": f"v{i}" for i in range(filters)}
+    store.push(batch_for("tr-heavy", 100))  # the cost is the 1,000 filters, not the rows
+    inflight: set[int] = set()
+    guard = threading.Lock()
+    errors: list[BaseException] = []
+    ids = iter(range(1_000_000))
+
+    def heavy() -> None:
+        try:
+            with guard:
+                qid = next(ids)
+                inflight.add(qid)
+            try:  # one heavy query each (1,000 filters: ~30 s of a core on chDB)
+                store.query(
+                    HistoryQuery(task_run_id="tr-heavy", attributes=heavy_filters, limit=10)
+                )
+            finally:
+                with guard:
+                    inflight.discard(qid)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=heavy) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        while True:
+            with guard:
+                if len(inflight) == 2:
+                    before = set(inflight)
+                    break
+        for i in range(10):
+            store.push(batch_for("tr-writes", 200, start=i * 200 + 1))
+        with guard:
+            still = before & inflight
+    finally:
+        for t in threads:
+            t.join()
+    assert errors == []
+    # Every insert finished while a heavy query that began before them was still
+    # running: the insert path never queued behind the queries.
+    assert still, "the queries finished before the inserts: make them heavier"
+    page = store.query(HistoryQuery(task_run_id="tr-writes", limit=10_000))
+    assert [r.seq for r in page.records] == list(range(1, 2001))
+
+
+def test_a_tenant_beyond_its_concurrent_queries_is_refused(
+    clickhouse_dsn: str, database: str
+) -> None:
+    config = ClickHouseConfig(database=database, ttl=None, max_concurrent_queries_per_tenant=2)
+    with ClickHouseExporter(config, clickhouse_dsn) as store:
+        store.push(batch_for("tr-t", 100))
+        started = threading.Barrier(3)
+        release = threading.Event()
+        limits = store._tenants
+
+        def hold() -> None:
+            with limits.slot("tenant-a"):
+                started.wait()
+                release.wait(30)
+
+        holders = [threading.Thread(target=hold) for _ in range(2)]
+        for t in holders:
+            t.start()
+        started.wait()
+        try:
+            with pytest.raises(QueryLimitError, match="too many concurrent history queries"):
+                store.query(HistoryQuery(task_run_id="tr-t", tenant="tenant-a", limit=10))
+            # Another tenant is not affected.
+            assert store.query(HistoryQuery(task_run_id="tr-t", tenant="tenant-b", limit=10))
+        finally:
+            release.set()
+            for t in holders:
+                t.join()
+        assert store.query(HistoryQuery(task_run_id="tr-t", tenant="tenant-a", limit=10))
