@@ -58,23 +58,26 @@ def test_a_refused_or_missing_token_is_one_clear_line(auth_service: RunningServi
 def test_token_and_url_from_flags_env_or_the_config_file(
     auth_service: RunningService, tmp_path: Path
 ) -> None:
+    # A task run that does not exist: the token is accepted when the answer is "not found"
+    # (66), refused when it is 77.
     tid = f"tr-{uuid.uuid4()}"
     token = ["--token", "tok-acme"]
-    assert cli(auth_service, "logs", tid, *token).returncode == 0
-    assert cli(auth_service, "logs", tid, env={"TASKLOGS_TOKEN": "tok-acme"}).returncode == 0
+    ok = 66
+    assert cli(auth_service, "logs", tid, *token).returncode == ok
+    assert cli(auth_service, "logs", tid, env={"TASKLOGS_TOKEN": "tok-acme"}).returncode == ok
     token_file = tmp_path / "token"
     token_file.write_text("tok-acme\n", encoding="utf-8")
-    assert cli(auth_service, "logs", tid, "--token-file", str(token_file)).returncode == 0
+    assert cli(auth_service, "logs", tid, "--token-file", str(token_file)).returncode == ok
     # The config file: URL and token, no flags at all.
     config = tmp_path / "cli.toml"
     config.write_text(f'api_url = "{auth_service.api_url}"\ntoken = "tok-acme"\n', encoding="utf-8")
     env = {"TASKLOGS_CLI_CONFIG": str(config)}
-    assert cli(None, "logs", tid, env=env).returncode == 0
+    assert cli(None, "logs", tid, env=env).returncode == ok
     # The environment wins over the file, a flag over the environment.
     refused = cli(None, "logs", tid, env={**env, "TASKLOGS_TOKEN": "wrong"})
     assert refused.returncode == 77
     assert cli(None, "logs", tid, "--token", "tok-acme", env={**env, "TASKLOGS_TOKEN": "no"}) \
-        .returncode == 0  # fmt: skip
+        .returncode == ok  # fmt: skip
     dead = f"http://127.0.0.1:{free_port()}"
     assert cli(None, "logs", tid, env={**env, "TASKLOGS_API_URL": dead}).returncode == 69
     # The user's config directory (XDG) is where the file is found by default.
@@ -82,6 +85,6 @@ def test_token_and_url_from_flags_env_or_the_config_file(
     (xdg / "tasklogs").mkdir(parents=True)
     (xdg / "tasklogs" / "cli.toml").write_text(config.read_text(encoding="utf-8"))
     found = cli(None, "logs", tid, env={"TASKLOGS_CLI_CONFIG": "", "XDG_CONFIG_HOME": str(xdg)})
-    assert found.returncode == 0, found.stderr
+    assert found.returncode == ok, found.stderr
     config.write_text("api_url = 'http://x'\nnope = 1\n", encoding="utf-8")
     _one_line_error(cli(None, "logs", tid, env=env), 1, "unknown key 'nope'")
