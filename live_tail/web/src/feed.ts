@@ -80,8 +80,27 @@ export class Feed {
       this.events.onRecords?.(recs);
     } else {
       this.view.setWindow([], 0, 0);
+      if (this.kind === "run") await this.probe();
     }
     await this.connect();
+  }
+
+  /** Whether the stream would answer (an older server has no run history to ask): an
+   * EventSource hides the status of a refusal, a fetch that stops at the headers does not. */
+  private async probe(): Promise<void> {
+    const ctl = new AbortController();
+    const resp = await fetch(await signedUrl(`${this.base}/stream`, this.filters), { signal: ctl.signal });
+    if (resp.ok) {
+      ctl.abort();
+      return;
+    }
+    let detail = resp.statusText;
+    try {
+      detail = ((await resp.json()) as { detail: string }).detail;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(resp.status, detail);
   }
 
   /** Drop what was delivered before, remember the newest. */
