@@ -260,3 +260,40 @@ def test_sign_in_form_keeps_the_token_for_the_tab(viewer: Viewer, context: Brows
     expect(msg(page, "signed in")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('tasklogs.token')") == ACME
     page.close()
+
+
+def test_opens_at_the_tail_and_pages_back_to_line_one(viewer: Viewer, page: Page) -> None:
+    tid = viewer.run("i=1; while [ $i -le 5000 ]; do echo row $i; i=$((i+1)); done")
+    page.goto(f"/tasks/{tid}")
+    expect(msg(page, "row 5000")).to_be_visible()
+    in_dom = page.locator(".rows .row").count()
+    assert 0 < in_dom < 100  # virtualized: only what is in sight
+    # The scrollbar stands for the whole log: 5002 rows of 18 px.
+    height = page.locator(".content").evaluate("el => el.getBoundingClientRect().height")
+    assert height >= 5000 * 18
+    page.locator(".scroller").focus()
+    page.keyboard.press("g")
+    expect(page.locator('.row[data-seq="1"] .msg')).to_have_text("task started")
+    expect(page.get_by_text("row 1", exact=True)).to_be_visible()
+    page.keyboard.press("j")
+    page.keyboard.press("G")
+    expect(msg(page, "row 5000")).to_be_visible()
+
+
+def test_toggles_and_download(viewer: Viewer, page: Page) -> None:
+    tid = viewer.run("echo first; echo 'a very long line' $(seq 1 200)")
+    page.goto(f"/tasks/{tid}")
+    expect(msg(page, "first")).to_be_visible()
+    page.get_by_label("timestamps").select_option("absolute")
+    expect(page.locator(".row .ts").first).to_contain_text(":")
+    page.get_by_label("timestamps").select_option("relative")
+    expect(page.locator(".row .ts").first).to_contain_text("+00:0")
+    long = page.locator(".row", has_text="a very long line")
+    one_line = long.evaluate("el => el.getBoundingClientRect().height")
+    page.get_by_label("wrap").check()
+    expect(long).not_to_have_css("height", f"{one_line}px")
+    with page.expect_download() as info:
+        page.locator("a.dl[data-format=text][data-ansi=strip]").click()
+    text = info.value.path().read_text(encoding="utf-8")
+    assert "first\n" in text
+    assert "a very long line 1 2 3" in text
