@@ -198,12 +198,21 @@ export class LogView {
     // Pass 1: groups (where they start and end, errors inside, durations).
     const starts = new Map<number, Group>();
     const stack: Group[] = [];
-    const info: (Group | "end" | null)[] = new Array(this.win.length);
+    const info: (Group | "end" | "endall" | null)[] = new Array(this.win.length);
     this.win.forEach((r, i) => {
       info[i] = null;
       if (r.gap) return;
-      const m = groupMarker(plain(r));
       const ms = recordMs(r);
+      if (r.event_name === "tasklogs.task.end") {
+        // The task's end closes what is open (Buildkite sections run to the next header).
+        for (const g of stack.splice(0)) {
+          g.closed = true;
+          g.endMs = ms;
+        }
+        info[i] = "endall";
+        return;
+      }
+      const m = groupMarker(plain(r));
       if (m?.kind === "start") {
         if (m.style === "bk") {
           while (stack.length && stack[stack.length - 1].name.startsWith("\u0000bk")) {
@@ -247,12 +256,16 @@ export class LogView {
     let hiddenDepth = -1;
     this.win.forEach((r, i) => {
       const g = info[i];
+      if (g === "endall") {
+        open.length = 0;
+        hiddenDepth = -1;
+      }
       if (g === "end") {
         const top = open.pop();
         if (top && hiddenDepth === open.length) hiddenDepth = -1;
         return;
       }
-      if (g && g.name.startsWith("\u0000bk")) {
+      if (g && g !== "endall" && g.name.startsWith("\u0000bk")) {
         // A Buildkite header closes the Buildkite section before it.
         while (open.length && open[open.length - 1].name.startsWith("\u0000bk")) {
           open.pop();
@@ -261,10 +274,10 @@ export class LogView {
       }
       const depth = open.length;
       if (hiddenDepth >= 0 && depth > hiddenDepth) {
-        if (g) open.push(g);
+        if (g && g !== "endall") open.push(g);
         return;
       }
-      if (g) {
+      if (g && g !== "endall") {
         const state = this.groupState.get(g.seq);
         const isOpen = state ?? (g.open || g.hasError || (!g.closed && !g.flat));
         g.open = isOpen;

@@ -170,6 +170,7 @@ echo 'bk inside'
     expect(page.locator(".row.group-head", has_text="Run tests")).to_contain_text("error")
     expect(msg(page, "bk inside")).to_have_count(0)  # a Buildkite section runs to the end
     expect(page.locator(".row.group-head", has_text="Buildkite step")).to_be_visible()
+    expect(msg(page, "task ended")).to_be_visible()  # the end closes every section
     expect(msg(page, "gl inside")).to_have_count(0)
     expect(page.locator(".row.group-head", has_text="GitLab section")).to_be_visible()
     assert page.locator(".row .msg", has_text="::endgroup::").count() == 0
