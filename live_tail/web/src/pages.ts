@@ -34,26 +34,28 @@ function endText(end: EndEvent, durationMs: number | null): string {
 // ---- task ---------------------------------------------------------------------------
 
 export async function taskPage(root: HTMLElement, id: string, crumbs: HTMLElement): Promise<Page> {
-  let summary: TaskSummary | null = null;
-  try {
-    summary = await apiGet<TaskSummary>(`/api/v1/tasks/${encodeURIComponent(id)}`);
-  } catch (e) {
-    if (!(e instanceof ApiError && e.missingRoute)) throw e;
-  }
-  let firstMs: number | null = summary?.start ? Date.parse(summary.start) : null;
-  const status = h("span", { class: "task-status" }, chip(summary?.status ?? "running"));
-  const title = h("h1", {}, summary?.task_name || id);
-  const meta = h("span", { class: "meta" }, summary ? `${summary.pipeline_name} · run ` : "", summary ? h("a", { href: `/runs/${encodeURIComponent(summary.run_id)}` }, summary.run_id) : "");
-  const dur = h("span", { class: "meta dur" }, summary?.duration_ms ? fmtDuration(summary.duration_ms) : "");
+  // The summary and the log's tail are asked for at once (first paint is one round trip).
+  const asked = apiGet<TaskSummary>(`/api/v1/tasks/${encodeURIComponent(id)}`).then(
+    (s) => s,
+    (e) => {
+      if (e instanceof ApiError && e.missingRoute) return null;
+      throw e;
+    },
+  );
+  let summary = null as TaskSummary | null;
+  let firstMs: number | null = null;
+  const status = h("span", { class: "task-status" }, chip("running"));
+  const title = h("h1", {}, id);
+  const meta = h("span", { class: "meta" });
+  const dur = h("span", { class: "meta dur" });
   clear(crumbs);
-  if (summary) crumbs.append(" / ", h("a", { href: `/runs/${encodeURIComponent(summary.run_id)}` }, summary.pipeline_name || summary.run_id), " / ", summary.task_name);
   const endBanner = h("div", { class: "end-banner", hidden: true, role: "status", "data-testid": "end-banner" });
   const panel = new LogPanel({
     kind: "task",
     id,
     showTask: false,
-    startMs: firstMs,
-    firstErrorSeq: summary?.first_error_seq ?? null,
+    startMs: null,
+    firstErrorSeq: null,
     onRecords(recs: LogRecord[]) {
       if (firstMs === null && recs.length && recs[0].seq === 1) {
         firstMs = recordMs(recs[0]);
@@ -72,10 +74,37 @@ export async function taskPage(root: HTMLElement, id: string, crumbs: HTMLElemen
       if (d !== null) dur.textContent = fmtDuration(d);
     },
   });
+  const opened = panel.open();
+  const applySummary = (s: TaskSummary | null) => {
+    summary = s;
+    if (!s) return;
+    title.textContent = s.task_name || id;
+    clear(meta);
+    meta.append(`${s.pipeline_name} · run `, h("a", { href: `/runs/${encodeURIComponent(s.run_id)}` }, s.run_id));
+    if (s.duration_ms) dur.textContent = fmtDuration(s.duration_ms);
+    if (!endBanner.textContent) {
+      clear(status);
+      status.append(chip(s.status));
+    }
+    clear(crumbs);
+    crumbs.append(" / ", h("a", { href: `/runs/${encodeURIComponent(s.run_id)}` }, s.pipeline_name || s.run_id), " / ", s.task_name);
+    if (s.start) {
+      firstMs = Date.parse(s.start);
+      panel.view.startMs = firstMs;
+    }
+    panel.opts.firstErrorSeq = s.first_error_seq;
+    document.title = `${s.task_name || id} · tasklogs`;
+  };
   clear(root);
   root.append(h("div", { class: "page task-page" }, h("div", { class: "head" }, title, status, meta, dur), endBanner, panel.el));
-  document.title = `${summary?.task_name || id} · tasklogs`;
-  await panel.open();
+  document.title = `${id} · tasklogs`;
+  try {
+    const [s] = await Promise.all([asked, opened]);
+    applySummary(s);
+  } catch (e) {
+    panel.destroy();
+    throw e;
+  }
   return { destroy: () => panel.destroy() };
 }
 
