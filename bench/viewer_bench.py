@@ -72,6 +72,19 @@ new MutationObserver((muts) => {
     if (hit) window.__lag.push(now - Number(hit[1]));
   }
 }).observe(document, {subtree: true, childList: true});
+window.__arrive = [];
+const add = EventSource.prototype.addEventListener;
+EventSource.prototype.addEventListener = function (type, fn, opts) {
+  if (type === 'log') {
+    const inner = fn;
+    fn = function (ev) {
+      const hit = /"body":"tick (\\d+)/.exec(ev.data);
+      if (hit) window.__arrive.push(Date.now() - Number(hit[1]));
+      return inner.call(this, ev);
+    };
+  }
+  return add.call(this, type, fn, opts);
+};
 """
 
 
@@ -165,12 +178,16 @@ def _measure_follow(page: Page, api: str, grpc: str, rate: int, seconds: float) 
     time.sleep(2)
     frames = [float(x) for x in page.evaluate("window.__frames")]
     lag = [float(x) for x in page.evaluate("window.__lag")]
+    arrive = [float(x) for x in page.evaluate("window.__arrive")]
     q = statistics.quantiles
     return {
         "rate_lines_s": rate,
         "frames": len(frames),
         "frame_p50_ms": round(statistics.median(frames), 1) if frames else None,
         "frame_p95_ms": round(q(frames, n=20)[18], 1) if len(frames) > 20 else None,
+        "lines_arrived": len(arrive),
+        "line_to_page_p50_ms": round(statistics.median(arrive), 1) if arrive else None,
+        "line_to_page_p95_ms": round(q(arrive, n=20)[18], 1) if len(arrive) > 20 else None,
         "rows_seen": len(lag),
         "line_to_dom_p50_ms": round(statistics.median(lag), 1) if lag else None,
         "line_to_dom_p95_ms": round(q(lag, n=20)[18], 1) if len(lag) > 20 else None,

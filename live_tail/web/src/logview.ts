@@ -9,7 +9,7 @@
 import { attrsOf, LogRecord, recordMs } from "./api";
 import { parseAnsi, renderSegments, stripAnsi } from "./ansi";
 import { colourFor, fmtDuration, h } from "./dom";
-import { groupMarker } from "./groups";
+import { groupMarker, Marker } from "./groups";
 
 export const ROW = 18;
 export const MAX_WINDOW = 20_000;
@@ -19,6 +19,18 @@ export interface ViewRecord extends LogRecord {
   /** A marker row (a gap) rather than a log line. */
   gap?: string;
   _plain?: string;
+  _ms?: number | null;
+  _marker?: Marker | null;
+}
+
+function msOf(r: ViewRecord): number | null {
+  if (r._ms === undefined) r._ms = recordMs(r);
+  return r._ms;
+}
+
+function markerOf(r: ViewRecord): Marker | null {
+  if (r._marker === undefined) r._marker = groupMarker(plain(r));
+  return r._marker;
 }
 
 interface Group {
@@ -202,7 +214,7 @@ export class LogView {
     this.win.forEach((r, i) => {
       info[i] = null;
       if (r.gap) return;
-      const ms = recordMs(r);
+      const ms = msOf(r);
       if (r.event_name === "tasklogs.task.end") {
         // The task's end closes what is open (Buildkite sections run to the next header).
         for (const g of stack.splice(0)) {
@@ -212,7 +224,7 @@ export class LogView {
         info[i] = "endall";
         return;
       }
-      const m = groupMarker(plain(r));
+      const m = markerOf(r);
       if (m?.kind === "start") {
         if (m.style === "bk") {
           while (stack.length && stack[stack.length - 1].name.startsWith("\u0000bk")) {
@@ -618,7 +630,7 @@ export class LogView {
   }
 
   private stamp(r: ViewRecord): string {
-    const ms = recordMs(r);
+    const ms = msOf(r);
     if (ms === null) return "";
     if (this.timestamps === "relative" && this.startMs !== null) {
       const d = Math.max(0, ms - this.startMs) / 1000;
