@@ -64,9 +64,10 @@ export class Feed {
     }
     if (page && !("prev_cursor" in page)) {
       // An older server ignored ``tail`` and sent the first page: the whole log when it
-      // fits, else its stream sends the recent lines itself.
+      // fits, or a filter's first matches (paged forward); else its stream sends the
+      // recent lines itself.
       this.legacy = true;
-      if (page.next_cursor !== null || Feed.filtered(this.filters)) page = null;
+      if (page.next_cursor !== null && !Feed.filtered(this.filters)) page = null;
     }
     if (page) {
       const recs = this.fresh(page.records);
@@ -75,7 +76,7 @@ export class Feed {
       if (this.view.mode === "seq") {
         this.view.setWindow(recs, recs.length && recs[0].seq ? recs[0].seq - 1 : 0, 0);
       } else {
-        this.view.setWindow(recs, this.prevCursor ? 1 : 0, 0);
+        this.view.setWindow(recs, this.prevCursor ? 1 : 0, this.legacy && this.nextCursor ? 1 : 0);
       }
       this.events.onRecords?.(recs);
     } else {

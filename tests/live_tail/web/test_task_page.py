@@ -298,3 +298,20 @@ def test_toggles_and_download(viewer: Viewer, page: Page) -> None:
     text = info.value.path().read_text(encoding="utf-8")
     assert "first\n" in text
     assert "a very long line 1 2 3" in text
+
+
+def test_filter_mode_shows_only_matching_lines(viewer: Viewer, page: Page) -> None:
+    tid = viewer.run(
+        "i=1; while [ $i -le 300 ]; do "
+        "if [ $((i % 50)) = 0 ]; then echo needle $i; else echo hay $i; fi; i=$((i+1)); done"
+    )
+    page.goto(f"/tasks/{tid}")
+    expect(msg(page, "hay 299")).to_be_visible()
+    page.get_by_label("search").fill("needle")
+    page.get_by_label("filter").check()
+    expect(page.locator(".rows .row:not(.placeholder)")).to_have_count(6)
+    assert page.locator(".rows .row .msg").all_inner_texts() == [
+        f"needle {i}" for i in range(50, 301, 50)
+    ]
+    page.get_by_label("filter").uncheck()
+    expect(msg(page, "hay 299")).to_be_visible()
