@@ -49,7 +49,12 @@ def test_bad_cursor_and_limit_are_400_and_422(client: TestClient) -> None:
 
 def test_unknown_task_is_an_empty_page(client: TestClient) -> None:
     resp = client.get("/api/v1/tasks/nobody/logs")
-    assert resp.json() == {"task_run_id": "nobody", "records": [], "next_cursor": None}
+    assert resp.json() == {
+        "task_run_id": "nobody",
+        "records": [],
+        "next_cursor": None,
+        "prev_cursor": None,
+    }
 
 
 def test_without_a_store_history_is_503() -> None:

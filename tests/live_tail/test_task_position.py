@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from collector_service.component.store import Cursor
 from live_tail.task_position import TaskPosition, parse_task_id
 from tests.live_tail.conftest import Live
 from tests.live_tail.support import SSEReader, make_batch, open_stream
@@ -25,15 +26,23 @@ def _bodies(r: SSEReader) -> list[str]:
     [
         ("12", TaskPosition(seq=12)),
         ("1700000000000-3/7", TaskPosition(entry=(1700000000000, 3), index=7)),
-        ("s/0-1700000000000000123", TaskPosition(seq=0, after_ts=1700000000000000123)),
-        ("s/0-5-tr-1", TaskPosition(seq=0, after_ts=5)),
+        (
+            "s/0-1700000000000000123",
+            TaskPosition(
+                seq=0, after_ts=1700000000000000123, cursor=Cursor(0, 1700000000000000123)
+            ),
+        ),
+        ("s/0-5-tr-1", TaskPosition(seq=0, after_ts=5, cursor=Cursor(0, 5, "tr-1"))),
+        ("s/0-5.77-tr-1", TaskPosition(seq=0, after_ts=5, cursor=Cursor(0, 5, "tr-1", 77))),
     ],
 )
 def test_ids_parse(text: str, want: TaskPosition) -> None:
     assert parse_task_id(text) == want
 
 
-@pytest.mark.parametrize("text", ["", "x", "-1", "1-2", "1-2/x", "s/x", "a/3", "s/-1-2"])
+@pytest.mark.parametrize(
+    "text", ["", "x", "-1", "1-2", "1-2/x", "s/x", "a/3", "s/-1-2", "s/0-5.x", "s/0-5.-1"]
+)
 def test_bad_ids_are_refused(text: str) -> None:
     assert parse_task_id(text) is None
 
@@ -96,3 +105,24 @@ async def test_stored_lines_without_seq_resume_from_their_cursor(live: Live) -> 
         live.publish(make_batch("tr-nst", range(15, 25), with_seq=False), store=False)
         await r2.wait(lambda r: len(r.logs()) >= 16)
     assert _bodies(r2) == [f"line {i}" for i in range(9, 25)]
+
+
+async def test_stored_lines_sharing_one_timestamp_resume_exactly(live: Live) -> None:
+    """A stock producer's lines with one timestamp: the store cursor in the id is total."""
+    batch = make_batch("tr-same", range(1, 2501), with_seq=False)
+    batch.timestamp[:] = [batch.timestamp[0]] * len(batch)
+    live.publish(batch, live=False)
+    url = URL.format(tid="tr-same")
+    async with open_stream(live.client, url) as r1:
+        await r1.wait(lambda r: len(r.logs()) >= 1000)  # history_lines: the newest 1000
+    ids = [e.id for e in r1.logs()]
+    assert len(set(ids)) == 1000
+    assert _bodies(r1) == [f"line {i}" for i in range(1501, 2501)]
+    first = ids[0]
+    assert first is not None
+    # Resume from the first of them: exactly the 999 after it, none twice.
+    async with open_stream(live.client, url, {"Last-Event-ID": first}) as r2:
+        await r2.wait(lambda r: len(r.logs()) >= 999)
+        live.publish(make_batch("tr-same", [9999], with_seq=False), store=False)
+        await r2.wait(lambda r: len(r.logs()) >= 1000)
+    assert _bodies(r2) == [f"line {i}" for i in range(1502, 2501)] + ["line 9999"]

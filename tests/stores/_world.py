@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from collector_service.component.model import LogBatch
 from collector_service.component.store import Cursor, HistoryPage, HistoryQuery
@@ -22,7 +22,7 @@ from otel_sdk_ext.semconv import (
     TENANT,
 )
 
-__all__ = ["BASE_NS", "WORLD", "Row", "keys", "reference", "world_batches"]
+__all__ = ["BASE_NS", "WORLD", "Row", "keys", "plain", "reference", "world_batches"]
 
 BASE_NS = 1_795_000_000_000_000_000
 
@@ -170,6 +170,7 @@ def _matches(r: Row, q: HistoryQuery) -> bool:
         q.include is None or re.search(q.include, r.body) is not None,
         q.exclude is None or re.search(q.exclude, r.body) is None,
         q.task_name is None or r.task_name == q.task_name,
+        not q.task_names or r.task_name in q.task_names,
     ]
     for key, value in q.attributes.items():
         actual = r.log_attributes.get(key, r.resource.get(key))
@@ -187,21 +188,31 @@ def reference(q: HistoryQuery, rows: list[Row] = WORLD) -> tuple[list[Row], Curs
 
     selected = sorted((r for r in rows if _matches(r, q)), key=key)
     if q.after is not None:
-        a = q.after
-        after_key = (
-            (a.seq, a.timestamp_ns, a.task_run_id)
-            if q.by_task
-            else (a.timestamp_ns, a.task_run_id, a.seq)
-        )
-        if q.by_task:
-            selected = [r for r in selected if key(r)[:2] > after_key[:2]]
-        else:
-            selected = [r for r in selected if key(r) > after_key]
-    if q.newest:
+        selected = [r for r in selected if _beyond(q, r, q.after, 1)]
+    if q.before is not None:
+        selected = [r for r in selected if _beyond(q, r, q.before, -1)]
+    if q.backwards:
         page = selected[-q.limit :]
         return page, (page[-1].cursor if page else q.after)
     page = selected[: q.limit]
     return page, (page[-1].cursor if len(page) == q.limit else None)
+
+
+def _beyond(q: HistoryQuery, r: Row, at: Cursor, sign: int) -> bool:
+    """``r`` after (sign 1) or before (-1) ``at``: the contract's order, where a line with
+    a seq is placed by its seq within its task run (the world's lines all have one)."""
+    if q.by_task:
+        mine: tuple[int, str, int] = (0, "", r.seq)
+        theirs: tuple[int, str, int] = (0, "", at.seq)
+    else:
+        mine = (r.timestamp_ns, r.task_run_id, r.seq)
+        theirs = (at.timestamp_ns, at.task_run_id, at.seq)
+    return mine > theirs if sign > 0 else mine < theirs
+
+
+def plain(cursor: Cursor | None) -> Cursor | None:
+    """``cursor`` without the store's line id (the reference cannot know it)."""
+    return None if cursor is None else replace(cursor, line_id=0)
 
 
 def keys(page: HistoryPage) -> list[tuple[str, int]]:

@@ -14,7 +14,8 @@ can catch everything tasklogs-specific in one place::
     │   ├── RetryableExportError   transient (network, server busy): the wrapper retries
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
     └── StoreError             a history query failed, or the store cannot be reached
-        └── StoreBusyError     the store is owned by another process (embedded chDB)
+        ├── StoreBusyError     the store is owned by another process (embedded chDB)
+        └── QueryError         the query itself is invalid (e.g. a regex the store refuses)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "DecodeError",
     "ExportError",
     "PermanentExportError",
+    "QueryError",
     "RequestTooLargeError",
     "RetryableExportError",
     "StoreBusyError",
@@ -92,3 +94,8 @@ class StoreError(TasklogsError):
 
 class StoreBusyError(StoreError):
     """The store is owned by another process (an embedded chDB directory is single-owner)."""
+
+
+class QueryError(StoreError):
+    """The store refused the query itself (a regular expression it cannot compile):
+    asking again cannot help; the API answers 400."""

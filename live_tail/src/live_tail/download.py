@@ -1,17 +1,24 @@
-"""Streamed downloads of a task run's history: text, NDJSON or CSV, page by page."""
+"""Streamed downloads of a task run's or a pipeline run's history: text, NDJSON or CSV.
+
+Text is ``<RFC 3339 ns time> <severity> <body>`` per line (a run's lines carry
+``[task name]`` after the time); NDJSON is one history API ``Record`` per line; CSV has
+a header row. ``strip_ansi`` drops terminal escape sequences (colours, cursor moves)
+from bodies.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
-from dataclasses import asdict
-from datetime import UTC, datetime
+from dataclasses import replace
 
 from fastapi.responses import StreamingResponse
 
 from collector_service.component.store import StoredLog
+from live_tail.records import record_dict, rfc3339
 
 __all__ = ["response"]
 
@@ -26,19 +33,25 @@ _CSV_COLUMNS = (
     "task_run_id",
     "event_name",
     "attributes",
+    "task_name",
+    "cursor",
 )
+# ECMA-48 CSI and OSC sequences and single-character escapes (a fixed, linear pattern).
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="microseconds")
-
-
-def _text(records: list[StoredLog]) -> str:
-    return "".join(f"{_iso(r.timestamp_ns)} {r.severity_text:<5} {r.body}\n" for r in records)
+def _text(records: list[StoredLog], run: bool) -> str:
+    if run:
+        return "".join(
+            f"{rfc3339(r.timestamp_ns)} [{r.task_name or r.task_run_id}] "
+            f"{r.severity_text:<5} {r.body}\n"
+            for r in records
+        )
+    return "".join(f"{rfc3339(r.timestamp_ns)} {r.severity_text:<5} {r.body}\n" for r in records)
 
 
 def _ndjson(records: list[StoredLog]) -> str:
-    return "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records)
+    return "".join(json.dumps(record_dict(r), ensure_ascii=False) + "\n" for r in records)
 
 
 def _csv(records: list[StoredLog], header: bool) -> str:
@@ -49,7 +62,7 @@ def _csv(records: list[StoredLog], header: bool) -> str:
     for r in records:
         writer.writerow(
             (
-                _iso(r.timestamp_ns),
+                rfc3339(r.timestamp_ns),
                 r.seq,
                 r.severity_text,
                 r.severity_number,
@@ -57,28 +70,42 @@ def _csv(records: list[StoredLog], header: bool) -> str:
                 r.task_run_id,
                 r.event_name,
                 json.dumps(r.log_attributes, ensure_ascii=False),
+                r.task_name,
+                r.cursor.encode(),
             )
         )
     return buf.getvalue()
 
 
+def _stripped(records: list[StoredLog]) -> list[StoredLog]:
+    return [replace(r, body=_ANSI.sub("", r.body)) if "\x1b" in r.body else r for r in records]
+
+
 def response(
-    task_run_id: str, fmt: str, pages: AsyncIterator[list[StoredLog]]
+    name: str,
+    fmt: str,
+    pages: AsyncIterator[list[StoredLog]],
+    *,
+    strip_ansi: bool = False,
+    run: bool = False,
 ) -> StreamingResponse:
+    """``pages`` streamed as a ``name.<ext>`` attachment in ``fmt``."""
+
     async def body() -> AsyncIterator[bytes]:
         first = True
-        async for records in pages:
+        async for page in pages:
+            records = _stripped(page) if strip_ansi else page
             if fmt == "csv":
                 text = _csv(records, first)
             elif fmt == "ndjson":
                 text = _ndjson(records)
             else:
-                text = _text(records)
+                text = _text(records, run)
             first = False
             if text:
                 yield text.encode()
 
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in task_run_id)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     return StreamingResponse(
         body(),
         media_type=_MEDIA[fmt],

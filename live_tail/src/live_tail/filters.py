@@ -112,6 +112,7 @@ def filter_params(
         str | None,
         Query(description="lowest severity: an OTel number 1..24 or TRACE/DEBUG/INFO/WARN/ERROR"),
     ] = None,
+    level: Annotated[str | None, Query(description="the same as min_severity")] = None,
     include: Annotated[str | None, Query(description="regex the body must match")] = None,
     exclude: Annotated[str | None, Query(description="regex the body must not match")] = None,
     text: Annotated[
@@ -133,7 +134,7 @@ def filter_params(
             raise HTTPException(status_code=400, detail=f"attr: expected KEY=VALUE, got {item!r}")
         attributes[key] = value
     return LineFilter(
-        min_severity=_severity(min_severity),
+        min_severity=_severity(min_severity if min_severity is not None else level),
         include=include,
         exclude=exclude,
         text=text,

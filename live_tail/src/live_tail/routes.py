@@ -1,4 +1,5 @@
-"""The live tail's HTTP routes: task history, downloads, live SSE streams, stream tokens.
+"""The live tail's HTTP routes: history (:mod:`live_tail.history`), live SSE streams,
+stream tokens.
 
 :func:`build_router` returns them as one :class:`~fastapi.APIRouter`, which the
 extension (:mod:`live_tail.extension`) adds to the host, so ``tasklogs serve`` and
@@ -8,21 +9,18 @@ import annotations``: FastAPI reads the routes' annotations, which name local gu
 """
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from collector_service.auth import AuthConfig, Authenticator
-from collector_service.component.store import MAX_PAGE, Cursor, StoredLog
-from collector_service.errors import StoreError
-from live_tail import download
-from live_tail._shared import counted, store_query
+from live_tail._shared import counted
 from live_tail.auth import Identity, TokenSigner
 from live_tail.filters import LineFilter, filter_params
 from live_tail.guards import Guards
+from live_tail.history import history_routes
+from live_tail.records import HistoryResponse
 from live_tail.sse import SSEResponse
 from live_tail.streams import (
     LiveContext,
@@ -34,15 +32,6 @@ from live_tail.streams import (
 )
 
 __all__ = ["HistoryResponse", "StreamToken", "build_router"]
-
-
-class HistoryResponse(BaseModel):
-    """One page of a task run's history."""
-
-    task_run_id: str
-    records: list[StoredLog]
-    #: Pass as ``cursor`` for the next page; null when there is no more (yet).
-    next_cursor: str | None
 
 
 class StreamToken(BaseModel):
@@ -101,97 +90,9 @@ def build_router(ctx: LiveContext, auth: AuthConfig, authenticator: Authenticato
         token, expires = signer.mint(tenant)
         return StreamToken(access_token=token, tenant=tenant, expires_at=expires)
 
-    _history_routes(router, guards, ctx)
+    history_routes(router, guards, ctx)
     _live_routes(router, guards, ctx)
     return router
-
-
-def visible(record: StoredLog, ident: Identity, flt: LineFilter) -> bool:
-    if ident.tenant is not None and record.tenant != ident.tenant:
-        return False
-    return flt.stored_ok(record)
-
-
-def _history_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
-    @app.get(
-        "/api/v1/tasks/{task_run_id}/logs",
-        tags=["history"],
-        responses={
-            400: {"description": "bad cursor, filter or limit"},
-            401: {"description": "missing or invalid token"},
-            404: {"description": "the task belongs to another tenant"},
-            503: {"description": "no store"},
-        },
-    )
-    async def task_history(
-        task_run_id: str,
-        ident: Annotated[Identity, Depends(guards.any_identity)],
-        flt: Annotated[LineFilter, Depends(filter_params)],
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
-    ) -> HistoryResponse:
-        """One page of a task run's stored log lines, in ``tasklogs.seq`` order."""
-        store = ctx.store
-        if store is None:
-            raise HTTPException(status_code=503, detail="no history store is configured")
-        try:
-            after = Cursor.decode(cursor) if cursor else None
-        except StoreError as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from exc
-        await guards.require_visible_task(task_run_id, ident)
-        query = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=limit)
-        try:
-            page = await run_in_threadpool(store.query, query)
-        except StoreError as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from exc
-        records = [r for r in page.records if visible(r, ident, flt)]
-        return HistoryResponse(
-            task_run_id=task_run_id,
-            records=records,
-            next_cursor=page.next_cursor.encode() if page.next_cursor else None,
-        )
-
-    @app.get(
-        "/api/v1/tasks/{task_run_id}/logs/download",
-        tags=["history"],
-        response_class=StreamingResponse,
-        responses={
-            200: {
-                "description": "every matching stored line, streamed page by page",
-                "content": {
-                    "text/plain": {},
-                    "application/x-ndjson": {},
-                    "text/csv": {},
-                },
-            },
-            401: {"description": "missing or invalid token"},
-            404: {"description": "the task belongs to another tenant"},
-            503: {"description": "no store"},
-        },
-    )
-    async def task_download(
-        task_run_id: str,
-        ident: Annotated[Identity, Depends(guards.any_identity)],
-        flt: Annotated[LineFilter, Depends(filter_params)],
-        format: Annotated[Literal["text", "ndjson", "csv"], Query()] = "text",
-    ) -> StreamingResponse:
-        """A task run's whole stored log as text, NDJSON or CSV, of any size."""
-        store = ctx.store
-        if store is None:
-            raise HTTPException(status_code=503, detail="no history store is configured")
-        await guards.require_visible_task(task_run_id, ident)
-
-        async def pages() -> AsyncIterator[list[StoredLog]]:
-            after: Cursor | None = None
-            while True:
-                q = store_query(ident, flt, task_run_id=task_run_id, after=after, limit=5000)
-                page = await run_in_threadpool(store.query, q)
-                yield [r for r in page.records if visible(r, ident, flt)]
-                if page.next_cursor is None:
-                    return
-                after = page.next_cursor
-
-        return download.response(task_run_id, format, pages())
 
 
 def _live_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:

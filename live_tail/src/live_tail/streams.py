@@ -64,8 +64,10 @@ class _TaskStream:
         self.flt = flt
         start = start or TaskPosition()
         self.last = start.seq
-        #: Lines without a seq delivered from the store up to this timestamp.
+        #: Lines without a seq delivered from the store up to this timestamp ...
         self.after_ts = start.after_ts
+        #: ... and exactly up to this store cursor (the store's total order).
+        self.store_cursor = start.cursor if start.cursor is not None and not start.seq else None
         #: A resume inside the live stream (lines without a seq): entry and line index.
         self.resume_at = (start.entry, start.index) if start.entry is not None else None
         self.end: LiveLine | None = None
@@ -73,13 +75,28 @@ class _TaskStream:
         #: Where the task's lines go, once it is on the bus.
         self.info: TaskInfo | None = None
 
-    def _emit(self, line: LiveLine, resource: dict[str, str], out: list[bytes], eid: str) -> None:
+    def _emit(
+        self,
+        line: LiveLine,
+        resource: dict[str, str],
+        out: list[bytes],
+        eid: str,
+        *,
+        stored: bool = False,
+    ) -> None:
         if line.seq and self.last is not None and line.seq <= self.last:
             if line.is_end:
                 self.end = line
             return  # delivered before: never twice
-        if not line.seq and self.after_ts is not None and line.timestamp_ns <= self.after_ts:
-            return  # a line without a seq, delivered from the store before
+        if (
+            not stored
+            and not line.seq
+            and self.after_ts is not None
+            and line.timestamp_ns <= self.after_ts
+        ):
+            # A live line without a seq at or before what the store delivered (stored
+            # lines come after the store cursor in its total order: never twice).
+            return
         if line.seq:
             self.last = line.seq if self.last is None else max(self.last, line.seq)
         if line.is_end:
@@ -136,15 +153,20 @@ class _TaskStream:
         for r in records:
             self.task_name = r.task_name or self.task_name
             line = LiveLine.from_stored(r)
-            self._emit(line, r.resource_attributes, out, stored_line_id(line, r.cursor))
+            eid = stored_line_id(line, r.cursor)
+            self._emit(line, r.resource_attributes, out, eid, stored=True)
             if not r.seq:
                 self.after_ts = max(self.after_ts or 0, r.timestamp_ns)
+                self.store_cursor = r.cursor
 
     async def store_after(self, below: int | None) -> AsyncIterator[list[bytes]]:
-        """Stored lines with last < seq < below (and lines without a seq after
-        ``after_ts``), page by page."""
-        ts = self.after_ts if self.after_ts is not None and not self.last else MAX_TS
-        after = Cursor(self.last or 0, ts)
+        """Stored lines with last < seq < below (and lines without a seq after the store
+        cursor), page by page."""
+        if not self.last and self.store_cursor is not None:
+            after = self.store_cursor
+        else:
+            ts = self.after_ts if self.after_ts is not None and not self.last else MAX_TS
+            after = Cursor(self.last or 0, ts, line_id=MAX_TS)
         while True:
             q = store_query(self.ident, LineFilter(), task_run_id=self.tid, after=after)
             records, nxt = await self.ctx.query(q)

@@ -90,7 +90,8 @@ def test_stored_record_keeps_every_field(store: ClickHouseExporter) -> None:
 def test_a_full_page_returns_a_cursor_and_the_last_page_none(store: ClickHouseExporter) -> None:
     store.push(batch_for("tr-p", 10))
     first = store.query(HistoryQuery(task_run_id="tr-p", limit=10))
-    assert first.next_cursor == Cursor(10, BASE_NS + 10_000, "tr-p")
+    assert first.next_cursor is not None
+    assert first.next_cursor == Cursor(10, BASE_NS + 10_000, "tr-p", first.records[-1].line_id)
     rest = store.query(HistoryQuery(task_run_id="tr-p", after=first.next_cursor, limit=10))
     assert rest.records == []
     assert rest.next_cursor is None
@@ -224,4 +225,4 @@ def test_a_task_page_is_a_primary_key_range_read_in_order(store: ClickHouseExpor
         assert "Read type: InOrder" in plan or "Read type: InReverseOrder" in plan, plan
         assert "TaskRunId in ['tr-e', 'tr-e']" in plan, plan
         if q.after is not None:  # the cursor narrows the key range too
-            assert "Seq in [3, +Inf)" in plan, plan
+            assert "Seq in [4, +Inf)" in plan, plan

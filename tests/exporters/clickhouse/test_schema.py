@@ -65,7 +65,7 @@ def test_table_has_sort_key_partitions_ttl_and_skip_indexes(
             ).result_rows
         }
         has_text = store._has_text_index()
-    assert sorting_key == "TaskRunId, Seq, Timestamp"
+    assert sorting_key == "TaskRunId, Seq, Timestamp, LineId"
     assert partition_key == "toDate(TimestampTime)"
     assert "TTL TimestampTime + toIntervalSecond(604800)" in ddl
     assert "ttl_only_drop_parts = 1" in ddl

@@ -89,7 +89,7 @@ def test_indexes_exist_for_task_time_severity_attributes_and_text(
             (pg_schema,),
         ).fetchall()
     defs = {str(name): str(definition) for name, definition in rows}
-    assert '("TaskRunId", "Seq", "TimestampNs")' in defs["otel_logs_task_run_idx"]
+    assert '("TaskRunId", "Seq", "TimestampNs", "LineId")' in defs["otel_logs_task_run_idx"]
     assert "USING brin" in defs["otel_logs_time_brin"]
     assert "SeverityNumber" in defs["otel_logs_severity_idx"]
     assert "USING gin" in defs["otel_logs_log_attributes_gin"]

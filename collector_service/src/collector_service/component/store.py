@@ -20,9 +20,22 @@ Selection
       ``key`` does.
     - ``task_name``: resource attribute ``cicd.pipeline.task.name`` equals it.
 
-Order
-    Task run: ``(tasklogs.seq, Timestamp)`` ascending. Pipeline run: ``(Timestamp,
-    task run id, tasklogs.seq)`` ascending. Records without a seq have seq 0.
+    - ``task_names``: resource attribute ``cicd.pipeline.task.name`` is one of them.
+    - ``match``: the search term of a :class:`Match` (substring or regular expression,
+      case-sensitive or not) occurs in ``Body``.
+
+Order (a total order: no two stored lines compare equal)
+    Task run: ``(tasklogs.seq, Timestamp, line id)`` ascending. Pipeline run:
+    ``(Timestamp, task run id, tasklogs.seq, line id)`` ascending. Records without a seq
+    have seq 0. The line id (:attr:`StoredLog.line_id`) is the store's per-line
+    tie-breaker, unique among the lines that share the rest of the key.
+
+Duplicates
+    ``(task run id, seq)`` with ``seq > 0`` is unique on every read (pages, counts,
+    searches): of several stored copies (a batch resent under a new dedup token) the
+    first in the order is returned. Cursors of lines with a seq compare by seq alone
+    within their task run (``(Timestamp, task run id, seq)`` in a pipeline run), so a
+    copy never reappears on the next page.
 
 Pages
     ``after`` (exclusive) continues after a record's :attr:`StoredLog.cursor`;
@@ -30,7 +43,15 @@ Pages
     ``None``. ``newest=True`` returns the *last* ``limit`` matching records (after
     ``after`` if given), still in ascending order: the late joiner's first screen. Its
     ``next_cursor`` is the cursor of its last record (or ``after`` when it is empty), so
-    the caller continues forward from there.
+    the caller continues forward from there. ``before`` (exclusive) reads backwards from
+    a cursor like ``newest`` does (the last ``limit`` records before it, ascending;
+    ``next_cursor`` as for ``newest``). Pages read
+    backwards (``newest`` or ``before``) set ``prev_cursor`` to their first record's
+    cursor when more records precede it, else ``None``; forward pages leave it ``None``.
+
+Counts and searches (:class:`SearchableStore`)
+    ``count`` counts what the query selects (``after``/``before`` bound it; ``limit`` and
+    ``newest`` do not apply); ``search`` is that count plus the first ``first`` records.
 """
 
 from __future__ import annotations
@@ -45,48 +66,85 @@ from otel_sdk_ext.semconv import PIPELINE_RUN_ID, TASK_NAME, TASK_RUN_ID, TENANT
 
 __all__ = [
     "MAX_PAGE",
+    "MAX_POSITION",
     "Cursor",
     "HistoryPage",
     "HistoryQuery",
     "LogStore",
+    "Match",
     "PartitionInfo",
     "RetentionReport",
     "RetentionReporter",
+    "SearchResult",
+    "SearchableStore",
     "StoredLog",
 ]
 
 MAX_PAGE = 10_000
+#: The largest timestamp and line id a cursor can name ("after everything").
+MAX_POSITION = 2**63 - 1
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class Cursor:
-    """Position after a record: its ``tasklogs.seq``, timestamp (ns) and task run id.
+    """Position of a record: its ``tasklogs.seq``, timestamp (ns), task run id and line id.
 
-    Encoded as ``<seq>-<timestamp_ns>[-<task_run_id>]``; the task run id orders records
-    of a pipeline run that share a timestamp.
+    Encoded as ``<seq>-<timestamp_ns>[.<line_id>][-<task_run_id>]``; the task run id
+    orders records of a pipeline run that share a timestamp, the line id (the store's
+    tie-breaker) records that share everything else. A cursor without a line id (an older
+    client's) continues with every line at its timestamp: it may repeat, never skip.
     """
 
     seq: int
     timestamp_ns: int
     task_run_id: str = ""
+    line_id: int = 0
 
     def encode(self) -> str:
         base = f"{self.seq}-{self.timestamp_ns}"
+        if self.line_id:
+            base = f"{base}.{self.line_id}"
         return f"{base}-{self.task_run_id}" if self.task_run_id else base
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         try:
             parts = text.split("-", 2)
-            cursor = cls(int(parts[0]), int(parts[1]), parts[2] if len(parts) == 3 else "")
+            ts, dot, line = parts[1].partition(".")
+            if dot and not line.isdigit():
+                raise ValueError(line)
+            cursor = cls(
+                int(parts[0]),
+                int(ts),
+                parts[2] if len(parts) == 3 else "",
+                int(line) if line else 0,
+            )
         except (ValueError, IndexError) as exc:
             raise StoreError(
-                f"invalid cursor {text!r}: expected '<seq>-<timestamp_ns>[-<task_run_id>]'"
+                f"invalid cursor {text!r}: expected "
+                "'<seq>-<timestamp_ns>[.<line_id>][-<task_run_id>]'"
             ) from exc
-        if cursor.seq < 0 or cursor.timestamp_ns < 0:
-            raise StoreError(f"invalid cursor {text!r}: negative position")
+        if (
+            min(cursor.seq, cursor.timestamp_ns, cursor.line_id) < 0
+            or max(cursor.seq, cursor.timestamp_ns, cursor.line_id) > MAX_POSITION
+        ):
+            raise StoreError(f"invalid cursor {text!r}: position out of range")
         return cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A search term: a substring or a regular expression (RE2 / POSIX ERE common
+    subset), matched case-insensitively unless ``case_sensitive``."""
+
+    pattern: str
+    regex: bool = False
+    case_sensitive: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pattern == "":
+            raise StoreError("the search term must not be empty")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +165,11 @@ class HistoryQuery:
     after: Cursor | None = None
     limit: int = 1000
     newest: bool = False
+    #: Exclusive upper bound; the page is the last ``limit`` records before it.
+    before: Cursor | None = None
+    #: Pipeline run: only these task names (empty: every task).
+    task_names: tuple[str, ...] = ()
+    match: Match | None = None
 
     def __post_init__(self) -> None:
         if (self.task_run_id is None) == (self.pipeline_run_id is None):
@@ -130,6 +193,11 @@ class HistoryQuery:
     def by_task(self) -> bool:
         return self.task_run_id is not None
 
+    @property
+    def backwards(self) -> bool:
+        """Whether the page is read from its end (``newest`` or ``before``)."""
+        return self.newest or self.before is not None
+
 
 @dataclass(frozen=True, slots=True)
 class StoredLog:
@@ -147,6 +215,13 @@ class StoredLog:
     scope_name: str = ""
     resource_attributes: dict[str, str] = field(default_factory=dict)
     log_attributes: dict[str, str] = field(default_factory=dict)
+    #: The store's tie-breaker among lines that share seq, timestamp and task run.
+    line_id: int = 0
+    trace_flags: int = 0
+    scope_version: str = ""
+    scope_attributes: dict[str, str] = field(default_factory=dict)
+    resource_schema_url: str = ""
+    scope_schema_url: str = ""
 
     @property
     def task_run_id(self) -> str:
@@ -166,7 +241,7 @@ class StoredLog:
 
     @property
     def cursor(self) -> Cursor:
-        return Cursor(self.seq, self.timestamp_ns, self.task_run_id)
+        return Cursor(self.seq, self.timestamp_ns, self.task_run_id, self.line_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +249,16 @@ class HistoryPage:
     records: list[StoredLog]
     #: Cursor for the next page; ``None`` when this page was not full (see module doc).
     next_cursor: Cursor | None
+    #: Pages read backwards: the first record's cursor when more records precede it.
+    prev_cursor: Cursor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """How many records a search matches in the whole selection, and the first of them."""
+
+    total: int
+    matches: list[StoredLog]
 
 
 @runtime_checkable
@@ -182,6 +267,19 @@ class LogStore(Protocol):
 
     def query(self, query: HistoryQuery) -> HistoryPage:
         """One page of history; raises :class:`StoreError` when the store cannot answer."""
+        ...
+
+
+@runtime_checkable
+class SearchableStore(LogStore, Protocol):
+    """A store that also counts and searches in the store (both stores are)."""
+
+    def count(self, query: HistoryQuery) -> int:
+        """How many records ``query`` selects (paging bounds apply, ``limit`` does not)."""
+        ...
+
+    def search(self, query: HistoryQuery, first: int) -> SearchResult:
+        """``count(query)`` and the first ``first`` (>= 0) records of ``query``."""
         ...
 
 

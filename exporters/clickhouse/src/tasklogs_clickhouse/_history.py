@@ -4,6 +4,12 @@ Every filter of the contract (collector_service/store.py) is a fixed SQL fragmen
 column expressions that the exporter learned from the table (real columns on a tasklogs
 table, map lookups on a contrib one); every value the caller gave travels as a
 server-side query parameter (``{name:Type}``), never as SQL text.
+
+Total order and duplicates: the line id (``LineId``, written by the exporter from the
+batch's dedup token and the line's index) breaks every tie, and ``LIMIT 1 BY`` keeps one
+copy of each ``(task run id, seq > 0)`` (and of each replayed line without a seq). On a
+contrib-created table without ``LineId`` the tie-breaker is a hash of the row's content:
+two lines equal in every field there count as one.
 """
 
 from __future__ import annotations
@@ -16,7 +22,17 @@ from collector_service.component.store import Cursor, HistoryPage, HistoryQuery,
 from otel_sdk_ext.semconv import TASK_NAME, TENANT
 from tasklogs_clickhouse._sql import render
 
-__all__ = ["Columns", "build", "page_from_rows"]
+__all__ = ["LINE_ID", "Columns", "build", "build_count", "page_from_rows"]
+
+#: The tie-breaker column of a tasklogs table.
+LINE_ID = "LineId"
+#: The tie-breaker where the table has no ``LineId`` (a contrib-created table): a hash of
+#: everything the row holds, halved so that it fits a cursor's 63 bits.
+_CONTENT_HASH = (
+    "intDiv(cityHash64(Timestamp, TraceId, SpanId, TraceFlags, SeverityText, "
+    "SeverityNumber, ServiceName, Body, ResourceAttributes, ScopeName, ScopeAttributes, "
+    "LogAttributes), 2)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +43,7 @@ class Columns:
     pipeline_run: str = "PipelineRunId"
     seq: str = "Seq"
     event_name: str = "EventName"
+    line_id: str = LINE_ID
 
     @classmethod
     def for_table(cls, present: set[str]) -> Columns:
@@ -40,10 +57,24 @@ class Columns:
             else "ResourceAttributes['cicd.pipeline.run.id']",
             seq="Seq" if "Seq" in present else "toUInt64OrZero(LogAttributes['tasklogs.seq'])",
             event_name="EventName" if "EventName" in present else "''",
+            line_id=LINE_ID if LINE_ID in present else _CONTENT_HASH,
         )
 
 
 def _filters(q: HistoryQuery, cols: Columns, params: dict[str, Any]) -> list[str]:
+    where = _selection(q, cols, params)
+    where.extend(_content(q, params))
+    if q.match is not None:
+        where.append(_match(q, params))
+    if q.after is not None:
+        where.append(_bound(q, cols, q.after, params, op=">", name="after"))
+    if q.before is not None:
+        where.append(_bound(q, cols, q.before, params, op="<", name="before"))
+    return where
+
+
+def _selection(q: HistoryQuery, cols: Columns, params: dict[str, Any]) -> list[str]:
+    """Which task or run, tenant, time range, task names."""
     where: list[str] = []
     if q.task_run_id is not None:
         where.append(f"{cols.task_run} = {{task_run_id:String}}")
@@ -60,6 +91,18 @@ def _filters(q: HistoryQuery, cols: Columns, params: dict[str, Any]) -> list[str
     if q.until_ns is not None:
         where.append("Timestamp < fromUnixTimestamp64Nano({until_ns:Int64})")
         params["until_ns"] = q.until_ns
+    if q.task_name is not None:
+        where.append("ResourceAttributes[{task_name_key:String}] = {task_name:String}")
+        params["task_name_key"], params["task_name"] = TASK_NAME, q.task_name
+    if q.task_names:
+        where.append("ResourceAttributes[{task_names_key:String}] IN {task_names:Array(String)}")
+        params["task_names_key"], params["task_names"] = TASK_NAME, list(q.task_names)
+    return where
+
+
+def _content(q: HistoryQuery, params: dict[str, Any]) -> list[str]:
+    """Severity, body text and regexes, attributes."""
+    where: list[str] = []
     if q.min_severity is not None:
         where.append("SeverityNumber >= {min_severity:UInt8}")
         params["min_severity"] = q.min_severity
@@ -80,49 +123,99 @@ def _filters(q: HistoryQuery, cols: Columns, params: dict[str, Any]) -> list[str
             f"mapContains(ResourceAttributes, {k}) AND ResourceAttributes[{k}] = {v})"
         )
         params[f"attr_key_{i}"], params[f"attr_value_{i}"] = key, value
-    if q.task_name is not None:
-        where.append("ResourceAttributes[{task_name_key:String}] = {task_name:String}")
-        params["task_name_key"], params["task_name"] = TASK_NAME, q.task_name
-    if q.after is not None:
-        where.append(_after(q, cols, q.after, params))
     return where
 
 
-def _after(q: HistoryQuery, cols: Columns, after: Cursor, params: dict[str, Any]) -> str:
-    params["after_seq"], params["after_ts"] = after.seq, after.timestamp_ns
-    ts = "fromUnixTimestamp64Nano({after_ts:Int64})"
+def _match(q: HistoryQuery, params: dict[str, Any]) -> str:
+    m = q.match
+    assert m is not None
+    params["match"] = m.pattern
+    if m.regex:
+        if m.case_sensitive:
+            return "match(Body, {match:String})"
+        return "match(Body, concat('(?i)', {match:String}))"  # RE2: the whole pattern
+    if m.case_sensitive:
+        return "position(Body, {match:String}) > 0"
+    return "positionCaseInsensitiveUTF8(Body, {match:String}) > 0"
+
+
+def _bound(
+    q: HistoryQuery, cols: Columns, at: Cursor, params: dict[str, Any], *, op: str, name: str
+) -> str:
+    """Records strictly after (``>``) or before (``<``) ``at`` in the query's order.
+
+    A line with a seq is placed by its seq alone within its task run (its copies share
+    it), one without by its timestamp and line id too.
+    """
+    seq, ts, tid, line = (f"{name}_{p}" for p in ("seq", "ts", "task_run", "line"))
+    params[seq], params[ts], params[line] = at.seq, at.timestamp_ns, at.line_id
+    t = f"fromUnixTimestamp64Nano({{{ts}:Int64}})"
+    s = f"{{{seq}:UInt64}}"
     if q.by_task:
-        # ``seq >= x`` alone first: the primary key (TaskRunId, Seq, Timestamp) can use it.
-        return (
-            f"{cols.seq} >= {{after_seq:UInt64}} "
-            f"AND ({cols.seq}, Timestamp) > ({{after_seq:UInt64}}, {ts})"
-        )
-    params["after_task_run"] = after.task_run_id
+        if at.seq > 0:
+            return f"{cols.seq} {op} {s}"
+        return f"({cols.seq}, Timestamp, {cols.line_id}) {op} ({s}, {t}, {{{line}:UInt64}})"
+    params[tid] = at.task_run_id
+    # ``Timestamp >= x`` alone first: the time index can use it.
+    near, run = f"Timestamp {op}= {t}", f"{{{tid}:String}}"
+    if at.seq > 0:
+        return f"{near} AND (Timestamp, {cols.task_run}, {cols.seq}) {op} ({t}, {run}, {s})"
     return (
-        f"Timestamp >= {ts} AND (Timestamp, {cols.task_run}, {cols.seq}) > "
-        f"({ts}, {{after_task_run:String}}, {{after_seq:UInt64}})"
+        f"{near} AND (Timestamp, {cols.task_run}, {cols.seq}, {cols.line_id}) {op} "
+        f"({t}, {run}, {s}, {{{line}:UInt64}})"
     )
 
 
+def _order(q: HistoryQuery) -> list[str]:
+    if q.by_task:
+        return ["seq", "Timestamp", "line_id"]
+    return ["Timestamp", "task_run", "seq", "line_id"]
+
+
+def _dedup(q: HistoryQuery) -> str:
+    """One copy per (task run, seq > 0), and per line id among lines without a seq."""
+    key = "seq, if(seq = 0, line_id, 0)"
+    return key if q.by_task else f"task_run, {key}"
+
+
 def build(q: HistoryQuery, cols: Columns, table: str) -> tuple[str, dict[str, Any]]:
-    """The statement and its parameters for one page of ``q``."""
-    params: dict[str, Any] = {"limit": q.limit}
+    """The statement and its parameters for one page of ``q``.
+
+    A page read backwards asks for one record more than its limit: whether more precede
+    it (its ``prev_cursor``).
+    """
+    params: dict[str, Any] = {"limit": q.limit + 1 if q.backwards else q.limit}
     where = "\n  AND ".join(_filters(q, cols, params))
-    order = ["seq", "Timestamp"] if q.by_task else ["Timestamp", "task_run", "seq"]
-    exprs = {"table": table, "where": where, **_exprs(cols)}
-    if not q.newest:
+    order = _order(q)
+    exprs = {"table": table, "where": where, "dedup": _dedup(q), **_exprs(cols)}
+    if not q.backwards:
         return render("history", order=", ".join(order), **exprs), params
     inner = render("history", order=", ".join(f"{o} DESC" for o in order), **exprs)
     outer = ", ".join("ts_ns" if o == "Timestamp" else o for o in order)
     return render("history_newest", inner=inner, order=outer), params
 
 
+def build_count(q: HistoryQuery, cols: Columns, table: str) -> tuple[str, dict[str, Any]]:
+    """How many records ``q`` selects, each (task run, seq > 0) once."""
+    params: dict[str, Any] = {}
+    where = "\n  AND ".join(_filters(q, cols, params))
+    key = f"{cols.seq}, if({cols.seq} = 0, {cols.line_id}, 0)"
+    if not q.by_task:
+        key = f"{cols.task_run}, {key}"
+    return render("history_count", table=table, where=where, key=key), params
+
+
 def _exprs(cols: Columns) -> dict[str, str]:
-    return {"task_run": cols.task_run, "seq": cols.seq, "event_name": cols.event_name}
+    return {
+        "task_run": cols.task_run,
+        "seq": cols.seq,
+        "event_name": cols.event_name,
+        "line_id": cols.line_id,
+    }
 
 
 def page_from_rows(q: HistoryQuery, rows: Sequence[Sequence[Any]]) -> HistoryPage:
-    """Rows of :func:`build`'s statement as a page with the contract's ``next_cursor``."""
+    """Rows of :func:`build`'s statement as a page with the contract's cursors."""
     records = [
         StoredLog(
             timestamp_ns=int(r[0]),
@@ -137,9 +230,19 @@ def page_from_rows(q: HistoryQuery, rows: Sequence[Sequence[Any]]) -> HistoryPag
             scope_name=str(r[10]),
             resource_attributes=dict(r[11]),
             log_attributes=dict(r[12]),
+            line_id=int(r[13]),
+            trace_flags=int(r[14]),
+            scope_version=str(r[15]),
+            scope_attributes=dict(r[16]),
+            resource_schema_url=str(r[17]),
+            scope_schema_url=str(r[18]),
         )
         for r in rows
     ]
-    if q.newest:
-        return HistoryPage(records, records[-1].cursor if records else q.after)
+    if q.backwards:
+        more = len(records) > q.limit
+        if more:
+            records = records[1:]
+        prev = records[0].cursor if more and records else None
+        return HistoryPage(records, records[-1].cursor if records else q.after, prev)
     return HistoryPage(records, records[-1].cursor if len(records) == q.limit else None)

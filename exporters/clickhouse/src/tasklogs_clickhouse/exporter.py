@@ -11,9 +11,12 @@ after a writer crash is stored once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,13 +28,16 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError,
 
 from collector_service.component.model import COLUMN_NAMES, LogBatch
 from collector_service.component.store import (
+    MAX_PAGE,
     HistoryPage,
     HistoryQuery,
     PartitionInfo,
     RetentionReport,
+    SearchResult,
 )
 from collector_service.errors import (
     PermanentExportError,
+    QueryError,
     RetryableExportError,
     StoreError,
 )
@@ -118,6 +124,8 @@ class ClickHouseExporter:
             raise StoreError(f"table {self._table} lacks required columns: {', '.join(missing)}")
         self._present = frozenset(present)
         self._insert_columns = [c for c in COLUMN_NAMES if c in present]
+        if _history.LINE_ID in present:
+            self._insert_columns.append(_history.LINE_ID)
         self._columns = _history.Columns.for_table(present)
 
     def shutdown(self) -> None:
@@ -150,11 +158,13 @@ class ClickHouseExporter:
             return
         client = self._require_client()
         columns = batch.columns()
-        if len(self._insert_columns) != len(COLUMN_NAMES):  # a contrib table without EventName
+        if not self._present.issuperset(COLUMN_NAMES):  # a contrib table without EventName
             columns = [c for n, c in zip(COLUMN_NAMES, columns, strict=True) if n in self._present]
         # A batch that cannot be replayed gets a token of its own: never dropped because an
         # earlier batch had equal content (content-hash dedup is the default otherwise).
         token = batch.token or f"tasklogs:{uuid.uuid4().hex}"
+        if self._insert_columns[-1] == _history.LINE_ID:
+            columns = [*columns, line_ids(token, len(batch))]
         settings: dict[str, Any] = {"insert_deduplicate": 1, "insert_deduplication_token": token}
         if self.schema.clustered:
             # Acknowledge only what the shards hold (and let them deduplicate it).
@@ -179,12 +189,28 @@ class ClickHouseExporter:
 
     def query(self, query: HistoryQuery) -> HistoryPage:
         sql, params = _history.build(query, self._columns, self._table)
+        return _history.page_from_rows(query, self._rows(sql, params, "history query"))
+
+    def count(self, query: HistoryQuery) -> int:
+        sql, params = _history.build_count(query, self._columns, self._table)
+        rows = self._rows(sql, params, "count")
+        return int(rows[0][0]) if rows else 0
+
+    def search(self, query: HistoryQuery, first: int) -> SearchResult:
+        total = self.count(query)
+        if first <= 0 or total == 0:
+            return SearchResult(total, [])
+        page = self.query(replace(query, limit=min(first, MAX_PAGE), newest=False, before=None))
+        return SearchResult(total, page.records)
+
+    def _rows(self, sql: str, params: dict[str, Any], what: str) -> Sequence[Sequence[Any]]:
         try:
             with self._lock:
-                rows = self._require_client().query(sql, parameters=params).result_rows
+                return self._require_client().query(sql, parameters=params).result_rows
         except ClickHouseError as exc:
-            raise StoreError(f"history query failed: {exc}") from exc
-        return _history.page_from_rows(query, rows)
+            if "Code: 427." in str(exc):  # CANNOT_COMPILE_REGEXP
+                raise QueryError(f"invalid regular expression: {exc}") from exc
+            raise StoreError(f"{what} failed: {exc}") from exc
 
     def retention_report(self) -> RetentionReport:
         """Partitions, rows and bytes on disk from ``system.parts``; oldest row to the ns."""
@@ -219,6 +245,16 @@ class ClickHouseExporter:
             partitions=partitions,
             oldest_ns=min(oldest) if oldest else None,
         )
+
+
+def line_ids(token: str, n: int) -> list[int]:
+    """The tie-breakers of a batch's ``n`` lines: consecutive from a hash of its token.
+
+    A replayed batch (same token) gets the same ids; lines of one batch keep their
+    arrival order among equal timestamps. Below 2**63, as cursors are.
+    """
+    base = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest()) >> 2
+    return list(range(base, base + n))
 
 
 def _is_retryable(exc: DatabaseError) -> bool:

@@ -9,7 +9,10 @@ value from the query travels as a bound parameter. The semantics are those of
 - ``text`` is ``ILIKE`` with ``\\``, ``%`` and ``_`` escaped;
 - ``include``/``exclude`` are POSIX regular expressions (``~`` / ``!~``), case-sensitive,
   where ``.`` matches a newline as in ClickHouse's ``match``;
-- attribute equality is written so a GIN index on either attribute column can serve it.
+- attribute equality is written so a GIN index on either attribute column can serve it;
+- ``"LineId"`` (a sequence) breaks every tie, and a line with a seq is skipped when an
+  earlier copy of its ``(task run id, seq)`` is stored (an anti-join on the task-run
+  index), so pages, counts and searches see each pair once.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from psycopg.types.json import Jsonb
 from collector_service.component.store import Cursor, HistoryQuery, StoredLog
 from tasklogs_postgres._copy import escape_nul
 
-__all__ = ["SELECT_COLUMNS", "RecordReader", "build_history_query", "next_cursor"]
+__all__ = [
+    "SELECT_COLUMNS",
+    "RecordReader",
+    "build_count_query",
+    "build_history_query",
+    "page_cursors",
+]
 
 SELECT_COLUMNS: tuple[str, ...] = (
     "TimestampNs",
@@ -39,6 +48,12 @@ SELECT_COLUMNS: tuple[str, ...] = (
     "ScopeName",
     "ResourceAttributes",
     "LogAttributes",
+    "LineId",
+    "TraceFlags",
+    "ScopeVersion",
+    "ScopeAttributes",
+    "ResourceSchemaUrl",
+    "ScopeSchemaUrl",
 )
 #: Resource attributes repeat on every record of a resource: read them as text, and
 #: parse each distinct text once per page.
@@ -81,6 +96,8 @@ def _selection(query: HistoryQuery, where: _Where) -> None:
         where.add('"Tenant" = %s', escape_nul(query.tenant))
     if query.task_name is not None:
         where.add('"TaskName" = %s', escape_nul(query.task_name))
+    if query.task_names:
+        where.add('"TaskName" = ANY(%s)', [escape_nul(n) for n in query.task_names])
     if query.since_ns is not None:
         since = _micros(query.since_ns)
         if since is not None:
@@ -113,6 +130,8 @@ def _content(query: HistoryQuery, where: _Where) -> None:
             where.add('"Body" ~ %s', escape_nul(query.include))
     if query.exclude is not None:
         where.add('"Body" !~ %s', escape_nul(query.exclude))
+    if query.match is not None:
+        _match(query, where)
     for key, value in sorted(query.attributes.items()):
         k, v = escape_nul(key), escape_nul(value)
         pair = Jsonb({k: v})
@@ -129,20 +148,75 @@ def _content(query: HistoryQuery, where: _Where) -> None:
         )
 
 
-def _order(query: HistoryQuery, where: _Where) -> tuple[LiteralString, ...]:
-    after = query.after
+def _match(query: HistoryQuery, where: _Where) -> None:
+    m = query.match
+    assert m is not None
+    body: LiteralString = "(\"Body\" || '')" if query.by_task else '"Body"'
+    pattern = escape_nul(m.pattern)
+    if m.regex:
+        where.add(body + (" ~ %s" if m.case_sensitive else " ~* %s"), pattern)
+    elif m.case_sensitive:
+        where.add("strpos(" + body + ", %s) > 0", pattern)
+    else:
+        where.add(body + " ILIKE %s", _like_pattern(m.pattern))
+
+
+def _bound(query: HistoryQuery, where: _Where, at: Cursor, op: LiteralString) -> None:
+    """Records strictly after (``>``) or before (``<``) ``at`` in the query's order; a
+    line with a seq is placed by its seq alone within its task run."""
     if query.by_task:
-        if after is not None:
-            where.add('("Seq", "TimestampNs") > (%s, %s)', after.seq, after.timestamp_ns)
-        return ('"Seq"', '"TimestampNs"')
-    if after is not None:
+        if at.seq > 0:
+            where.add('"Seq" ' + op + " %s", at.seq)
+        else:
+            where.add(
+                '("Seq", "TimestampNs", "LineId") ' + op + " (0, %s, %s)",
+                at.timestamp_ns,
+                at.line_id,
+            )
+    elif at.seq > 0:
         where.add(
-            '("TimestampNs", "TaskRunId", "Seq") > (%s, %s, %s)',
-            after.timestamp_ns,
-            after.task_run_id,
-            after.seq,
+            '("TimestampNs", "TaskRunId", "Seq") ' + op + " (%s, %s, %s)",
+            at.timestamp_ns,
+            at.task_run_id,
+            at.seq,
         )
-    return ('"TimestampNs"', '"TaskRunId"', '"Seq"')
+    else:
+        where.add(
+            '("TimestampNs", "TaskRunId", "Seq", "LineId") ' + op + " (%s, %s, 0, %s)",
+            at.timestamp_ns,
+            at.task_run_id,
+            at.line_id,
+        )
+
+
+def _order(query: HistoryQuery, where: _Where) -> tuple[LiteralString, ...]:
+    if query.after is not None:
+        _bound(query, where, query.after, ">")
+    if query.before is not None:
+        _bound(query, where, query.before, "<")
+    if query.by_task:
+        return ('"Seq"', '"TimestampNs"', '"LineId"')
+    return ('"TimestampNs"', '"TaskRunId"', '"Seq"', '"LineId"')
+
+
+#: A line with a seq whose (task run, seq) has an earlier stored copy is not read.
+_NO_EARLIER_COPY = sql.SQL(
+    'NOT (t."Seq" > 0 AND EXISTS (SELECT 1 FROM {table} AS d WHERE d."TaskRunId" = '
+    't."TaskRunId" AND d."Seq" = t."Seq" AND d."Tenant" = t."Tenant" AND '
+    '(d."TimestampNs", d."LineId") < (t."TimestampNs", t."LineId")))'
+)
+
+
+def _where(
+    query: HistoryQuery, table: sql.Composable, *, dedup: bool = True
+) -> tuple[_Where, tuple[LiteralString, ...]]:
+    where = _Where()
+    _selection(query, where)
+    _content(query, where)
+    order = _order(query, where)
+    if dedup:
+        where.clauses.append(_NO_EARLIER_COPY.format(table=table))
+    return where, order
 
 
 def build_history_query(
@@ -150,14 +224,14 @@ def build_history_query(
 ) -> tuple[sql.Composed, list[Any]]:
     """The SELECT for one page (ordered as the page will be read) and its parameters.
 
-    ``newest`` reads the order backwards (the caller reverses the rows).
+    A page read backwards reads the order backwards (the caller reverses the rows), one
+    row more than its limit: whether more precede it.
     """
-    where = _Where()
-    _selection(query, where)
-    _content(query, where)
-    order = _order(query, where)
-    direction: LiteralString = " DESC" if query.newest else ""
-    stmt = sql.SQL("SELECT {cols} FROM {table} WHERE {where} ORDER BY {order} LIMIT %s").format(
+    where, order = _where(query, table)
+    direction: LiteralString = " DESC" if query.backwards else ""
+    stmt = sql.SQL(
+        "SELECT {cols} FROM {table} AS t WHERE {where} ORDER BY {order} LIMIT %s"
+    ).format(
         cols=sql.SQL(", ").join(
             sql.SQL("{}::text").format(sql.Identifier(c))
             if c in _TEXT_COLUMNS
@@ -168,7 +242,20 @@ def build_history_query(
         where=sql.SQL(" AND ").join(where.clauses),
         order=sql.SQL(", ").join(sql.SQL(col + direction) for col in order),
     )
-    return stmt, [*where.params, query.limit]
+    return stmt, [*where.params, query.limit + 1 if query.backwards else query.limit]
+
+
+def build_count_query(query: HistoryQuery, table: sql.Composable) -> tuple[sql.Composed, list[Any]]:
+    """How many records ``query`` selects, each (task run, seq > 0) once: counted as
+    distinct pairs (one sort of the selection) rather than with a probe per row."""
+    where, _ = _where(query, table, dedup=False)
+    pairs: LiteralString = '"Seq"' if query.by_task else '("TaskRunId", "Seq")'
+    stmt = sql.SQL(
+        'SELECT count(*) FILTER (WHERE "Seq" = 0)'
+        " + count(DISTINCT " + pairs + ') FILTER (WHERE "Seq" > 0)'
+        " FROM {table} AS t WHERE {where}"
+    ).format(table=table, where=sql.SQL(" AND ").join(where.clauses))
+    return stmt, where.params
 
 
 def _attrs(value: Any) -> dict[str, str]:
@@ -205,11 +292,25 @@ class RecordReader:
             scope_name=row[9],
             resource_attributes=self._resource(row[10]),
             log_attributes=_attrs(row[11]),
+            line_id=row[12],
+            trace_flags=row[13],
+            scope_version=row[14],
+            scope_attributes=_attrs(row[15]),
+            resource_schema_url=row[16],
+            scope_schema_url=row[17],
         )
 
 
-def next_cursor(query: HistoryQuery, records: list[StoredLog]) -> Cursor | None:
-    """The page's ``next_cursor`` as the contract defines it."""
-    if query.newest:
-        return records[-1].cursor if records else query.after
-    return records[-1].cursor if len(records) == query.limit else None
+def page_cursors(
+    query: HistoryQuery, records: list[StoredLog]
+) -> tuple[list[StoredLog], Cursor | None, Cursor | None]:
+    """The page's records (ascending) with its ``next_cursor`` and ``prev_cursor`` as the
+    contract defines them; ``records`` as :func:`build_history_query` read them."""
+    if query.backwards:
+        more = len(records) > query.limit
+        records = records[: query.limit]
+        records.reverse()
+        prev = records[0].cursor if more and records else None
+        return records, records[-1].cursor if records else query.after, prev
+    nxt = records[-1].cursor if len(records) == query.limit else None
+    return records, nxt, None

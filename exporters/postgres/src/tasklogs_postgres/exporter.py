@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -23,20 +24,28 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from collector_service.component.model import LogBatch
 from collector_service.component.store import (
+    MAX_PAGE,
     HistoryPage,
     HistoryQuery,
     PartitionInfo,
     RetentionReport,
+    SearchResult,
 )
 from collector_service.errors import (
     ConfigError,
     PermanentExportError,
+    QueryError,
     RetryableExportError,
     StoreError,
 )
 from tasklogs_postgres import _partitions as parts
 from tasklogs_postgres._copy import COPY_COLUMNS, COPY_TYPES, register_copy_dumpers, rows_for_copy
-from tasklogs_postgres._query import RecordReader, build_history_query, next_cursor
+from tasklogs_postgres._query import (
+    RecordReader,
+    build_count_query,
+    build_history_query,
+    page_cursors,
+)
 from tasklogs_postgres._schema import migrate
 from tasklogs_postgres.config import PostgresConfig, redact_dsn
 
@@ -245,16 +254,31 @@ class PostgresExporter:
 
     def query(self, query: HistoryQuery) -> HistoryPage:
         stmt, params = build_history_query(query, self._table)
+        rows = self._fetch(stmt, params, "history query")
+        reader = RecordReader()
+        records, nxt, prev = page_cursors(query, [reader.record(r) for r in rows])
+        return HistoryPage(records=records, next_cursor=nxt, prev_cursor=prev)
+
+    def count(self, query: HistoryQuery) -> int:
+        stmt, params = build_count_query(query, self._table)
+        rows = self._fetch(stmt, params, "count")
+        return int(rows[0][0]) if rows else 0
+
+    def search(self, query: HistoryQuery, first: int) -> SearchResult:
+        total = self.count(query)
+        if first <= 0 or total == 0:
+            return SearchResult(total, [])
+        page = self.query(replace(query, limit=min(first, MAX_PAGE), newest=False, before=None))
+        return SearchResult(total, page.records)
+
+    def _fetch(self, stmt: sql.Composed, params: list[Any], what: str) -> list[tuple[Any, ...]]:
         try:
             with self._require_pool().connection() as conn:
-                rows = conn.execute(stmt, params).fetchall()
+                return conn.execute(stmt, params).fetchall()
+        except pg_errors.InvalidRegularExpression as exc:
+            raise QueryError(f"invalid regular expression: {exc}") from exc
         except (psycopg.Error, PoolTimeout) as exc:
-            raise StoreError(f"history query failed: {exc}") from exc
-        reader = RecordReader()
-        records = [reader.record(r) for r in rows]
-        if query.newest:
-            records.reverse()
-        return HistoryPage(records=records, next_cursor=next_cursor(query, records))
+            raise StoreError(f"{what} failed: {exc}") from exc
 
     def retention_report(self) -> RetentionReport:
         try:

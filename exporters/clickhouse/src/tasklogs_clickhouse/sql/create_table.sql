@@ -2,7 +2,8 @@
 -- column names, types and codecs, TimestampTime included, so Grafana's ClickHouse
 -- datasource and existing queries work), plus what one task run's history needs:
 -- materialized task identity columns and a sort key that makes a task run, in
--- tasklogs.seq order, one contiguous range (its first page reads a few granules).
+-- tasklogs.seq order, one contiguous range (its first page reads a few granules), with
+-- a unique tie-breaker (LineId) last so that the read order is total.
 CREATE TABLE IF NOT EXISTS ${table} ${on_cluster}
 (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
@@ -25,6 +26,9 @@ CREATE TABLE IF NOT EXISTS ${table} ${on_cluster}
     PipelineRunId String MATERIALIZED ResourceAttributes['cicd.pipeline.run.id'] CODEC(ZSTD(1)),
     TaskRunId String MATERIALIZED ResourceAttributes['cicd.pipeline.task.run.id'] CODEC(ZSTD(1)),
     Seq UInt64 MATERIALIZED toUInt64OrZero(LogAttributes['tasklogs.seq']) CODEC(Delta(8), ZSTD(1)),
+    -- The tie-breaker of the total read order: the exporter writes it from the batch's
+    -- dedup token and the line's index; other writers get a hash of the row's content.
+    LineId UInt64 DEFAULT intDiv(cityHash64(Timestamp, TraceId, SpanId, Body, ResourceAttributes, LogAttributes), 2) CODEC(ZSTD(1)),
     INDEX idx_timestamp Timestamp TYPE minmax GRANULARITY 1,
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_pipeline_run PipelineRunId TYPE bloom_filter(0.001) GRANULARITY 1,
@@ -37,6 +41,6 @@ CREATE TABLE IF NOT EXISTS ${table} ${on_cluster}
 )
 ENGINE = ${engine}
 PARTITION BY toDate(TimestampTime)
-ORDER BY (TaskRunId, Seq, Timestamp)
+ORDER BY (TaskRunId, Seq, Timestamp, LineId)
 ${ttl}
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${settings}

@@ -1,7 +1,8 @@
 -- One page of history (collector_service/store.py). The WHERE and ORDER BY parts are
 -- composed by exporters/clickhouse/_history.py from fixed fragments and column
 -- expressions (columns, or on a contrib-created table the map lookups they materialize);
--- every value is a bound query parameter.
+-- every value is a bound query parameter. LIMIT BY keeps one copy of each
+-- (task run, seq > 0): a batch stored twice under two dedup tokens reads back once.
 SELECT
     toUnixTimestamp64Nano(Timestamp) AS ts_ns,
     ${seq} AS seq,
@@ -15,8 +16,15 @@ SELECT
     ${event_name} AS event_name,
     ScopeName,
     ResourceAttributes,
-    LogAttributes
+    LogAttributes,
+    ${line_id} AS line_id,
+    TraceFlags,
+    ScopeVersion,
+    ScopeAttributes,
+    ResourceSchemaUrl,
+    ScopeSchemaUrl
 FROM ${table}
 WHERE ${where}
 ORDER BY ${order}
+LIMIT 1 BY ${dedup}
 LIMIT {limit:UInt32}
