@@ -19,7 +19,7 @@ export class Feed {
   private es: EventSource | null = null;
   private pending: ViewRecord[] = [];
   private flushing = 0;
-  private loading = new Set<string>();
+  private loading = new Map<string, Promise<void>>();
   private reopenTimer = 0;
   /** Highest seq delivered per task run (duplicates are dropped, never shown twice). */
   private readonly lastSeq = new Map<string, number>();
@@ -223,16 +223,20 @@ export class Feed {
     if (side === "after" && this.nextCursor) void this.loadAfter();
   }
 
-  private async once(key: string, fn: () => Promise<void>): Promise<void> {
-    if (this.loading.has(key)) return;
-    this.loading.add(key);
-    try {
-      await fn();
-    } catch (e) {
-      this.events.onError?.(e);
-    } finally {
-      window.setTimeout(() => this.loading.delete(key), 50);
-    }
+  /** One request per key at a time: a second caller waits for the first's answer. */
+  private once(key: string, fn: () => Promise<void>): Promise<void> {
+    const running = this.loading.get(key);
+    if (running) return running;
+    // Answered: the same request is not repeated for a moment (a view that still sees
+    // placeholders there asks again, but not in a tight loop).
+    const p = fn()
+      .catch((e) => this.events.onError?.(e))
+      .finally(() => {
+        this.loading.set(key, Promise.resolve());
+        window.setTimeout(() => this.loading.delete(key), 100);
+      });
+    this.loading.set(key, p);
+    return p;
   }
 
   /** Lines from ``from`` on (seq mode): merged into the window, or a new window. */
