@@ -1,5 +1,5 @@
 // The single-page app: a router over /, /runs/{id}, /tasks/{id}, and the sign-in form.
-import { ApiError, getToken, setToken } from "./api";
+import { ApiError, apiGet, getToken, setToken } from "./api";
 import { clear, h } from "./dom";
 import { failed, Page, runPage, runsPage, taskPage } from "./pages";
 
@@ -36,8 +36,32 @@ async function route(): Promise<void> {
     else page = await runsPage(root, crumbs);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) signIn(getToken() ? "That token was refused." : "This server needs a token.");
-    else page = failed(root, e);
+    else {
+      page = failed(root, e);
+      if (e instanceof ApiError && e.status === 404) waitFor(path);
+    }
   }
+}
+
+/** A task or run that is not there (yet): look again every few seconds, and open it once
+ * it is (another tenant's looks the same as one that has not started: it never opens). */
+function waitFor(path: string): void {
+  root.querySelector(".notfound")?.append(h("p", { class: "muted" }, "Looking again every 3 s…"));
+  const api = `/api/v1${window.location.pathname}/logs`;
+  const timer = window.setInterval(async () => {
+    if (decodeURIComponent(window.location.pathname) !== path) return window.clearInterval(timer);
+    try {
+      const resp = await apiGet<{ records: unknown[] }>(api, { limit: 1 });
+      if (resp.records.length) {
+        window.clearInterval(timer);
+        void route();
+      }
+    } catch {
+      /* still not there */
+    }
+  }, 3000);
+  const prev = page;
+  page = { destroy: () => { window.clearInterval(timer); prev?.destroy(); } };
 }
 
 window.addEventListener("tasklogs:unauthorized", () => {

@@ -70,9 +70,11 @@ class Viewer:
         )
         return tid
 
-    def live(self, *, token: str = ACME, run: str | None = None, name: str = "live") -> LiveTask:
-        """A running task that prints what the test writes to it (``end(code)`` ends it)."""
-        tid = f"tr-{uuid.uuid4().hex[:12]}"
+    def live(
+        self, *, token: str = ACME, run: str | None = None, name: str = "live", tid: str = ""
+    ) -> LiveTask:
+        """A running task that prints what the test writes to it (``end()`` ends it)."""
+        tid = tid or f"tr-{uuid.uuid4().hex[:12]}"
         script = 'while IFS= read -r l; do [ "$l" = __END__ ] && exit 0; printf "%s\\n" "$l"; done'
         proc = subprocess.Popen(
             self.argv(tid, run or f"run-{uuid.uuid4().hex[:8]}", name, script),

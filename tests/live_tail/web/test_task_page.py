@@ -4,6 +4,8 @@ permalinks, groups, search, errors, repeats, tenancy."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
@@ -320,3 +322,13 @@ def test_filter_mode_shows_only_matching_lines(viewer: Viewer, page: Page) -> No
     ]
     page.get_by_label("filter").uncheck()
     expect(msg(page, "hay 299")).to_be_visible()
+
+
+def test_a_task_opened_before_it_starts_shows_it_when_it_does(viewer: Viewer, page: Page) -> None:
+    tid = f"tr-later-{uuid.uuid4().hex[:8]}"
+    page.goto(f"/tasks/{tid}")  # not there yet: an empty log, or "not found" (runs index)
+    page.wait_for_timeout(500)
+    task = viewer.live(tid=tid, name="late")
+    task.write("here now")
+    expect(msg(page, "here now")).to_be_visible(timeout=20_000)
+    task.end()
