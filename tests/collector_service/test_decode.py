@@ -135,7 +135,7 @@ def test_zero_and_empty_values_take_the_exact_path() -> None:
         "empty": (sv(""), ""),
         "false": (AnyValue(bool_value=False), "false"),
         "zero": (AnyValue(double_value=0.0), "0.0"),
-        "bytes": (AnyValue(bytes_value=b"\x01\xff"), '"01ff"'),
+        "bytes": (AnyValue(bytes_value=b"\x01\xff"), "Af8="),
         "unset": (AnyValue(), ""),
     }
     record = LogRecord(
@@ -197,3 +197,126 @@ def test_per_record_fix_ups_apply_to_exactly_the_records_that_need_them() -> Non
     assert batch.trace_flags == [1, 0xFF, 0, 0]
     assert batch.trace_id == ["", "", bytes(range(16)).hex(), ""]
     assert batch.span_id == ["", "", "", bytes(range(8)).hex()]
+
+
+def _one(record: LogRecord, resource: Resource | None = None) -> LogBatch:
+    rl = ResourceLogs(
+        resource=resource
+        or Resource(
+            attributes=[kv("cicd.pipeline.task.run.id", sv("t")), kv("service.name", sv("s"))]
+        ),
+        scope_logs=[ScopeLogs(log_records=[record])],
+    )
+    return decode_request(ExportLogsServiceRequest(resource_logs=[rl]))
+
+
+def _arr(*values: AnyValue) -> AnyValue:
+    return AnyValue(array_value=ArrayValue(values=list(values)))
+
+
+def _map(**values: AnyValue) -> AnyValue:
+    return AnyValue(kvlist_value=KeyValueList(values=[kv(k, v) for k, v in values.items()]))
+
+
+def test_bytes_are_base64_and_non_finite_doubles_never_make_invalid_json() -> None:
+    nested = _map(
+        b=AnyValue(bytes_value=b"\x00\xffhi"),
+        nan=AnyValue(double_value=float("nan")),
+        arr=_arr(
+            AnyValue(double_value=float("inf")),
+            AnyValue(double_value=float("-inf")),
+            AnyValue(double_value=1.5),
+            AnyValue(bytes_value=b""),
+            AnyValue(),
+        ),
+    )
+    record = LogRecord(
+        time_unix_nano=1,
+        body=nested,
+        attributes=[
+            kv("bytes", AnyValue(bytes_value=b"\x00\xffhi")),
+            kv("nan", AnyValue(double_value=float("nan"))),
+            kv("inf", AnyValue(double_value=float("inf"))),
+            kv("ninf", AnyValue(double_value=float("-inf"))),
+            kv("nested", nested),
+        ],
+    )
+    batch = _one(record)
+    expected = {"b": "AP9oaQ==", "nan": "NaN", "arr": ["Infinity", "-Infinity", 1.5, "", None]}
+    # Strict JSON (no NaN/Infinity literals): every stored JSON text parses with them refused.
+    strict = json.JSONDecoder(parse_constant=lambda c: pytest.fail(f"invalid JSON {c}"))
+    assert strict.decode(batch.body[0]) == expected
+    attrs = batch.log_attributes[0]
+    assert (attrs["bytes"], attrs["nan"], attrs["inf"], attrs["ninf"]) == (
+        "AP9oaQ==",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+    )
+    assert strict.decode(attrs["nested"]) == expected
+    # Top-level bytes and doubles in the body: plain text, as the contrib exporter's AsString.
+    assert _one(LogRecord(body=AnyValue(bytes_value=b"\x01\xff"))).body == ["Af8="]
+    assert _one(LogRecord(body=AnyValue(double_value=float("nan")))).body == ["NaN"]
+
+
+def test_observed_timestamp_and_dropped_counts_have_columns() -> None:
+    rl = ResourceLogs(
+        resource=Resource(
+            attributes=[kv("cicd.pipeline.task.run.id", sv("t"))], dropped_attributes_count=3
+        ),
+        scope_logs=[
+            ScopeLogs(
+                scope=InstrumentationScope(name="s", dropped_attributes_count=2),
+                log_records=[
+                    LogRecord(
+                        time_unix_nano=5, observed_time_unix_nano=7, dropped_attributes_count=1
+                    ),
+                    LogRecord(observed_time_unix_nano=9),
+                ],
+            )
+        ],
+    )
+    batch = decode_request(ExportLogsServiceRequest(resource_logs=[rl]))
+    assert batch.timestamp == [5, 9]
+    assert batch.observed_timestamp == [7, 9]
+    assert batch.dropped_attributes_count == [1, 0]
+    assert batch.resource_dropped_attributes_count == [3, 3]
+    assert batch.scope_dropped_attributes_count == [2, 2]
+
+
+def test_optional_columns_left_empty_read_as_zeros_and_extend_pads() -> None:
+    built = LogBatch(timestamp=[1, 2], body=["a", "b"])  # a builder that skips them
+    cols = dict(zip(COLUMN_NAMES, built.columns(), strict=True))
+    assert cols["ObservedTimestamp"] == [0, 0]
+    assert cols["ScopeDroppedAttributesCount"] == [0, 0]
+    decoded = decode_request(make_request())
+    built.extend(decoded)
+    assert built.observed_timestamp == [0, 0, 0, 1_700_000_001_000_000_000]
+    decoded.extend(LogBatch(timestamp=[3]))
+    assert decoded.dropped_attributes_count == [0, 0, 0]
+
+
+def test_a_resource_without_task_identity_gets_one_derived_from_it() -> None:
+    bare = Resource(
+        attributes=[kv("service.name", sv("api")), kv("service.instance.id", sv("pod-7"))]
+    )
+    attrs = _one(LogRecord(body=sv("x")), bare).resource_attributes[0]
+    assert attrs["cicd.pipeline.task.run.id"] == "api/pod-7"
+    assert attrs["cicd.pipeline.run.id"] == "api/pod-7"
+    assert attrs["cicd.pipeline.task.name"] == "api"
+    assert attrs["cicd.pipeline.name"] == "api"
+    assert attrs["tasklogs.identity.derived"] == (
+        "cicd.pipeline.task.run.id,cicd.pipeline.run.id,cicd.pipeline.task.name,cicd.pipeline.name"
+    )
+    on_host = Resource(attributes=[kv("host.name", sv("box"))])
+    assert _one(LogRecord(), on_host).resource_attributes[0]["cicd.pipeline.task.run.id"] == (
+        "unknown_service/box"
+    )
+    nothing = _one(LogRecord(), Resource()).resource_attributes[0]
+    assert nothing["cicd.pipeline.task.run.id"] == "unknown_service/default"
+    # A task run without a pipeline run is a run of its own; what was sent is kept.
+    sent = _one(LogRecord()).resource_attributes[0]
+    assert (sent["cicd.pipeline.task.run.id"], sent["cicd.pipeline.run.id"]) == ("t", "t")
+    assert sent["tasklogs.identity.derived"] == (
+        "cicd.pipeline.run.id,cicd.pipeline.task.name,cicd.pipeline.name"
+    )

@@ -132,6 +132,7 @@ async def test_identical_store_queries_in_flight_run_once(store: ClickHouseExpor
 
 
 def test_an_entry_with_seqs_out_of_order_goes_line_by_line() -> None:
-    chunk = chunks_from_batch(make_batch("tr-o", [5, 3, 6]))[0]
+    chunk = chunks_from_batch(make_batch("tr-o", [5, 3, 6]))[0]  # sorted: 3, 5, 6
+    chunk.lines[:2] = chunk.lines[1::-1]  # an entry made out of order: 5, 3, 6
     events = SharedEvents().task_events(Entry("1-0", (1, 0), chunk), "tr-o", "build")
     assert not events.ordered

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 
 from collector_service.component.config import StrictModel
 from collector_service.errors import ConfigError
@@ -34,6 +34,20 @@ class AuthConfig(StrictModel):
     tenants: dict[str, TenantConfig] = {}
     #: Key that signs short-lived query tokens (EventSource cannot send headers).
     signing_key: SecretStr | None = None
+    #: ``/metrics`` (the API's and ``tasklogs worker --metrics-endpoint``'s) needs a bearer
+    #: token of any tenant. Off by default: metrics carry no log content and no tenant
+    #: names, and Prometheus scrapes them; bind the API to loopback or turn this on.
+    protect_metrics: bool = False
+    #: ``/docs``, ``/openapi.json`` need a bearer token of any tenant (the static Swagger
+    #: assets stay public). Off by default: the API description is no secret.
+    protect_docs: bool = False
+
+    @model_validator(mode="after")
+    def _protect_needs_tenants(self) -> AuthConfig:
+        for flag in ("protect_metrics", "protect_docs"):
+            if getattr(self, flag) and not self.tenants:
+                raise ValueError(f"{flag} needs auth.tenants (no token could pass)")
+        return self
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -15,7 +15,8 @@ can catch everything tasklogs-specific in one place::
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
     └── StoreError             a history query failed, or the store cannot be reached
         ├── StoreBusyError     the store is owned by another process (embedded chDB)
-        └── QueryError         the query itself is invalid (e.g. a regex the store refuses)
+        └── QueryError         the query itself is invalid: asking again cannot help (400)
+            └── PatternError   a user regular expression RE2 refuses or over the size limit
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "ExportError",
+    "PatternError",
     "PermanentExportError",
     "QueryError",
     "RequestTooLargeError",
@@ -97,5 +99,12 @@ class StoreBusyError(StoreError):
 
 
 class QueryError(StoreError):
-    """The store refused the query itself (a regular expression it cannot compile):
-    asking again cannot help; the API answers 400."""
+    """The query itself is invalid (e.g. a regex the store refuses): asking again cannot
+    help; the API answers 400."""
+
+
+class PatternError(QueryError):
+    """A user regular expression that RE2 refuses or that is over the size limit.
+
+    The caller's fault, never the store's: the HTTP API answers 400 with the message.
+    """

@@ -26,6 +26,7 @@ __all__ = [
     "RECEIVER_ACCEPTED",
     "RECEIVER_REFUSED",
     "REGISTRY",
+    "STORE_REFUSED_FOREIGN",
 ]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -40,6 +41,12 @@ RECEIVER_REFUSED = Counter(
     "tasklogs_receiver_refused_log_records",
     "Log records the receiver refused (backpressure, malformed, unauthenticated, rejected).",
     ["receiver", "transport", "reason"],
+    registry=REGISTRY,
+)
+STORE_REFUSED_FOREIGN = Counter(
+    "tasklogs_store_refused_foreign_log_records",
+    "Log records a store refused because another tenant owns their task run id.",
+    ["store"],
     registry=REGISTRY,
 )
 EXPORTER_SENT = Counter(

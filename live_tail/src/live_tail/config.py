@@ -32,6 +32,10 @@ class LiveTailConfig(BaseModel):
     heartbeat_s: float = Field(default=15, gt=0)
     #: Concurrent SSE streams per tenant (anonymous clients share one budget); over it: 429.
     max_streams_per_tenant: int = Field(default=200, ge=1)
+    #: Concurrent history queries (pages, downloads) per tenant (anonymous clients share
+    #: one budget); over it: 429 with ``Retry-After``, so one tenant's heavy queries cannot
+    #: take every store connection and worker thread from the others.
+    max_queries_per_tenant: int = Field(default=8, ge=1)
     #: Lines buffered per SSE client; a client that falls further behind re-reads the live
     #: stream (or the store) instead of holding server memory.
     client_buffer_lines: int = Field(default=10_000, ge=100)

@@ -1,9 +1,11 @@
 """Streamed downloads of a task run's or a pipeline run's history: text, NDJSON or CSV.
 
-Text is ``<RFC 3339 ns time> <severity> <body>`` per line (a run's lines carry
-``[task name]`` after the time); NDJSON is one history API ``Record`` per line; CSV has
-a header row. ``strip_ansi`` drops terminal escape sequences (colours, cursor moves)
-from bodies.
+Times are RFC 3339 to the nanosecond (:func:`rfc3339_ns`, the formatter ``tasklogs logs``
+uses too). Text is ``<time> <severity> <body>`` per line (a run's lines carry
+``[task name]`` after the time); a body of several lines prints its continuation lines
+indented to the body's column, so every line that starts at column 0 starts a record.
+NDJSON is one history API ``Record`` per line; CSV has a header row. ``strip_ansi``
+drops terminal escape sequences (colours, cursor moves) from bodies.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from dataclasses import replace
 from fastapi.responses import StreamingResponse
 
 from collector_service.component.store import StoredLog
-from live_tail.records import record_dict, rfc3339
+from collector_service.component.timefmt import rfc3339_ns
+from live_tail.records import record_dict
 
-__all__ = ["response"]
+__all__ = ["response", "text_line"]
 
 _MEDIA = {"text": "text/plain; charset=utf-8", "ndjson": "application/x-ndjson", "csv": "text/csv"}
 _EXT = {"text": "log", "ndjson": "ndjson", "csv": "csv"}
@@ -35,19 +38,25 @@ _CSV_COLUMNS = (
     "attributes",
     "task_name",
     "cursor",
+    "observed_timestamp",
 )
 # ECMA-48 CSI and OSC sequences and single-character escapes (a fixed, linear pattern).
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
+def text_line(r: StoredLog, run: bool = False) -> str:
+    """One record as a text line (``\n``-terminated); continuation lines indented."""
+    task = f"[{r.task_name or r.task_run_id}] " if run else ""
+    head = f"{rfc3339_ns(r.timestamp_ns)} {task}{r.severity_text:<5} "
+    body = r.body
+    if "\n" in body or "\r" in body:
+        indent = "\n" + " " * len(head)
+        body = indent.join(body.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return f"{head}{body}\n"
+
+
 def _text(records: list[StoredLog], run: bool) -> str:
-    if run:
-        return "".join(
-            f"{rfc3339(r.timestamp_ns)} [{r.task_name or r.task_run_id}] "
-            f"{r.severity_text:<5} {r.body}\n"
-            for r in records
-        )
-    return "".join(f"{rfc3339(r.timestamp_ns)} {r.severity_text:<5} {r.body}\n" for r in records)
+    return "".join(text_line(r, run) for r in records)
 
 
 def _ndjson(records: list[StoredLog]) -> str:
@@ -62,7 +71,7 @@ def _csv(records: list[StoredLog], header: bool) -> str:
     for r in records:
         writer.writerow(
             (
-                rfc3339(r.timestamp_ns),
+                rfc3339_ns(r.timestamp_ns),
                 r.seq,
                 r.severity_text,
                 r.severity_number,
@@ -72,6 +81,7 @@ def _csv(records: list[StoredLog], header: bool) -> str:
                 json.dumps(r.log_attributes, ensure_ascii=False),
                 r.task_name,
                 r.cursor.encode(),
+                rfc3339_ns(r.observed_timestamp_ns) if r.observed_timestamp_ns else "",
             )
         )
     return buf.getvalue()

@@ -3,23 +3,34 @@
 The store gets them in :class:`~collector_service.component.store.HistoryQuery` (so it can use its
 indexes); the API applies them again to what the store returns, which makes tenancy and
 filtering hold even on a store that does not implement every filter yet.
+
+``include``/``exclude`` are RE2 (:mod:`collector_service.component.patterns`), checked
+before any query is built: a pattern RE2 refuses answers 400 with RE2's reason. Matching
+is linear in the body, and :func:`filter_stored` moves large pages to a worker thread
+(RE2 releases the GIL while it matches), so no filter holds the event loop that also runs
+the receivers.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Annotated
 
 from fastapi import HTTPException, Query
+from starlette.concurrency import run_in_threadpool
 
+from collector_service.component.patterns import UserPattern, compile_pattern
 from collector_service.component.store import StoredLog
+from collector_service.errors import PatternError
 from live_tail.model import LiveLine
 from otel_sdk_ext.semconv import TASK_NAME
 
-__all__ = ["LineFilter", "filter_params"]
+__all__ = ["INLINE_FILTER_BYTES", "LineFilter", "filter_params", "filter_stored"]
+
+#: Pages whose bodies add up to more than this are filtered on a worker thread.
+INLINE_FILTER_BYTES = 256 * 1024
 
 _SEVERITY_NAMES = {
     "TRACE": 1,
@@ -41,8 +52,8 @@ class LineFilter:
     text: str | None = None
     attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     task_name: str | None = None
-    _include: re.Pattern[str] | None = None
-    _exclude: re.Pattern[str] | None = None
+    _include: UserPattern | None = None
+    _exclude: UserPattern | None = None
 
     @property
     def active(self) -> bool:
@@ -65,9 +76,9 @@ class LineFilter:
         body = line.body
         if self.text is not None and self.text.lower() not in body.lower():
             return False
-        if self._include is not None and self._include.search(body) is None:
+        if self._include is not None and not self._include.search(body):
             return False
-        if self._exclude is not None and self._exclude.search(body) is not None:
+        if self._exclude is not None and self._exclude.search(body):
             return False
         for key, value in self.attributes.items():
             got = line.attributes.get(key)
@@ -83,15 +94,23 @@ class LineFilter:
         return self.line_ok(LiveLine.from_stored(record), record.resource_attributes)
 
 
-def _compile(name: str, pattern: str | None) -> re.Pattern[str] | None:
+def _compile(name: str, pattern: str | None) -> UserPattern | None:
     if pattern is None:
         return None
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise HTTPException(
-            status_code=400, detail=f"{name}: invalid regular expression: {exc}"
-        ) from exc
+        return compile_pattern(name, pattern)
+    except PatternError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+
+
+async def filter_stored(
+    records: Sequence[StoredLog], keep: Callable[[StoredLog], bool], flt: LineFilter
+) -> list[StoredLog]:
+    """``records`` that ``keep`` accepts; on a worker thread when ``flt`` has a regex and
+    the page is large, so matching never holds the event loop."""
+    if (flt.include or flt.exclude) and sum(len(r.body) for r in records) > INLINE_FILTER_BYTES:
+        return await run_in_threadpool(lambda: [r for r in records if keep(r)])
+    return [r for r in records if keep(r)]
 
 
 def _severity(value: str | None) -> int | None:
@@ -113,8 +132,14 @@ def filter_params(
         Query(description="lowest severity: an OTel number 1..24 or TRACE/DEBUG/INFO/WARN/ERROR"),
     ] = None,
     level: Annotated[str | None, Query(description="the same as min_severity")] = None,
-    include: Annotated[str | None, Query(description="regex the body must match")] = None,
-    exclude: Annotated[str | None, Query(description="regex the body must not match")] = None,
+    include: Annotated[
+        str | None,
+        Query(description="RE2 regex the body must match (at most 1024 characters)"),
+    ] = None,
+    exclude: Annotated[
+        str | None,
+        Query(description="RE2 regex the body must not match (at most 1024 characters)"),
+    ] = None,
     text: Annotated[
         str | None, Query(min_length=1, description="case-insensitive substring of the body")
     ] = None,

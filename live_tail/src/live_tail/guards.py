@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
@@ -24,12 +27,50 @@ class Guards:
     authn: Authenticator
     signer: TokenSigner
     ctx: LiveContext
+    #: History queries in flight per tenant (:meth:`query_slot`).
+    queries: dict[str, int] = field(default_factory=dict)
+    #: Set whenever a query slot is released (wakes :meth:`queued_slot`).
+    freed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @contextmanager
+    def query_slot(self, ident: Identity) -> Iterator[None]:
+        """Hold one of the tenant's ``max_queries_per_tenant`` query slots (429 if none)."""
+        key, limit = ident.budget_key, self.ctx.config.max_queries_per_tenant
+        held = self.queries.get(key, 0)
+        if held >= limit:
+            LIVE_REFUSED.labels("query_limit").inc()
+            who = f"tenant {ident.tenant!r}" if ident.tenant else "anonymous clients"
+            raise HTTPException(
+                status_code=429,
+                detail=f"{who} already run {limit} history queries, the limit; retry later",
+                headers={"Retry-After": "1"},
+            )
+        self.queries[key] = held + 1
+        try:
+            yield
+        finally:
+            left = self.queries[key] - 1
+            if left:
+                self.queries[key] = left
+            else:
+                del self.queries[key]
+            self.freed.set()
 
     def header_identity(self, request: Request) -> Identity:
         return resolve_identity(request, self.authn, self.signer, allow_query=False)
 
     def any_identity(self, request: Request) -> Identity:
         return resolve_identity(request, self.authn, self.signer, allow_query=True)
+
+    @asynccontextmanager
+    async def queued_slot(self, ident: Identity) -> AsyncIterator[None]:
+        """:meth:`query_slot`, waiting for a free one instead of answering 429 (the pages
+        of a download that has started)."""
+        while self.queries.get(ident.budget_key, 0) >= self.ctx.config.max_queries_per_tenant:
+            self.freed.clear()
+            await self.freed.wait()
+        with self.query_slot(ident):
+            yield
 
     async def require_visible_task(self, task_run_id: str, ident: Identity) -> None:
         """404 for another tenant's task: the same answer as for a task that is not there."""

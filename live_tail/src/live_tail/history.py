@@ -35,6 +35,7 @@ from live_tail._shared import store_query
 from live_tail.auth import Identity
 from live_tail.filters import LineFilter, filter_params
 from live_tail.guards import Guards
+from live_tail.task_position import decode_cursor
 from live_tail.records import (
     HistoryResponse,
     RunHistoryResponse,
@@ -106,8 +107,8 @@ def paging(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
 ) -> Paging:
     try:
-        after = Cursor.decode(cursor) if cursor else None
-        upto = Cursor.decode(before) if before else None
+        after = decode_cursor(cursor) if cursor else None
+        upto = decode_cursor(before) if before else None
     except StoreError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return Paging(after, upto, tail, limit)
@@ -223,7 +224,8 @@ def _task_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         _one_mode(p, from_seq)
         store = _store(ctx)
         await guards.require_visible_task(task_run_id, ident)
-        page = await _page(store, _base(ident, sel, task_run_id=task_run_id), p, from_seq)
+        with guards.query_slot(ident):
+            page = await _page(store, _base(ident, sel, task_run_id=task_run_id), p, from_seq)
         body = page_json(
             "task_run_id",
             task_run_id,
@@ -252,8 +254,10 @@ def _task_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         store = _store(ctx)
         await guards.require_visible_task(task_run_id, ident)
         base = _base(ident, sel, task_run_id=task_run_id)
+        with guards.query_slot(ident):
+            pass  # 429 now, before the response starts, when every slot is taken
         return download.response(
-            task_run_id, format, _pages(store, base, ident), strip_ansi=ansi == "strip"
+            task_run_id, format, _pages(store, base, ident, guards), strip_ansi=ansi == "strip"
         )
 
     @app.get(
@@ -273,7 +277,8 @@ def _task_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         store = _store(ctx)
         await guards.require_visible_task(task_run_id, ident)
         base = _base(ident, sel, task_run_id=task_run_id)
-        return await _search(store, replace(base, match=search), first, ident)
+        with guards.query_slot(ident):
+            return await _search(store, replace(base, match=search), first, ident)
 
 
 def _run_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
@@ -297,7 +302,8 @@ def _run_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         _one_mode(p, None)
         store = _store(ctx)
         await guards.require_visible_run(run_id, ident)
-        page = await _page(store, _base(ident, sel, run_id=run_id, tasks=task), p, None)
+        with guards.query_slot(ident):
+            page = await _page(store, _base(ident, sel, run_id=run_id, tasks=task), p, None)
         records = [r for r in _mine(page.records, ident) if r.pipeline_run_id == run_id]
         return _json(page_json("run_id", run_id, records, page.next_cursor, page.prev_cursor))
 
@@ -322,8 +328,10 @@ def _run_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         store = _store(ctx)
         await guards.require_visible_run(run_id, ident)
         base = _base(ident, sel, run_id=run_id, tasks=task)
+        with guards.query_slot(ident):
+            pass  # 429 now, before the response starts, when every slot is taken
         return download.response(
-            run_id, format, _pages(store, base, ident), strip_ansi=ansi == "strip", run=True
+            run_id, format, _pages(store, base, ident, guards), strip_ansi=ansi == "strip", run=True
         )
 
     @app.get(
@@ -345,7 +353,8 @@ def _run_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         store = _store(ctx)
         await guards.require_visible_run(run_id, ident)
         base = _base(ident, sel, run_id=run_id, tasks=task)
-        return await _search(store, replace(base, match=search), first, ident)
+        with guards.query_slot(ident):
+            return await _search(store, replace(base, match=search), first, ident)
 
 
 def _match(
@@ -370,14 +379,15 @@ async def _search(store: LogStore, q: HistoryQuery, first: int, ident: Identity)
 
 
 async def _pages(
-    store: LogStore, base: HistoryQuery, ident: Identity
+    store: LogStore, base: HistoryQuery, ident: Identity, guards: Guards
 ) -> AsyncIterator[list[StoredLog]]:
     """Every record of ``base``, page by page (the response is already under way: a store
-    error ends it early)."""
+    error ends it early). Each page waits for one of the tenant's query slots."""
     after: Cursor | None = None
     while True:
         q = replace(base, after=after, limit=_DOWNLOAD_PAGE)
-        page = await run_in_threadpool(store.query, q)
+        async with guards.queued_slot(ident):
+            page = await run_in_threadpool(store.query, q)
         yield _mine(page.records, ident)
         if page.next_cursor is None:
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from collector_service.component.model import LogBatch
@@ -205,4 +206,19 @@ def chunks_from_batch(batch: LogBatch) -> list[Chunk]:
             merged[chunk.task_run_id] = chunk
         else:
             prev.lines.extend(chunk.lines)
+    for chunk in merged.values():
+        _in_seq_order(chunk.lines)
     return list(merged.values())
+
+
+def _in_seq_order(lines: list[LiveLine]) -> None:
+    """Sort a chunk's lines by ``tasklogs.seq`` when every line has one.
+
+    An OTLP request groups records by scope, so one batch of a task can carry
+    ``task.start`` (seq 1) and ``task.end`` (seq 5) under one scope before the output
+    lines 2..4 under another; streams deliver a chunk's lines in order and skip a seq at
+    or below the last one sent, so out of order they would lose 2..4.
+    """
+    seqs = [ln.seq for ln in lines]
+    if all(seqs) and any(a > b for a, b in pairwise(seqs)):
+        lines.sort(key=lambda ln: ln.seq)

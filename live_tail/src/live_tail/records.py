@@ -17,6 +17,7 @@ from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
 from collector_service.component.store import Cursor, StoredLog
+from collector_service.component.timefmt import rfc3339_ns
 
 __all__ = [
     "HistoryResponse",
@@ -38,9 +39,7 @@ _TIME_RE = re.compile(
 
 def rfc3339(ns: int) -> str:
     """``ns`` since the epoch as RFC 3339 in UTC with all nine fraction digits."""
-    seconds, fraction = divmod(ns, _NS)
-    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{fraction:09d}Z"
+    return rfc3339_ns(ns)
 
 
 def parse_time(name: str, text: str | None) -> int | None:

@@ -30,6 +30,7 @@ from live_tail.streams import (
     run_stream,
     task_stream,
 )
+from live_tail.task_position import decode_cursor
 
 __all__ = ["HistoryResponse", "StreamToken", "build_router"]
 
@@ -116,7 +117,8 @@ def _live_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
             str | None, Header(description="id of the last event received (seq, or its place)")
         ] = None,
         after_seq: Annotated[
-            int | None, Query(ge=0, description="resume after this seq (like Last-Event-ID)")
+            int | None,
+            Query(ge=0, le=2**63 - 1, description="resume after this seq (like Last-Event-ID)"),
         ] = None,
     ) -> SSEResponse:
         """Recent lines of a task run, then live lines until its ``end``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from collector_service.component.store import Cursor
+from collector_service.component.store import Cursor, StoredLog
 from collector_service.errors import StoreError
 from live_tail import sse
 from live_tail._shared import (
@@ -28,9 +28,10 @@ from live_tail._shared import (
 )
 from live_tail.auth import Identity
 from live_tail.bus import Entry
-from live_tail.filters import LineFilter
+from live_tail.filters import LineFilter, filter_stored
 from live_tail.model import EntryId, LiveLine
 from live_tail.run_rebuild import ALL, Fill, fill_events, rebuild_items
+from live_tail.task_position import MAX_RESUME_CHARS, decode_cursor, in_range
 
 __all__ = ["RunPosition", "parse_run_id", "run_stream"]
 
@@ -50,19 +51,21 @@ def parse_run_id(text: str) -> RunPosition | None:
     """``<ms>-<n>/<index>[/<seq>/<task run id>]`` or ``s/<cursor>``; ``None`` when
     malformed."""
     head, sep, tail = text.partition("/")
-    if not sep:
+    if not sep or len(text) > MAX_RESUME_CHARS:
         return None
     try:
         if head == "s":
-            return RunPosition(cursor=Cursor.decode(tail))
+            return RunPosition(cursor=decode_cursor(tail))
         ms, _, n = head.partition("-")
         index, _, rest = tail.partition("/")
         floor = None
         if rest:
             seq, _, tid = rest.partition("/")
-            if not tid or int(seq) < 0:
+            if not tid or not in_range(int(seq)):
                 return None
             floor = (tid, int(seq))
+        if not in_range(int(ms), int(n), int(index)):
+            return None
         return RunPosition(entry=(int(ms), int(n)), index=int(index), floor=floor)
     except (ValueError, StoreError):
         return None
@@ -99,6 +102,9 @@ class _RunStream:
                 if line.is_end:
                     out.append(end_event(line, chunk.task_run_id, f"{entry.id}/{i}"))
 
+    def _stored_ok(self, record: StoredLog) -> bool:
+        return record.pipeline_run_id == self.run_id and self.flt.stored_ok(record)
+
     async def from_store(self, after: Cursor | None, newest: int) -> AsyncIterator[list[bytes]]:
         while True:
             q = store_query(
@@ -111,9 +117,8 @@ class _RunStream:
             )
             records, nxt = await self.ctx.query(q)
             out: list[bytes] = []
-            for r in records:
-                if r.pipeline_run_id != self.run_id or not self.flt.stored_ok(r):
-                    continue
+            matched = await filter_stored(records, self._stored_ok, self.flt)
+            for r in matched:
                 tid = r.task_run_id
                 self.stored_seq[tid] = max(self.stored_seq.get(tid, 0), r.seq)
                 line = LiveLine.from_stored(r)

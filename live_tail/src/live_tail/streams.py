@@ -31,7 +31,7 @@ from live_tail._shared import (
 )
 from live_tail.auth import Identity
 from live_tail.bus import Entry, Subscription, TaskInfo
-from live_tail.filters import LineFilter
+from live_tail.filters import LineFilter, filter_stored
 from live_tail.model import EntryId, LiveLine
 from live_tail.run_streams import RunPosition, parse_run_id, run_stream
 from live_tail.task_position import TaskPosition, line_id, parse_task_id, stored_line_id
@@ -188,7 +188,9 @@ class _TaskStream:
             self.ident, self.flt, task_run_id=self.tid, newest=True, limit=min(10_000, count)
         )
         records, _ = await self.ctx.query(q)
-        keep = [r for r in records if (below is None or r.seq < below) and self.flt.stored_ok(r)]
+        keep = await filter_stored(
+            records, lambda r: (below is None or r.seq < below) and self.flt.stored_ok(r), self.flt
+        )
         self.emit_stored(keep[-count:], out)
         return out
 

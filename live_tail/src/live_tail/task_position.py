@@ -16,7 +16,37 @@ from collector_service.component.store import Cursor
 from collector_service.errors import StoreError
 from live_tail.model import EntryId, LiveLine, parse_entry_id
 
-__all__ = ["TaskPosition", "line_id", "parse_task_id", "stored_line_id"]
+__all__ = [
+    "MAX_POSITION",
+    "MAX_RESUME_CHARS",
+    "TaskPosition",
+    "decode_cursor",
+    "in_range",
+    "line_id",
+    "parse_task_id",
+    "stored_line_id",
+]
+
+#: Largest seq, timestamp, entry part or index a client may name (the stores' Int64).
+MAX_POSITION = 2**63 - 1
+#: Longest cursor or ``Last-Event-ID`` accepted (real ones are well under 200 characters).
+MAX_RESUME_CHARS = 1024
+
+
+def decode_cursor(text: str) -> Cursor:
+    """A client's cursor, bounded in length and range; :class:`StoreError` otherwise
+    (without echoing an oversized input)."""
+    if len(text) > MAX_RESUME_CHARS:
+        raise StoreError(f"invalid cursor: longer than {MAX_RESUME_CHARS} characters")
+    cursor = Cursor.decode(text)
+    if max(cursor.seq, cursor.timestamp_ns) > MAX_POSITION:
+        raise StoreError(f"invalid cursor {text!r}: position out of range")
+    return cursor
+
+
+def in_range(*values: int) -> bool:
+    """Whether every value is a position a store can hold (0..MAX_POSITION)."""
+    return all(0 <= v <= MAX_POSITION for v in values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +74,23 @@ def stored_line_id(line: LiveLine, cursor: Cursor) -> str:
 
 def parse_task_id(text: str) -> TaskPosition | None:
     """``N``, ``<ms>-<n>/<index>`` or ``s/<cursor>``; ``None`` when malformed."""
+    if len(text) > MAX_RESUME_CHARS:
+        return None
     try:
-        if text.isdigit():
-            return TaskPosition(seq=int(text))
-        head, sep, tail = text.partition("/")
-        if not sep:
-            return None
-        if head == "s":
-            cursor = Cursor.decode(tail)
-            return TaskPosition(seq=cursor.seq, after_ts=cursor.timestamp_ns, cursor=cursor)
-        if "-" not in head or not tail.isdigit():
-            return None
-        return TaskPosition(entry=parse_entry_id(head), index=int(tail))
+        return _parse_task_id(text)
     except (ValueError, StoreError):
         return None
+
+
+def _parse_task_id(text: str) -> TaskPosition | None:
+    if text.isdigit():
+        seq = int(text)
+        return TaskPosition(seq=seq) if in_range(seq) else None
+    head, sep, tail = text.partition("/")
+    if sep and head == "s":
+        cursor = decode_cursor(tail)
+        return TaskPosition(seq=cursor.seq, after_ts=cursor.timestamp_ns, cursor=cursor)
+    if not sep or "-" not in head or not tail.isdigit():
+        return None
+    entry, index = parse_entry_id(head), int(tail)
+    return TaskPosition(entry=entry, index=index) if in_range(*entry, index) else None

@@ -38,8 +38,17 @@ def _desc(store: ClickHouseExporter) -> dict[str, tuple[str, str, str]]:
 def test_columns_are_the_contrib_ones_plus_materialized_identity(store: ClickHouseExporter) -> None:
     desc = _desc(store)
     assert {name: desc[name][0] for name in CONTRIB_COLUMNS} == CONTRIB_COLUMNS
-    # TimestampTime: what older Grafana plugin versions filter on, filled from Timestamp.
-    assert desc["TimestampTime"][1:] == ("DEFAULT", "toDateTime(Timestamp)")
+    # TimestampTime: what Grafana's datasource (<= 4.20) filters on when it exists; an
+    # alias of Timestamp, so that filter is a Timestamp range (no column of its own).
+    assert desc["TimestampTime"][1:] == ("ALIAS", "toDateTime(Timestamp)")
+    # The contrib v0.151+ materialized resource columns.
+    for key in ("k8s.pod.name", "k8s.namespace.name", "deployment.environment.name"):
+        column = desc[f"__otel_materialized_{key}"]
+        assert column == ("LowCardinality(String)", "MATERIALIZED", f"ResourceAttributes['{key}']")
+    # What the contrib table drops, kept here.
+    assert desc["ObservedTimestamp"][0] == "DateTime64(9)"
+    for name in ("", "Resource", "Scope"):
+        assert desc[f"{name}DroppedAttributesCount"][0] == "UInt32"
     assert desc["TaskRunId"][1] == "MATERIALIZED"
     assert desc["PipelineRunId"][1] == "MATERIALIZED"
     assert (desc["Seq"][0], desc["Seq"][1]) == ("UInt64", "MATERIALIZED")
@@ -66,8 +75,8 @@ def test_table_has_sort_key_partitions_ttl_and_skip_indexes(
         }
         has_text = store._has_text_index()
     assert sorting_key == "TaskRunId, Seq, Timestamp, LineId"
-    assert partition_key == "toDate(TimestampTime)"
-    assert "TTL TimestampTime + toIntervalSecond(604800)" in ddl
+    assert partition_key == "toDate(Timestamp)"
+    assert "TTL toDateTime(Timestamp) + toIntervalSecond(604800)" in ddl
     assert "ttl_only_drop_parts = 1" in ddl
     assert "non_replicated_deduplication_window = 1000" in ddl
     assert indexes["idx_trace_id"] == "bloom_filter"
@@ -141,7 +150,7 @@ def test_cluster_mode_generates_on_cluster_replicated_and_distributed_ddl() -> N
         "'{replica}')" in create_local
     )
     assert "non_replicated_deduplication_window" not in create_local
-    assert "TTL TimestampTime + toIntervalSecond(86400)" in create_local
+    assert "TTL toDateTime(Timestamp) + toIntervalSecond(86400)" in create_local
     assert "CREATE TABLE IF NOT EXISTS `logs`.`otel_logs` ON CLUSTER `prod`" in create_dist
     assert "AS `logs`.`otel_logs_local`" in create_dist
     assert (
@@ -192,10 +201,10 @@ def test_invalid_cluster_name_is_refused() -> None:
 
 def test_retention_defaults_to_seven_days_and_none_keeps_rows_forever() -> None:
     default = Schema(ClickHouseConfig(database="logs")).statements("tokenbf")
-    assert any("TTL TimestampTime + toIntervalSecond(604800)" in s for s in default)
+    assert any("TTL toDateTime(Timestamp) + toIntervalSecond(604800)" in s for s in default)
     forever = ClickHouseConfig.model_validate({"database": "logs", "ttl": "none"})
     assert forever.ttl is None
-    assert not any("TTL TimestampTime" in s for s in Schema(forever).statements("tokenbf"))
+    assert not any("TTL toDateTime" in s for s in Schema(forever).statements("tokenbf"))
     explicit = ClickHouseConfig.model_validate({"ttl": "24h"})
     assert explicit.ttl is not None
     assert explicit.ttl.total_seconds() == 86_400

@@ -45,10 +45,14 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, data_dir=args.data_dir)
     host = ServiceHost.from_config(config)
     if args.metrics_endpoint:
-        from prometheus_client import start_http_server
+        from collector_service.cli.metrics_server import serve_metrics
 
-        addr, _, port = args.metrics_endpoint.rpartition(":")
         # The core's metrics and every registry the extensions add.
-        start_http_server(int(port), addr=addr or "127.0.0.1", registry=host.metrics)
+        serve_metrics(
+            args.metrics_endpoint,
+            host.metrics,
+            host.authenticator,
+            protect=host.auth.protect_metrics,
+        )
     asyncio.run(run_worker(config, args.exporter, drain_timeout=args.drain_timeout, host=host))
     return 0

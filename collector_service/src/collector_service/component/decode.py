@@ -5,12 +5,23 @@ lists. Resource and scope attributes are converted once per resource / scope and
 by reference. Values follow the contrib ClickHouse exporter: attribute values become
 strings (arrays and maps as JSON), an empty record timestamp falls back to the observed
 timestamp, trace and span ids are lower-case hex or empty.
+
+Where the contrib exporter's conversion breaks, OTLP/JSON (the protobuf JSON mapping)
+decides: bytes are standard base64 (plain at the top level, a JSON string inside an
+array or map); a double that is NaN or infinite is ``NaN`` / ``Infinity`` /
+``-Infinity`` (a JSON string inside an array or map), so the stored JSON is always valid.
+
+A resource without a task identity gets one derived from it
+(:mod:`collector_service.component.identity`). The observed timestamp and the
+dropped-attribute counts (record, resource, scope) are kept in columns of their own.
 """
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from itertools import repeat
 from typing import Any
 
@@ -18,6 +29,7 @@ from google.protobuf.message import DecodeError as _ProtobufDecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from collector_service.component.identity import fill_identity
 from collector_service.component.model import LogBatch
 from collector_service.errors import DecodeError
 from otel_sdk_ext.semconv import SERVICE_NAME, TENANT
@@ -27,6 +39,7 @@ __all__ = [
     "any_value_to_str",
     "count_records",
     "decode_request",
+    "double_to_str",
     "parse_request",
 ]
 
@@ -40,8 +53,24 @@ def parse_request(payload: bytes) -> ExportLogsServiceRequest:
     return request
 
 
+#: Non-finite doubles as the protobuf JSON mapping (OTLP/JSON) spells them.
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def double_to_str(value: float) -> str:
+    """A double as stored: Python's shortest round-trip form; ``NaN``, ``Infinity``,
+    ``-Infinity`` for the non-finite ones (as OTLP/JSON writes them)."""
+    text = repr(value)
+    return _NON_FINITE.get(text, text)
+
+
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
 def any_value_to_python(value: AnyValue) -> Any:
-    """An OTLP ``AnyValue`` as the plain Python value (for JSON output)."""
+    """An OTLP ``AnyValue`` as the plain Python value for JSON output (always valid JSON:
+    bytes become base64 strings, non-finite doubles the strings ``NaN``/``Infinity``)."""
     kind = value.WhichOneof("value")
     if kind is None:
         return None
@@ -50,7 +79,10 @@ def any_value_to_python(value: AnyValue) -> Any:
     if kind == "kvlist_value":
         return {kv.key: any_value_to_python(kv.value) for kv in value.kvlist_value.values}
     if kind == "bytes_value":
-        return value.bytes_value.hex()
+        return _base64(value.bytes_value)
+    if kind == "double_value":
+        d = value.double_value
+        return d if math.isfinite(d) else double_to_str(d)
     return getattr(value, kind)
 
 
@@ -61,11 +93,22 @@ def any_value_to_str(value: AnyValue) -> str:
         return value.string_value
     if kind is None:
         return ""
-    if kind == "bool_value":
-        return "true" if value.bool_value else "false"
-    if kind in ("int_value", "double_value"):
-        return str(getattr(value, kind))
-    return json.dumps(any_value_to_python(value), separators=(",", ":"), ensure_ascii=False)
+    scalar = _SCALARS.get(kind)
+    if scalar is not None:
+        return scalar(value)
+    return json.dumps(
+        any_value_to_python(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+#: How each scalar kind becomes the stored string (the contrib exporter's ``AsString``,
+#: with OTLP/JSON's spelling of non-finite doubles).
+_SCALARS: dict[str, Callable[[AnyValue], str]] = {
+    "bool_value": lambda v: "true" if v.bool_value else "false",
+    "int_value": lambda v: str(v.int_value),
+    "double_value": lambda v: double_to_str(v.double_value),
+    "bytes_value": lambda v: _base64(v.bytes_value),
+}
 
 
 def _value_str(value: AnyValue) -> str:
@@ -111,30 +154,35 @@ def decode_request(
         r_attrs = _attributes(rl.resource.attributes)
         if tenant is not None:
             r_attrs[TENANT] = tenant
+        fill_identity(r_attrs)
         r_service = r_attrs.get(SERVICE_NAME, "")
         r_url = rl.schema_url
+        r_dropped = rl.resource.dropped_attributes_count
         for sl in rl.scope_logs:
             recs = sl.log_records
             n = len(recs)
             if not n:
                 continue
-            (ts, observed, trace, span, flags, sev_text, sev_num, body, attrs, event) = zip(
-                *[
-                    (
-                        r.time_unix_nano,
-                        r.observed_time_unix_nano,
-                        r.trace_id,
-                        r.span_id,
-                        r.flags,
-                        r.severity_text,
-                        r.severity_number,
-                        r.body.string_value,
-                        _attributes(r.attributes),
-                        r.event_name,
-                    )
-                    for r in recs
-                ],
-                strict=True,
+            (ts, observed, trace, span, flags, sev_text, sev_num, body, attrs, event, dropped) = (
+                zip(
+                    *[
+                        (
+                            r.time_unix_nano,
+                            r.observed_time_unix_nano,
+                            r.trace_id,
+                            r.span_id,
+                            r.flags,
+                            r.severity_text,
+                            r.severity_number,
+                            r.body.string_value,
+                            _attributes(r.attributes),
+                            r.event_name,
+                            r.dropped_attributes_count,
+                        )
+                        for r in recs
+                    ],
+                    strict=True,
+                )
             )
             scope = sl.scope
             s_attrs = _attributes(scope.attributes)
@@ -160,7 +208,24 @@ def decode_request(
             out.scope_attributes.extend(repeat(s_attrs, n))
             out.log_attributes.extend(attrs)
             out.event_name.extend(event)
+            _extend_optional(out, start, n)
+            out.observed_timestamp.extend(observed)
+            out.dropped_attributes_count.extend(dropped)
+            out.resource_dropped_attributes_count.extend(repeat(r_dropped, n))
+            out.scope_dropped_attributes_count.extend(repeat(scope.dropped_attributes_count, n))
     return out
+
+
+def _extend_optional(out: LogBatch, start: int, n: int) -> None:
+    """Pad the optional columns of a batch built elsewhere that left them empty."""
+    if len(out.observed_timestamp) != start:
+        for col in (
+            out.observed_timestamp,
+            out.dropped_attributes_count,
+            out.resource_dropped_attributes_count,
+            out.scope_dropped_attributes_count,
+        ):
+            col.extend([0] * (start - len(col)))
 
 
 def count_records(request: ExportLogsServiceRequest) -> int:

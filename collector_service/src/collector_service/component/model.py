@@ -6,6 +6,10 @@ the lists straight to a columnar insert without building per-row objects. Resour
 scope attribute dicts are shared by reference between the records that carry them.
 
 Timestamps are integers in nanoseconds since the Unix epoch.
+
+The last columns (:data:`OPTIONAL_COLUMNS`: the observed timestamp and the three
+dropped-attribute counts) may be left empty by a builder that has nothing to put there:
+an empty list means 0 for every record, and :meth:`LogBatch.columns` fills it in.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["COLUMN_NAMES", "LogBatch"]
+__all__ = ["COLUMN_NAMES", "OPTIONAL_COLUMNS", "LogBatch"]
 
 Attributes = dict[str, str]
 
@@ -36,7 +40,14 @@ COLUMN_NAMES: tuple[str, ...] = (
     "ScopeAttributes",
     "LogAttributes",
     "EventName",
+    "ObservedTimestamp",
+    "DroppedAttributesCount",
+    "ResourceDroppedAttributesCount",
+    "ScopeDroppedAttributesCount",
 )
+#: Columns beyond the contrib exporter's: a table may lack them, a builder may leave them
+#: empty (0 for every record). The observed timestamp is 0 when the producer sent none.
+OPTIONAL_COLUMNS: frozenset[str] = frozenset(COLUMN_NAMES[-4:])
 
 
 @dataclass(slots=True)
@@ -59,6 +70,10 @@ class LogBatch:
     scope_attributes: list[Attributes] = field(default_factory=list)
     log_attributes: list[Attributes] = field(default_factory=list)
     event_name: list[str] = field(default_factory=list)
+    observed_timestamp: list[int] = field(default_factory=list)
+    dropped_attributes_count: list[int] = field(default_factory=list)
+    resource_dropped_attributes_count: list[int] = field(default_factory=list)
+    scope_dropped_attributes_count: list[int] = field(default_factory=list)
     #: Deduplication token: a batch replayed with the same token (after a writer crash)
     #: must be stored at most once. ``None`` when the batch cannot be replayed.
     token: str | None = field(default=None, compare=False)
@@ -67,13 +82,26 @@ class LogBatch:
         return len(self.timestamp)
 
     def columns(self) -> list[list[Any]]:
-        """The column lists in :data:`COLUMN_NAMES` order (no copies)."""
-        return [getattr(self, name) for name in _FIELDS]
+        """The column lists in :data:`COLUMN_NAMES` order (no copies, but an optional
+        column left empty comes as a list of zeros)."""
+        n = len(self)
+        cols: list[list[Any]] = [getattr(self, name) for name in _FIELDS]
+        for i in _OPTIONAL_INDEXES:
+            if len(cols[i]) != n:
+                cols[i] = _padded(cols[i], n)
+        return cols
 
     def extend(self, other: LogBatch) -> None:
         """Append every record of ``other`` to this batch."""
+        mine, theirs = len(self), len(other)
         for name in _FIELDS:
-            getattr(self, name).extend(getattr(other, name))
+            col, more = getattr(self, name), getattr(other, name)
+            if name in _OPTIONAL_FIELDS and (len(col) != mine or len(more) != theirs):
+                if not col and not more:
+                    continue  # both left empty: stays empty (all zeros)
+                col[:] = _padded(col, mine)
+                more = _padded(more, theirs)
+            col.extend(more)
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Each record as a dict keyed by column name (for tests and debugging, not hot paths)."""
@@ -85,3 +113,12 @@ class LogBatch:
 #: The column fields of :class:`LogBatch`, in :data:`COLUMN_NAMES` order.
 _FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LogBatch) if f.name != "token")
 assert len(_FIELDS) == len(COLUMN_NAMES)
+_OPTIONAL_INDEXES: tuple[int, ...] = tuple(
+    i for i, name in enumerate(COLUMN_NAMES) if name in OPTIONAL_COLUMNS
+)
+_OPTIONAL_FIELDS: frozenset[str] = frozenset(_FIELDS[i] for i in _OPTIONAL_INDEXES)
+
+
+def _padded(values: list[Any], n: int) -> list[Any]:
+    """``values`` (all of them, or none: a column left empty) as ``n`` values, 0 filled."""
+    return [*values[:n], *([0] * (n - len(values)))] if len(values) < n else values

@@ -14,7 +14,9 @@ Selection
     - ``min_severity``: ``SeverityNumber >= min_severity`` (1..24, OTel numbers).
     - ``text``: case-insensitive substring of ``Body`` (``%``/``_`` are literal).
     - ``include`` / ``exclude``: regular expression that ``Body`` must / must not match
-      (the common subset of RE2 and POSIX ERE: ``. * + ? | () [] ^ $ {m,n}``).
+      (RE2, checked with :func:`~collector_service.component.patterns.compile_pattern`
+      when the query is built; write the common subset of RE2 and POSIX ERE:
+      ``. * + ? | () [] ^ $ {m,n}``, which PostgreSQL reads the same way).
     - ``attributes``: for every ``key=value``, the record's log attribute ``key`` equals
       ``value``, or, when the record has no such log attribute, its resource attribute
       ``key`` does.
@@ -61,6 +63,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
+from collector_service.component.patterns import compile_pattern
 from collector_service.errors import StoreError
 from otel_sdk_ext.semconv import PIPELINE_RUN_ID, TASK_NAME, TASK_RUN_ID, TENANT
 
@@ -75,9 +78,15 @@ __all__ = [
     "PartitionInfo",
     "RetentionReport",
     "RetentionReporter",
+    "RunCursor",
+    "RunIndex",
+    "RunSummaryRow",
+    "RunsPage",
+    "RunsQuery",
     "SearchResult",
     "SearchableStore",
     "StoredLog",
+    "TaskSummaryRow",
 ]
 
 MAX_PAGE = 10_000
@@ -188,6 +197,11 @@ class HistoryQuery:
             raise StoreError("since must not be after until")
         if self.text == "":
             raise StoreError("text must not be empty")
+        # RE2 (and its limits) for every store: raises PatternError (the caller's fault).
+        if self.include is not None:
+            compile_pattern("include", self.include)
+        if self.exclude is not None:
+            compile_pattern("exclude", self.exclude)
 
     @property
     def by_task(self) -> bool:
@@ -222,6 +236,10 @@ class StoredLog:
     scope_attributes: dict[str, str] = field(default_factory=dict)
     resource_schema_url: str = ""
     scope_schema_url: str = ""
+    #: When the record was observed (OTLP ``observed_time_unix_nano``); 0 when not sent.
+    observed_timestamp_ns: int = 0
+    #: Attributes the producer dropped from this record (OTLP ``dropped_attributes_count``).
+    dropped_attributes_count: int = 0
 
     @property
     def task_run_id(self) -> str:
@@ -314,4 +332,118 @@ class RetentionReport:
 class RetentionReporter(Protocol):
     def retention_report(self) -> RetentionReport:
         """Partitions, rows, bytes on disk and oldest row per table, plus what was dropped."""
+        ...
+
+
+# -- the runs index (docs/read-api.md, "Runs index") -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSummaryRow:
+    """One task run as a store's summary table holds it (no log-table scan).
+
+    ``tenant`` is the tenant that first wrote the task run: it owns it for good.
+    ``result`` and ``exit_code`` come from its ``tasklogs.task.end`` record (``""`` /
+    ``None`` while it has none); ``end_ns`` is that record's timestamp.
+    """
+
+    task_run_id: str
+    pipeline_run_id: str
+    tenant: str
+    pipeline_name: str = ""
+    task_name: str = ""
+    service_name: str = ""
+    attempt: int = 0
+    first_ns: int = 0
+    last_ns: int = 0
+    line_count: int = 0
+    error_count: int = 0
+    first_error_seq: int | None = None
+    max_seq: int = 0
+    result: str = ""
+    exit_code: int | None = None
+    end_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RunCursor:
+    """Position in the newest-first runs list: after the run started at ``start_ns``."""
+
+    start_ns: int
+    run_id: str
+
+    def encode(self) -> str:
+        return f"{self.start_ns}:{self.run_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> RunCursor:
+        head, sep, run_id = text.partition(":")
+        if not sep or not head.isdigit() or not run_id:
+            raise StoreError(f"invalid runs cursor {text!r}")
+        return cls(int(head), run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RunsQuery:
+    """One page of pipeline runs, newest first (by the start of their first task run).
+
+    Only task runs of ``tenant`` count (``None``: every tenant's). ``pipeline``: exact
+    pipeline name. ``since_ns`` <= start < ``until_ns``. ``text``: case-insensitive
+    substring of the pipeline name, the run id or one of its task names. Task runs
+    without a pipeline run id belong to no run and are not listed.
+    """
+
+    tenant: str | None = None
+    pipeline: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    text: str | None = None
+    after: RunCursor | None = None
+    limit: int = 50
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 1000:
+            raise StoreError(f"limit must be between 1 and 1000, got {self.limit}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummaryRow:
+    """One pipeline run of the index: the task runs the query's tenant owns in it."""
+
+    run_id: str
+    pipeline_name: str
+    tasks: list[TaskSummaryRow]
+
+    @property
+    def start_ns(self) -> int:
+        return min(t.first_ns for t in self.tasks)
+
+    @property
+    def cursor(self) -> RunCursor:
+        return RunCursor(self.start_ns, self.run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RunsPage:
+    runs: list[RunSummaryRow]
+    #: Set when the page is full (``len(runs) == limit``), else ``None``.
+    next_cursor: RunCursor | None
+
+
+@runtime_checkable
+class RunIndex(Protocol):
+    """The runs index a store keeps beside its log table (synchronous, thread-safe).
+
+    Order: ``runs`` newest first by ``(start_ns, run_id)`` descending; a run's tasks by
+    ``(first_ns, task_run_id)``. ``tenant=None`` means no restriction.
+    """
+
+    def runs(self, query: RunsQuery) -> RunsPage: ...
+
+    def run(self, run_id: str, tenant: str | None) -> RunSummaryRow | None:
+        """The run with its task runs owned by ``tenant``; ``None`` when it has none."""
+        ...
+
+    def task(self, task_run_id: str, tenant: str | None) -> TaskSummaryRow | None:
+        """The task run, if it exists and ``tenant`` (when given) owns it."""
         ...

@@ -69,6 +69,16 @@ class ExporterRunner:
     def room(self) -> int:
         return self._capacity - self._pending
 
+    def fits(self, records: int) -> bool:
+        """Whether an entry of ``records`` may be queued now.
+
+        One that fits the room left, or any entry when the queue is empty: a request
+        larger than the whole ``queue_size`` is taken alone (the bound is then that one
+        request, itself bounded by the receiver's size limits) rather than refused
+        forever. So a refusal for a full queue is only ever sent when a retry can succeed.
+        """
+        return self._pending == 0 or self.room() >= records
+
     async def start(self) -> None:
         """Start the exporter (may do I/O and raise) and the worker loop."""
         await self.handle.start()

@@ -34,7 +34,9 @@ class Pipeline:
         Returns once the entry is as safe as this pipeline makes it (queued in memory
         here; in the durable Redis stream there): the receiver acknowledges after that.
         A best-effort runner (the live tail) whose queue is full skips the entry (counted)
-        rather than refuse it. Raises :class:`BackpressureError` past a durable bound and
+        rather than refuse it. An entry larger than a queue's whole capacity is taken
+        when that queue is empty (:meth:`ExporterRunner.fits`), so a refusal is always
+        one that a retry can overcome. Raises :class:`BackpressureError` past a durable bound and
         :class:`~collector_service.errors.UnavailableError` when Redis is unreachable.
         """
         if self.durable is not None:
@@ -48,7 +50,7 @@ class Pipeline:
         takers: list[ExporterRunner] = []
         skipped: list[ExporterRunner] = []
         for runner in self.runners:
-            if runner.room() >= entry.records:
+            if runner.fits(entry.records):
                 takers.append(runner)
             elif runner.best_effort:  # the live tail: skipped for it alone, never refused
                 skipped.append(runner)
@@ -56,7 +58,8 @@ class Pipeline:
                 self.refused_records += entry.records
                 raise BackpressureError(
                     f"exporter {runner.component_id} queue is full "
-                    f"({runner.pending}/{runner.capacity} records)",
+                    f"({runner.pending}/{runner.capacity} records queued, this request "
+                    f"has {entry.records}; retry when it drains)",
                     retry_after=1.0,
                 )
         for runner in skipped:

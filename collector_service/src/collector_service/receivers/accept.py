@@ -28,10 +28,11 @@ from prometheus_client.context_managers import Timer
 
 from collector_service.auth import Authenticator, bearer_token
 from collector_service.component.decode import count_records
+from collector_service.component.identity import IdentityWarner
 from collector_service.errors import AuthError, BackpressureError, UnavailableError
 from collector_service.metrics import RECEIVER_ACCEPTED, RECEIVER_REFUSED, REGISTRY
 from collector_service.pipeline.entry import IngestEntry
-from otel_sdk_ext.semconv import TASK_RUN_ID
+from otel_sdk_ext.semconv import PIPELINE_RUN_ID, TASK_NAME, TASK_RUN_ID
 
 __all__ = [
     "REASONS",
@@ -84,6 +85,8 @@ class ReceiverSettings:
 
     receiver_id: str = "otlp"
     require_task_identity: bool = False
+    #: Export requests of one tenant in flight at once (0: no limit).
+    max_requests_per_tenant: int = 0
 
 
 def _has_task_identity(rl: ResourceLogs) -> bool:
@@ -105,6 +108,9 @@ class Ingestor:
         self._settings = settings
         self._pipeline = pipeline
         self._auth = authenticator
+        self._identity = IdentityWarner(settings.receiver_id)
+        #: Export requests in flight per tenant ("" for anonymous senders).
+        self._inflight: dict[str, int] = {}
 
     @property
     def receiver_id(self) -> str:
@@ -138,8 +144,17 @@ class Ingestor:
     def _apply_rules(
         self, request: ExportLogsServiceRequest, payload: bytes
     ) -> tuple[ExportLogsServiceRequest, bytes, int, str]:
-        """Drop resources the rules reject; returns (request, payload, rejected, message)."""
+        """Drop resources the rules reject; returns (request, payload, rejected, message).
+
+        Without ``require_task_identity``, a resource without a task run id is kept (the
+        decoder derives its identity) and its producer is warned about, once.
+        """
         if not self._settings.require_task_identity:
+            for rl in request.resource_logs:
+                if not _has_task_identity(rl):
+                    self._identity.note(
+                        rl.resource.attributes, sum(len(sl.log_records) for sl in rl.scope_logs)
+                    )
             return request, payload, 0, ""
         keep: list[ResourceLogs] = []
         rejected = 0
@@ -154,7 +169,9 @@ class Ingestor:
         kept.resource_logs.extend(keep)
         message = (
             f"{rejected} log records rejected: their resource has no {TASK_RUN_ID} "
-            "(receivers.otlp.require_task_identity is on)"
+            "resource attribute (the task run they belong to; set it, with "
+            f"{PIPELINE_RUN_ID} and {TASK_NAME}, on the producer's resource), and "
+            "receivers.otlp.require_task_identity is on"
         )
         return kept, kept.SerializeToString(), rejected, message
 
@@ -174,6 +191,17 @@ class Ingestor:
         request, payload, rejected, message = self._apply_rules(request, payload)
         records = count_records(request)
         if records:
+            key = tenant or ""
+            limit = self._settings.max_requests_per_tenant
+            held = self._inflight.get(key, 0)
+            if limit and held >= limit:
+                self.refused(transport, "backpressure", records + rejected)
+                who = f"tenant {tenant!r}" if tenant else "anonymous senders"
+                raise BackpressureError(
+                    f"{who} already have {limit} Export requests in flight, the limit; retry later",
+                    retry_after=1.0,
+                )
+            self._inflight[key] = held + 1
             try:
                 await self._pipeline.submit(
                     IngestEntry(request=request, records=records, payload=payload, tenant=tenant)
@@ -184,6 +212,12 @@ class Ingestor:
             except BackpressureError:
                 self.refused(transport, "backpressure", records + rejected)
                 raise
+            finally:
+                left = self._inflight[key] - 1
+                if left:
+                    self._inflight[key] = left
+                else:
+                    del self._inflight[key]
             RECEIVER_ACCEPTED.labels(self.receiver_id, transport).inc(records)
         if not rejected:
             return _EMPTY

@@ -80,3 +80,7 @@ class OtlpReceiverConfig(StrictModel):
     #: Reject (via ``partial_success``) records whose resource lacks
     #: ``cicd.pipeline.task.run.id``; the rest of the request is accepted.
     require_task_identity: bool = False
+    #: Export requests of one tenant (anonymous senders share one budget) in flight at
+    #: once in this receiver; past it that tenant gets ``RESOURCE_EXHAUSTED`` / 429 with a
+    #: retry hint, so one flooding tenant cannot take every slot from the others.
+    max_requests_per_tenant: int = Field(default=64, ge=1)

@@ -28,7 +28,7 @@ import math
 import ssl
 
 import uvicorn
-from google.protobuf.message import Message
+from google.protobuf.message import EncodeError, Message
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from starlette.applications import Starlette
@@ -141,7 +141,10 @@ class OtlpHttpReceiver:
             parsed = parse_json_request(body)
         else:  # pure Python work: a thread lets the event loop run in between
             parsed = await asyncio.to_thread(parse_json_request, body)
-        return parsed, parsed.SerializeToString()
+        try:
+            return parsed, parsed.SerializeToString()
+        except (EncodeError, RecursionError) as exc:  # a safety net: depth is bounded
+            raise DecodeError(f"malformed ExportLogsServiceRequest: {exc}") from None
 
     async def _logs(self, request: Request) -> Response:
         with self._ingestor.timer(_TRANSPORT):

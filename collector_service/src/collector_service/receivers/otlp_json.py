@@ -8,6 +8,12 @@ Encoding"): ``traceId``/``spanId`` are hex, enums may be integers (or names), 64
 integers may be strings or numbers, ``bytesValue`` is base64, unknown fields are ignored.
 Keys are lowerCamelCase; the original snake_case names are accepted too, as the
 Collector does.
+
+Nesting is bounded: an ``AnyValue`` may hold arrays and key/value lists at most
+:data:`MAX_VALUE_DEPTH` levels deep, which keeps the message within protobuf's own
+recursion limit (100 nested messages), so what is accepted here can be serialized and
+parsed again by the writers; deeper input, and JSON too deep for the parser itself, is a
+:class:`DecodeError` (HTTP 400), like a too deeply nested binary protobuf body.
 """
 
 from __future__ import annotations
@@ -32,9 +38,13 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from collector_service.errors import DecodeError
 
-__all__ = ["parse_json_request"]
+__all__ = ["MAX_VALUE_DEPTH", "parse_json_request"]
 
 _Obj = dict[str, Any]
+
+#: Nested ``arrayValue``/``kvlistValue`` levels an ``AnyValue`` may have (a body or an
+#: attribute value): 5 + 3 messages per level stays within protobuf's limit of 100.
+MAX_VALUE_DEPTH = 30
 
 
 def _get(obj: _Obj, camel: str, snake: str) -> Any:
@@ -106,16 +116,17 @@ def _base64(value: Any, where: str) -> bytes:
         raise DecodeError(f"{where}: not base64") from None
 
 
-def _array(value: Any, where: str) -> ArrayValue:
+def _array(value: Any, where: str, depth: int) -> ArrayValue:
     values = _list(_obj(value, where).get("values"), where + ".values")
-    return ArrayValue(values=[_any(x, where + "[]") for x in values])
+    return ArrayValue(values=[_any(x, where + "[]", depth) for x in values])
 
 
-def _kvlist(value: Any, where: str) -> KeyValueList:
-    return KeyValueList(values=_attributes(_obj(value, where).get("values"), where))
+def _kvlist(value: Any, where: str, depth: int) -> KeyValueList:
+    return KeyValueList(values=_attributes(_obj(value, where).get("values"), where, depth))
 
 
 _Convert = Callable[[Any, str], Any]
+_Nested = Callable[[Any, str, int], Any]
 
 #: AnyValue JSON key -> (field, converter); the first known key of the object wins.
 _ANY_KINDS: dict[str, tuple[str, _Convert]] = {}
@@ -124,28 +135,44 @@ for _camel, _field, _conv in (
     ("boolValue", "bool_value", _bool),
     ("intValue", "int_value", _int),
     ("doubleValue", "double_value", _double),
-    ("arrayValue", "array_value", _array),
-    ("kvlistValue", "kvlist_value", _kvlist),
     ("bytesValue", "bytes_value", _base64),
 ):
     _ANY_KINDS[_camel] = _ANY_KINDS[_field] = (_field, _conv)
+#: The kinds that nest (and so count towards :data:`MAX_VALUE_DEPTH`).
+_NESTED_KINDS: dict[str, tuple[str, _Nested]] = {}
+for _camel, _field, _nest in (
+    ("arrayValue", "array_value", _array),
+    ("kvlistValue", "kvlist_value", _kvlist),
+):
+    _NESTED_KINDS[_camel] = _NESTED_KINDS[_field] = (_field, _nest)
 
 
-def _any(value: Any, where: str) -> AnyValue:
+def _any(value: Any, where: str, depth: int = 0) -> AnyValue:
     for key, item in _obj(value, where).items():
+        if item is None:
+            continue
         kind = _ANY_KINDS.get(key)
-        if kind is not None and item is not None:
+        if kind is not None:
             field, convert = kind
             return AnyValue(**{field: convert(item, f"{where}.{key}")})
+        nested = _NESTED_KINDS.get(key)
+        if nested is not None:
+            if depth >= MAX_VALUE_DEPTH:
+                raise DecodeError(f"{where}: values nested deeper than {MAX_VALUE_DEPTH} levels")
+            field, nest = nested
+            return AnyValue(**{field: nest(item, f"{where}.{key}", depth + 1)})
     return AnyValue()
 
 
-def _attributes(items: Any, where: str) -> list[KeyValue]:
+def _attributes(items: Any, where: str, depth: int = 0) -> list[KeyValue]:
     out = []
     for item in _list(items, where + ".attributes"):
         kv = _obj(item, where + ".attributes[]")
         out.append(
-            KeyValue(key=_str(kv.get("key"), where + ".key"), value=_any(kv.get("value"), where))
+            KeyValue(
+                key=_str(kv.get("key"), where + ".key"),
+                value=_any(kv.get("value"), where, depth),
+            )
         )
     return out
 
@@ -230,6 +257,8 @@ def parse_json_request(body: bytes) -> ExportLogsServiceRequest:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeError(f"malformed JSON: {exc}") from exc
+    except RecursionError:  # the C parser counts its depth and stops cleanly
+        raise DecodeError("malformed JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise DecodeError("malformed ExportLogsServiceRequest: the JSON body must be an object")
     try:

@@ -153,7 +153,9 @@ class Service:
         if not self.authenticator.enabled:
             _log.warning("no auth.tenants configured: receivers accept anonymous requests")
         for rid, rcfg in self.config.receivers.items():
-            settings = ReceiverSettings(rid, rcfg.require_task_identity)
+            settings = ReceiverSettings(
+                rid, rcfg.require_task_identity, rcfg.max_requests_per_tenant
+            )
             ingestor = Ingestor(settings, self.pipeline, self.authenticator)
             protocols = rcfg.protocols
             started: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []

@@ -14,7 +14,38 @@ from dataclasses import dataclass
 from tasklogs_clickhouse._sql import qualified, quote_identifier, render
 from tasklogs_clickhouse.config import ClickHouseConfig
 
-__all__ = ["BODY_INDEXES", "Schema", "body_index_kind"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "BODY_INDEXES",
+    "MATERIALIZED_RESOURCE",
+    "RUN_PROJECTION_DDL",
+    "Schema",
+    "body_index_kind",
+]
+
+#: The contrib exporter's (v0.151+) materialized resource attribute columns.
+MATERIALIZED_RESOURCE: tuple[str, ...] = tuple(
+    f"`__otel_materialized_{key}` LowCardinality(String) "
+    f"MATERIALIZED ResourceAttributes['{key}'] CODEC(ZSTD(1))"
+    for key in (
+        "k8s.cluster.name",
+        "k8s.container.name",
+        "k8s.deployment.name",
+        "k8s.namespace.name",
+        "k8s.node.name",
+        "k8s.pod.name",
+        "k8s.pod.uid",
+        "deployment.environment.name",
+    )
+)
+#: Columns the contrib table lacks that tasklogs writes (collector_service's
+#: OPTIONAL_COLUMNS): what the OTel data model has and the contrib exporter drops.
+ADDED_COLUMNS: tuple[str, ...] = (
+    "ObservedTimestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))",
+    "DroppedAttributesCount UInt32 CODEC(ZSTD(1))",
+    "ResourceDroppedAttributesCount UInt32 CODEC(ZSTD(1))",
+    "ScopeDroppedAttributesCount UInt32 CODEC(ZSTD(1))",
+)
 
 #: The ``Body`` skip index per kind: the text (inverted) index where the engine has one,
 #: the contrib exporter's token bloom filter otherwise.
@@ -23,6 +54,10 @@ BODY_INDEXES = {
     "tokenbf": "INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8",
     "none": "",
 }
+#: A pipeline run's history in its order (``_history.RUN_PROJECTION`` names it).
+RUN_PROJECTION_DDL = (
+    "PROJECTION by_run (SELECT * ORDER BY (PipelineRunId, Timestamp, TaskRunId, Seq, LineId))"
+)
 _REPLICATED = "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
 
 
@@ -57,6 +92,22 @@ class Schema:
     def storage_table(self) -> str:
         return qualified(self.config.database, self.storage_table_name)
 
+    @property
+    def index_table(self) -> str:
+        """The runs index (one row per task run, see ``sql/create_task_runs.sql``)."""
+        return qualified(self.config.database, f"{self.config.table}_task_runs")
+
+    @property
+    def index_view(self) -> str:
+        return qualified(self.config.database, f"{self.config.table}_task_runs_mv")
+
+    def index_ttl(self) -> str:
+        """Index rows go with the last of their task run's lines."""
+        ttl = self.config.ttl
+        if ttl is None:
+            return ""
+        return f"TTL toDateTime(LastTs) + toIntervalSecond({int(ttl.total_seconds())})"
+
     def _on_cluster(self) -> str:
         name = self.config.cluster_name
         return f"ON CLUSTER {quote_identifier(name, what='cluster')}" if name else ""
@@ -75,7 +126,7 @@ class Schema:
             )
         ttl = ""
         if cfg.ttl is not None:
-            ttl = f"TTL TimestampTime + toIntervalSecond({int(cfg.ttl.total_seconds())})"
+            ttl = f"TTL toDateTime(Timestamp) + toIntervalSecond({int(cfg.ttl.total_seconds())})"
         index = BODY_INDEXES[body_index]
         settings = ""
         if not self.clustered:
@@ -87,6 +138,9 @@ class Schema:
                 on_cluster=on_cluster,
                 engine=_REPLICATED if self.clustered else "MergeTree",
                 body_index=f",\n    {index}" if index else "",
+                materialized_resource="".join(f"    {c},\n" for c in MATERIALIZED_RESOURCE)[:-1],
+                added_columns="".join(f"    {c},\n" for c in ADDED_COLUMNS)[:-1],
+                projection=f",\n    {RUN_PROJECTION_DDL}" if cfg.run_projection else "",
                 ttl=ttl,
                 settings=settings,
             )
@@ -105,6 +159,18 @@ class Schema:
                 )
             )
         return out
+
+    def upgrade_statements(self) -> list[str]:
+        """``ADD COLUMN IF NOT EXISTS`` for every column added since the first schema, on
+        the storage table and (cluster) the Distributed one: a table an older tasklogs
+        created gains them in place (idempotent, metadata only)."""
+        on_cluster = self._on_cluster()
+        tables = [self.storage_table, self.table] if self.clustered else [self.table]
+        return [
+            render("add_column", table=table, on_cluster=on_cluster, column=column)
+            for table in tables
+            for column in (*MATERIALIZED_RESOURCE, *ADDED_COLUMNS)
+        ]
 
     def rows_source(self) -> str:
         """The rows with their ``_partition_id``: the table, or every replica's local one."""

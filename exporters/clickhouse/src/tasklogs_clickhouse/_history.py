@@ -22,8 +22,10 @@ from collector_service.component.store import Cursor, HistoryPage, HistoryQuery,
 from otel_sdk_ext.semconv import TASK_NAME, TENANT
 from tasklogs_clickhouse._sql import render
 
-__all__ = ["LINE_ID", "Columns", "build", "build_count", "page_from_rows"]
+__all__ = ["LINE_ID", "RUN_PROJECTION", "Columns", "build", "build_count", "page_from_rows"]
 
+#: The projection of a tasklogs table in pipeline-run order (see sql/create_table.sql).
+RUN_PROJECTION = "by_run"
 #: The tie-breaker column of a tasklogs table.
 LINE_ID = "LineId"
 #: The tie-breaker where the table has no ``LineId`` (a contrib-created table): a hash of
@@ -44,6 +46,8 @@ class Columns:
     seq: str = "Seq"
     event_name: str = "EventName"
     line_id: str = LINE_ID
+    observed: str = "toUnixTimestamp64Nano(ObservedTimestamp)"
+    dropped: str = "DroppedAttributesCount"
 
     @classmethod
     def for_table(cls, present: set[str]) -> Columns:
@@ -58,6 +62,10 @@ class Columns:
             seq="Seq" if "Seq" in present else "toUInt64OrZero(LogAttributes['tasklogs.seq'])",
             event_name="EventName" if "EventName" in present else "''",
             line_id=LINE_ID if LINE_ID in present else _CONTENT_HASH,
+            observed="toUnixTimestamp64Nano(ObservedTimestamp)"
+            if "ObservedTimestamp" in present
+            else "0",
+            dropped="DroppedAttributesCount" if "DroppedAttributesCount" in present else "0",
         )
 
 
@@ -211,6 +219,8 @@ def _exprs(cols: Columns) -> dict[str, str]:
         "seq": cols.seq,
         "event_name": cols.event_name,
         "line_id": cols.line_id,
+        "observed": cols.observed,
+        "dropped": cols.dropped,
     }
 
 
@@ -236,6 +246,8 @@ def page_from_rows(q: HistoryQuery, rows: Sequence[Sequence[Any]]) -> HistoryPag
             scope_attributes=dict(r[16]),
             resource_schema_url=str(r[17]),
             scope_schema_url=str(r[18]),
+            observed_timestamp_ns=int(r[19]),
+            dropped_attributes_count=int(r[20]),
         )
         for r in rows
     ]

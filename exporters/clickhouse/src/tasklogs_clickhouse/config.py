@@ -29,6 +29,12 @@ class ClickHouseConfig(BaseModel):
     #: Create the database and table when missing. ``false`` writes into an existing table
     #: (e.g. one the contrib exporter created), using whatever columns it has.
     create_schema: bool = True
+    #: Keep the runs index (a materialized view into ``<table>_task_runs``, see
+    #: docs/read-api.md). Unset: as ``create_schema``. On a table another writer created
+    #: (``create_schema: false``) set it ``true`` to add the view and index beside it (the
+    #: rows already there are indexed once, at creation); without it the runs routes
+    #: answer 503 and tenancy falls back to the task's first stored record.
+    runs_index: bool | None = None
     #: Rows older than this are dropped by ClickHouse (whole parts, ``ttl_only_drop_parts``).
     #: Seven days by default; ``none`` keeps rows forever.
     ttl: Duration | None = Field(default=timedelta(hours=168))
@@ -43,6 +49,10 @@ class ClickHouseConfig(BaseModel):
     #: Recent insert blocks a non-replicated table remembers for deduplication (a batch
     #: replayed with the same token within this many inserts is stored once).
     dedup_window: int = Field(default=1000, ge=0)
+    #: A projection of the table in pipeline-run order, so a run's first page reads a few
+    #: granules in order instead of sorting the whole run (costs a second copy of the rows
+    #: and more insert work; ``false`` leaves it out of a new table).
+    run_projection: bool = True
 
     @field_validator("database", "table", "cluster_name")
     @classmethod
@@ -71,6 +81,10 @@ class ClickHouseConfig(BaseModel):
         if value is not None and value.total_seconds() < 1:
             raise ValueError("ttl must be at least 1s (or none to keep rows forever)")
         return value
+
+    @property
+    def wants_runs_index(self) -> bool:
+        return self.create_schema if self.runs_index is None else self.runs_index
 
     def resolved_dsn(self, data_dir: Path) -> str:
         """The DSN to connect to: the configured one or ``chdb://<data_dir>/chdb``."""

@@ -26,14 +26,19 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
-from collector_service.component.model import COLUMN_NAMES, LogBatch
+from collector_service.component.model import COLUMN_NAMES, OPTIONAL_COLUMNS, LogBatch
+from collector_service.component.ownership import keep_owned, owner_claims
 from collector_service.component.store import (
     MAX_PAGE,
     HistoryPage,
     HistoryQuery,
     PartitionInfo,
     RetentionReport,
+    RunsPage,
+    RunsQuery,
+    RunSummaryRow,
     SearchResult,
+    TaskSummaryRow,
 )
 from collector_service.errors import (
     PermanentExportError,
@@ -41,7 +46,7 @@ from collector_service.errors import (
     RetryableExportError,
     StoreError,
 )
-from tasklogs_clickhouse import _history, _ownership
+from tasklogs_clickhouse import _history, _index, _ownership
 from tasklogs_clickhouse._ddl import Schema, body_index_kind
 from tasklogs_clickhouse._sql import render
 from tasklogs_clickhouse.config import ClickHouseConfig
@@ -49,8 +54,9 @@ from tasklogs_clickhouse.config import ClickHouseConfig
 __all__ = ["ClickHouseExporter"]
 
 _log = logging.getLogger(__name__)
-#: Columns a contrib-created table may lack (older contrib versions had no EventName).
-_OPTIONAL_COLUMNS = frozenset({"EventName"})
+#: Columns a contrib-created table may lack (older contrib versions had no EventName; no
+#: contrib version has the observed timestamp or the dropped-attribute counts).
+_OPTIONAL_COLUMNS = frozenset({"EventName", *OPTIONAL_COLUMNS})
 
 
 class ClickHouseExporter:
@@ -67,6 +73,8 @@ class ClickHouseExporter:
         self._insert_columns: list[str] = list(COLUMN_NAMES)
         self._present: frozenset[str] = frozenset(COLUMN_NAMES)
         self._columns = _history.Columns()
+        self._index: _index.Index | None = None
+        self._run_settings: dict[str, Any] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -93,6 +101,7 @@ class ClickHouseExporter:
             if self.config.create_schema:
                 self._create_schema()
             self._learn_columns()
+            self._start_index()
         except ClickHouseError as exc:
             self.shutdown()
             raise StoreError(f"ClickHouse at {_redact(self.dsn)}: {exc}") from exc
@@ -105,6 +114,8 @@ class ClickHouseExporter:
         client = self._require_client()
         kind = body_index_kind(self.config.body_index, self._has_text_index())
         for statement in self.schema.statements(kind):
+            client.command(statement)
+        for statement in self.schema.upgrade_statements():
             client.command(statement)
 
     def _has_text_index(self) -> bool:
@@ -127,6 +138,45 @@ class ClickHouseExporter:
         if _history.LINE_ID in present:
             self._insert_columns.append(_history.LINE_ID)
         self._columns = _history.Columns.for_table(present)
+        self._run_settings = self._projection_settings()
+
+    def _projection_settings(self) -> dict[str, Any]:
+        """Run queries prefer the run projection when the table has it (the optimizer
+        otherwise counts marks only and misses that it reads in order)."""
+        rows = (
+            self._require_client()
+            .query(
+                "SELECT create_table_query FROM system.tables "
+                "WHERE database = {db:String} AND name = {table:String}",
+                parameters={"db": self.config.database, "table": self.schema.storage_table_name},
+            )
+            .result_rows
+        )
+        if rows and f"PROJECTION {_history.RUN_PROJECTION} " in str(rows[0][0]):
+            return {"preferred_optimize_projection_name": _history.RUN_PROJECTION}
+        return {}
+
+    def _start_index(self) -> None:
+        if not self.config.wants_runs_index:
+            return
+        if self.schema.clustered:
+            _log.warning(
+                "ClickHouse store %s: the runs index is not built on a cluster yet; "
+                "the runs routes answer 503",
+                self._table,
+            )
+            return
+        index = _index.Index(
+            self._table, self.schema.index_table, self.schema.index_view, self._columns
+        )
+        client = self._require_client()
+        existed = bool(client.command(f"EXISTS TABLE {self.schema.index_table}"))
+        window = f"SETTINGS non_replicated_deduplication_window = {int(self.config.dedup_window)}"
+        client.command(index.create_table("", self.schema.index_ttl(), window))
+        client.command(index.create_view(""))
+        if not existed:
+            client.command(index.backfill())
+        self._index = index
 
     def shutdown(self) -> None:
         if self._client is not None:
@@ -157,6 +207,10 @@ class ClickHouseExporter:
         if not len(batch):
             return
         client = self._require_client()
+        if self._index is not None:
+            batch = self._owned_rows(batch)
+            if not len(batch):
+                return
         columns = batch.columns()
         if not self._present.issuperset(COLUMN_NAMES):  # a contrib table without EventName
             columns = [c for n, c in zip(COLUMN_NAMES, columns, strict=True) if n in self._present]
@@ -166,6 +220,9 @@ class ClickHouseExporter:
         if self._insert_columns[-1] == _history.LINE_ID:
             columns = [*columns, line_ids(token, len(batch))]
         settings: dict[str, Any] = {"insert_deduplicate": 1, "insert_deduplication_token": token}
+        if self._index is not None:
+            # A replayed batch must not be counted twice by the runs index either.
+            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
         if self.schema.clustered:
             # Acknowledge only what the shards hold (and let them deduplicate it).
             settings["distributed_foreground_insert"] = 1
@@ -185,16 +242,71 @@ class ClickHouseExporter:
                 raise RetryableExportError(f"ClickHouse insert failed: {exc}") from exc
             raise PermanentExportError(f"ClickHouse rejected the batch: {exc}") from exc
 
+    def _owned_rows(self, batch: LogBatch) -> LogBatch:
+        """``batch`` without the records of task runs another tenant owns (counted)."""
+        index = self._require_index()
+        claims = owner_claims(batch)
+        if not claims:
+            return batch
+        sql, params = index.owners(sorted(claims))
+        try:
+            with self._lock:
+                rows = self._require_client().query(sql, parameters=params).result_rows
+        except OperationalError as exc:
+            raise RetryableExportError(f"ClickHouse ownership lookup failed: {exc}") from exc
+        except DatabaseError as exc:
+            raise RetryableExportError(f"ClickHouse ownership lookup failed: {exc}") from exc
+        owners = {str(tid): str(tenant) for tid, tenant in rows}
+        return keep_owned(batch, claims, owners, store="clickhouse")
+
+    def _require_index(self) -> _index.Index:
+        if self._index is None:
+            raise StoreError(
+                f"the ClickHouse store {self._table} keeps no runs index "
+                "(runs_index: false, or a cluster)"
+            )
+        return self._index
+
+    # -- runs index ----------------------------------------------------------------------
+
+    def _index_rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        try:
+            with self._lock:
+                return list(self._require_client().query(sql, parameters=params).result_rows)
+        except ClickHouseError as exc:
+            raise StoreError(f"runs index query failed: {exc}") from exc
+
+    def runs(self, query: RunsQuery) -> RunsPage:
+        sql, params = self._require_index().runs(query)
+        return _index.runs_page(query, self._index_rows(sql, params))
+
+    def run(self, run_id: str, tenant: str | None) -> RunSummaryRow | None:
+        sql, params = self._require_index().run(run_id, tenant)
+        rows = self._index_rows(sql, params)
+        if not rows:
+            return None
+        tasks = [_index.task_row(r) for r in rows]
+        return RunSummaryRow(run_id, max(t.pipeline_name for t in tasks), tasks)
+
+    def task(self, task_run_id: str, tenant: str | None) -> TaskSummaryRow | None:
+        sql, params = self._require_index().task(task_run_id, tenant)
+        rows = self._index_rows(sql, params)
+        return _index.task_row(rows[0]) if rows else None
+
     # -- read --------------------------------------------------------------------------
 
     def query(self, query: HistoryQuery) -> HistoryPage:
         sql, params = _history.build(query, self._columns, self._table)
-        return _history.page_from_rows(query, self._rows(sql, params, "history query"))
+        rows = self._rows(sql, params, "history query", self._settings(query))
+        return _history.page_from_rows(query, rows)
 
     def count(self, query: HistoryQuery) -> int:
         sql, params = _history.build_count(query, self._columns, self._table)
-        rows = self._rows(sql, params, "count")
+        rows = self._rows(sql, params, "count", self._settings(query))
         return int(rows[0][0]) if rows else 0
+
+    def _settings(self, query: HistoryQuery) -> dict[str, Any] | None:
+        return None if query.by_task or not self._run_settings else self._run_settings
 
     def search(self, query: HistoryQuery, first: int) -> SearchResult:
         total = self.count(query)
@@ -203,10 +315,13 @@ class ClickHouseExporter:
         page = self.query(replace(query, limit=min(first, MAX_PAGE), newest=False, before=None))
         return SearchResult(total, page.records)
 
-    def _rows(self, sql: str, params: dict[str, Any], what: str) -> Sequence[Sequence[Any]]:
+    def _rows(
+        self, sql: str, params: dict[str, Any], what: str, settings: dict[str, Any] | None = None
+    ) -> Sequence[Sequence[Any]]:
         try:
             with self._lock:
-                return self._require_client().query(sql, parameters=params).result_rows
+                client = self._require_client()
+                return client.query(sql, parameters=params, settings=settings).result_rows
         except ClickHouseError as exc:
             if "Code: 427." in str(exc):  # CANNOT_COMPILE_REGEXP
                 raise QueryError(f"invalid regular expression: {exc}") from exc

@@ -37,7 +37,14 @@ __all__ = [
 NUL_ESCAPE = "\\u0000"
 
 #: Columns written by COPY, in order (the generated task-identity columns are not).
-COPY_COLUMNS: tuple[str, ...] = ("Timestamp", "TimestampNs", *COLUMN_NAMES[1:])
+COPY_COLUMNS: tuple[str, ...] = (
+    "Timestamp",
+    "TimestampNs",
+    *COLUMN_NAMES[1:-4],
+    "ObservedTimestampNs",
+    *COLUMN_NAMES[-3:],
+)
+assert COLUMN_NAMES[-4] == "ObservedTimestamp"
 #: PostgreSQL type of each COPY column (binary COPY must match them exactly).
 COPY_TYPES: tuple[str, ...] = (
     "timestamptz",
@@ -57,6 +64,10 @@ COPY_TYPES: tuple[str, ...] = (
     "jsonb",
     "jsonb",
     "text",
+    "int8",
+    "int8",
+    "int8",
+    "int8",
 )
 
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
@@ -146,6 +157,7 @@ def rows_for_copy(batch: LogBatch) -> Iterator[tuple[Any, ...]]:
     Raises :class:`ValueError` for values the columns cannot hold (the batch is refused).
     """
     timestamps = _checked_ints(batch.timestamp, "Timestamp", -(2**63), 2**63 - 1)
+    cols = batch.columns()
     return zip(
         timestamps,
         timestamps,
@@ -164,5 +176,7 @@ def rows_for_copy(batch: LogBatch) -> Iterator[tuple[Any, ...]]:
         _jsonb_column(batch.scope_attributes),
         _jsonb_column(batch.log_attributes),
         _text_column(batch.event_name),
+        _checked_ints(cols[-4], "ObservedTimestamp", 0, 2**63 - 1),
+        *cols[-3:],
         strict=True,
     )

@@ -54,6 +54,8 @@ SELECT_COLUMNS: tuple[str, ...] = (
     "ScopeAttributes",
     "ResourceSchemaUrl",
     "ScopeSchemaUrl",
+    "ObservedTimestampNs",
+    "DroppedAttributesCount",
 )
 #: Resource attributes repeat on every record of a resource: read them as text, and
 #: parse each distinct text once per page.
@@ -298,6 +300,8 @@ class RecordReader:
             scope_attributes=_attrs(row[15]),
             resource_schema_url=row[16],
             scope_schema_url=row[17],
+            observed_timestamp_ns=row[18],
+            dropped_attributes_count=row[19],
         )
 
 

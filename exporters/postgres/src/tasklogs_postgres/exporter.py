@@ -29,7 +29,11 @@ from collector_service.component.store import (
     HistoryQuery,
     PartitionInfo,
     RetentionReport,
+    RunsPage,
+    RunsQuery,
+    RunSummaryRow,
     SearchResult,
+    TaskSummaryRow,
 )
 from collector_service.errors import (
     ConfigError,
@@ -38,6 +42,7 @@ from collector_service.errors import (
     RetryableExportError,
     StoreError,
 )
+from tasklogs_postgres import _index
 from tasklogs_postgres import _partitions as parts
 from tasklogs_postgres._copy import COPY_COLUMNS, COPY_TYPES, register_copy_dumpers, rows_for_copy
 from tasklogs_postgres._query import (
@@ -79,6 +84,9 @@ class PostgresExporter:
         self._days_lock = threading.Lock()
         self._stop = threading.Event()
         self._maintenance: threading.Thread | None = None
+        self._isql = _index.IndexSql.of(config)
+        #: Whether the runs index table exists (created by migration 004 with the schema).
+        self._indexed = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -140,6 +148,16 @@ class PostgresExporter:
                 f"PostgreSQL store at {self._dsn_shown}: table {self._qualified()} does not "
                 "exist (set create_schema: true to create it)"
             )
+        index = f"{self._qualified()}_task_runs"
+        found = conn.execute("SELECT to_regclass(%s)", (index,)).fetchone()
+        self._indexed = found is not None and found[0] is not None
+        if not self._indexed:
+            _log.warning(
+                "PostgreSQL store %s: no runs index table %s (create_schema: false); "
+                "the runs routes answer 503",
+                self._qualified(),
+                index,
+            )
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -186,6 +204,10 @@ class PostgresExporter:
                 with self._days_lock:
                     self._known_days.clear()
             self._ensure_days(conn, range(today, today + self.config.partitions_ahead + 1))
+            ttl = self.config.ttl
+            if self._indexed and ttl is not None:
+                cutoff = now - int(ttl.total_seconds()) * 1_000_000_000
+                conn.execute(self._isql.text("index_prune"), {"cutoff": cutoff})
             window_s = int(self.config.dedup_window.total_seconds())
             conn.execute(
                 sql.SQL(
@@ -244,11 +266,17 @@ class PostgresExporter:
                 if inserted is None:
                     _log.info("PostgreSQL store: batch %s already stored, skipped", batch.token)
                     return
+            if self._indexed:
+                batch = _index.claim(conn, self._isql, batch)
+                if not len(batch):
+                    return
             with conn.cursor().copy(self._copy_sql) as copy:
                 copy.set_types(list(COPY_TYPES))
                 write_row = copy.write_row
                 for row in rows_for_copy(batch):
                     write_row(row)
+            if self._indexed:
+                _index.update(conn, self._isql, batch)
 
     # -- read --------------------------------------------------------------------------
 
@@ -279,6 +307,38 @@ class PostgresExporter:
             raise QueryError(f"invalid regular expression: {exc}") from exc
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"{what} failed: {exc}") from exc
+
+    # -- runs index ----------------------------------------------------------------------
+
+    def _index_conn(self) -> Any:
+        if not self._indexed:
+            raise StoreError(f"the PostgreSQL store {self._qualified()} keeps no runs index")
+        return self._require_pool().connection()
+
+    def runs(self, query: RunsQuery) -> RunsPage:
+        try:
+            with self._index_conn() as conn:
+                return _index.runs(conn, self._isql, query)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"runs index query failed: {exc}") from exc
+
+    def run(self, run_id: str, tenant: str | None) -> RunSummaryRow | None:
+        try:
+            with self._index_conn() as conn:
+                tasks = _index.tasks(conn, self._isql, run_id=run_id, tenant=tenant)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"runs index query failed: {exc}") from exc
+        if not tasks:
+            return None
+        return RunSummaryRow(run_id, max(t.pipeline_name for t in tasks), tasks)
+
+    def task(self, task_run_id: str, tenant: str | None) -> TaskSummaryRow | None:
+        try:
+            with self._index_conn() as conn:
+                tasks = _index.tasks(conn, self._isql, task_run_id=task_run_id, tenant=tenant)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"runs index query failed: {exc}") from exc
+        return tasks[0] if tasks else None
 
     def retention_report(self) -> RetentionReport:
         try:

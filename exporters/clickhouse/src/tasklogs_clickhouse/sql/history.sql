@@ -22,7 +22,9 @@ SELECT
     ScopeVersion,
     ScopeAttributes,
     ResourceSchemaUrl,
-    ScopeSchemaUrl
+    ScopeSchemaUrl,
+    ${observed} AS observed_ns,
+    ${dropped} AS dropped_attributes
 FROM ${table}
 WHERE ${where}
 ORDER BY ${order}
