@@ -70,7 +70,7 @@ def test_run_stream_never_answers_5xx(
     client: httpx.Client, rid: str, query: dict[str, Any], last_event_id: str | None
 ) -> None:
     headers = {}
-    if last_event_id is not None and last_event_id.isprintable():
+    if last_event_id is not None and last_event_id.isprintable() and last_event_id.isascii():
         headers["Last-Event-ID"] = last_event_id
     url = f"/api/v1/runs/{quote(rid, safe='')}/logs/stream"
     with client.stream("GET", url, params=_strip_nul(query), headers=headers) as r:

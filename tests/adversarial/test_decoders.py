@@ -16,7 +16,7 @@ import grpc
 import httpx
 import pytest
 import zstandard
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector_service.component.decode import parse_request
@@ -149,3 +149,35 @@ def test_grpc_receiver_answers_ok_or_invalid_argument(
 ) -> None:
     code = grpc_exporter.export(body)
     assert code in (grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT), code
+
+
+def _kvlist_depth(depth: int) -> bytes:
+    value: dict[str, Any] = {"stringValue": "x"}
+    for _ in range(depth):
+        value = {"kvlistValue": {"values": [{"key": "k", "value": value}]}}
+    record = {"body": value, "attributes": [{"key": "a", "value": value}]}
+    scope = {"scope": {"attributes": [{"key": "a", "value": value}]}, "logRecords": [record]}
+    resource = {"attributes": [{"key": "a", "value": value}]}
+    return json.dumps({"resourceLogs": [{"resource": resource, "scopeLogs": [scope]}]}).encode()
+
+
+def test_json_depth_limit_keeps_messages_parseable() -> None:
+    from collector_service.receivers.otlp_json import MAX_VALUE_DEPTH
+
+    message = parse_json_request(_kvlist_depth(MAX_VALUE_DEPTH))
+    assert parse_request(message.SerializeToString()) == message
+    with pytest.raises(DecodeError, match=f"nested deeper than {MAX_VALUE_DEPTH} levels"):
+        parse_json_request(_kvlist_depth(MAX_VALUE_DEPTH + 1))
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        parse_json_request(b'{"resourceLogs":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+
+
+@pytest.mark.slow
+@settings(max_examples=20_000)
+@given(
+    st.binary(max_size=4096) | _mutations(VALID) | otlp_like.map(lambda v: json.dumps(v).encode())
+)
+def test_decoders_long_fuzz(body: bytes) -> None:
+    """A long fuzzing run of both decoders (``-m slow``)."""
+    _parsed_or_decode_error(parse_request, body)
+    _parsed_or_decode_error(parse_json_request, body)

@@ -301,8 +301,8 @@ def test_a_resource_without_task_identity_gets_one_derived_from_it() -> None:
         attributes=[kv("service.name", sv("api")), kv("service.instance.id", sv("pod-7"))]
     )
     attrs = _one(LogRecord(body=sv("x")), bare).resource_attributes[0]
-    assert attrs["cicd.pipeline.task.run.id"] == "api/pod-7"
-    assert attrs["cicd.pipeline.run.id"] == "api/pod-7"
+    assert attrs["cicd.pipeline.task.run.id"] == "api@pod-7"
+    assert attrs["cicd.pipeline.run.id"] == "api@pod-7"
     assert attrs["cicd.pipeline.task.name"] == "api"
     assert attrs["cicd.pipeline.name"] == "api"
     assert attrs["tasklogs.identity.derived"] == (
@@ -310,10 +310,10 @@ def test_a_resource_without_task_identity_gets_one_derived_from_it() -> None:
     )
     on_host = Resource(attributes=[kv("host.name", sv("box"))])
     assert _one(LogRecord(), on_host).resource_attributes[0]["cicd.pipeline.task.run.id"] == (
-        "unknown_service/box"
+        "unknown_service@box"
     )
     nothing = _one(LogRecord(), Resource()).resource_attributes[0]
-    assert nothing["cicd.pipeline.task.run.id"] == "unknown_service/default"
+    assert nothing["cicd.pipeline.task.run.id"] == "unknown_service@default"
     # A task run without a pipeline run is a run of its own; what was sent is kept.
     sent = _one(LogRecord()).resource_attributes[0]
     assert (sent["cicd.pipeline.task.run.id"], sent["cicd.pipeline.run.id"]) == ("t", "t")

@@ -156,4 +156,4 @@ def test_tasklogs_logs_prints_a_task_through_the_running_service(
     text = tasklogs("logs", task_run_id, "--api", service.api_url)
     assert text.returncode == 0, text.stderr
     first = text.stdout.splitlines()[1]  # after the task start record
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z INFO  alpha", first)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z INFO  alpha", first)

@@ -148,9 +148,10 @@ def test_429_until_a_writer_drains_then_every_line_once(tmp_path: Path, prefix: 
         )
         # Nothing drains the stream: past 3 entries every Export is refused with 429.
         wait_until(lambda: _refused(api, "backpressure") >= 200, 30, "429 refusals")
-        assert _accepted(api) == 300
+        taken = _accepted(api)  # the 3 entries the stream holds
+        assert 0 < taken < LINES
         time.sleep(2)  # the Collector keeps retrying, and still nothing more is taken
-        assert _accepted(api) == 300
+        assert _accepted(api) == taken
         procs.append(_spawn(tmp_path, "worker", config, "worker"))
         wait_until(lambda: _accepted(api) == LINES, 90, f"{LINES} lines accepted")
         assert "Dropping data" not in agent.log_text()

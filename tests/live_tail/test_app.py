@@ -47,14 +47,12 @@ def test_bad_cursor_and_limit_are_400_and_422(client: TestClient) -> None:
     assert client.get("/api/v1/tasks/x/logs", params={"limit": 0}).status_code == 422
 
 
-def test_unknown_task_is_an_empty_page(client: TestClient) -> None:
-    resp = client.get("/api/v1/tasks/nobody/logs")
-    assert resp.json() == {
-        "task_run_id": "nobody",
-        "records": [],
-        "next_cursor": None,
-        "prev_cursor": None,
-    }
+def test_unknown_task_is_a_404(client: TestClient) -> None:
+    """Not an empty page: the same answer as another tenant's task (no probing)."""
+    for path in ("/logs", "/logs/download", ""):
+        resp = client.get(f"/api/v1/tasks/nobody{path}")
+        assert resp.status_code == 404, path
+        assert resp.json() == {"detail": "task run nobody not found"}
 
 
 def test_without_a_store_history_is_503() -> None:

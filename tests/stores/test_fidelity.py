@@ -94,7 +94,7 @@ KINDS: dict[str, tuple[AnyValue, str]] = {
 NAMES = list(KINDS)
 
 
-def _request() -> ExportLogsServiceRequest:
+def fidelity_request() -> ExportLogsServiceRequest:
     records = [
         LogRecord(
             time_unix_nano=BASE_NS + i,
@@ -136,7 +136,7 @@ def _request() -> ExportLogsServiceRequest:
     )
 
 
-def _expected(i: int, name: str) -> dict[str, Any]:
+def expected_record(i: int, name: str) -> dict[str, Any]:
     """What each record must read back as: the StoredLog fields, independently computed."""
     return {
         "timestamp_ns": BASE_NS + i,
@@ -165,8 +165,8 @@ def _expected(i: int, name: str) -> dict[str, Any]:
     }
 
 
-def _fields(record: StoredLog) -> dict[str, Any]:
-    return {key: getattr(record, key) for key in _expected(0, NAMES[0])}
+def record_fields(record: StoredLog) -> dict[str, Any]:
+    return {key: getattr(record, key) for key in expected_record(0, NAMES[0])}
 
 
 def _check_json_texts(expected: dict[str, Any]) -> None:
@@ -183,13 +183,13 @@ async def _app(store: ContractStore) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_every_field_and_value_kind_round_trips(empty_store: ContractStore) -> None:
-    empty_store.push(decode_request(_request()))
+    empty_store.push(decode_request(fidelity_request()))
     page = empty_store.query(HistoryQuery(task_run_id=TASK, limit=100))
-    expected = [_expected(i, name) for i, name in enumerate(NAMES)]
+    expected = [expected_record(i, name) for i, name in enumerate(NAMES)]
     for e in expected:
         _check_json_texts(e)
     # The store's read side, field by field.
-    assert [_fields(r) for r in page.records] == expected
+    assert [record_fields(r) for r in page.records] == expected
 
     async with _app(empty_store) as client:
         resp = await client.get(f"/api/v1/tasks/{TASK}/logs", params={"limit": 100})

@@ -13,15 +13,23 @@ can catch everything tasklogs-specific in one place::
     ├── ExportError            an exporter could not write a batch
     │   ├── RetryableExportError   transient (network, server busy): the wrapper retries
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
-    └── StoreError             a history query failed, or the store cannot be reached
-        ├── StoreBusyError     the store is owned by another process (embedded chDB)
-        └── QueryError         the query itself is invalid: asking again cannot help (400)
-            └── PatternError   a user regular expression RE2 refuses or over the size limit
+    ├── StoreError             a history query failed, or the store cannot be reached
+    │   ├── StoreBusyError     the store is owned by another process (embedded chDB)
+    │   └── QueryError         the query itself is invalid: asking again cannot help (400)
+    │       └── PatternError   a user regular expression RE2 refuses or over the size limit
+    └── ApiError               the read API (as the CLI calls it) answered with an error
+        ├── ApiUnreachableError    no tasklogs API answers at the URL
+        ├── ApiAuthError           the API refused the token (or wants one)
+        └── ApiNotFoundError       no such task run or pipeline run (for this tenant)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ApiAuthError",
+    "ApiError",
+    "ApiNotFoundError",
+    "ApiUnreachableError",
     "AuthError",
     "BackpressureError",
     "ConfigError",
@@ -108,3 +116,28 @@ class PatternError(QueryError):
 
     The caller's fault, never the store's: the HTTP API answers 400 with the message.
     """
+
+
+class ApiError(TasklogsError):
+    """The read API answered a CLI request with an error; ``exit_code`` is what the
+    command exits with (sysexits-style, documented in the README)."""
+
+    exit_code: int = 1
+
+
+class ApiUnreachableError(ApiError):
+    """No tasklogs API answers at the configured URL (refused, timed out, bad host)."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
+class ApiAuthError(ApiError):
+    """The API refused the bearer token (HTTP 401/403), or wants one and none was given."""
+
+    exit_code = 77  # EX_NOPERM
+
+
+class ApiNotFoundError(ApiError):
+    """The task run or pipeline run does not exist, or belongs to another tenant (404)."""
+
+    exit_code = 66  # EX_NOINPUT

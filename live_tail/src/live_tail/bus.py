@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from live_tail.model import Chunk, EntryId, run_key, task_key
+from live_tail.task_state import TaskLive
 
 __all__ = ["Entry", "LiveBus", "Subscription", "TaskInfo"]
 
@@ -35,7 +36,8 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class TaskInfo:
-    """Where a task run's lines go: its pipeline run (hash tag) and its tenant."""
+    """Where a task run's lines go: its pipeline run (hash tag) and its tenant, the one
+    that first published it (it owns the task run while its live stream lives)."""
 
     pipeline_run_id: str
     tenant: str
@@ -130,7 +132,11 @@ class LiveBus(abc.ABC):
     @abc.abstractmethod
     def publish(self, chunks: Sequence[Chunk]) -> None:
         """Append each chunk to its task stream and its run stream under ONE entry id,
-        and record the task in its run's task index. Thread-safe."""
+        and record the task in its run's task index and its live state. Thread-safe.
+
+        A task run belongs to the tenant that first published it: a chunk of another
+        tenant under its id is refused, counted in
+        ``tasklogs_live_tail_refused_foreign_log_records_total``."""
 
     @abc.abstractmethod
     async def subscribe(self, key: str, limit_lines: int) -> Subscription:
@@ -154,6 +160,10 @@ class LiveBus(abc.ABC):
     @abc.abstractmethod
     async def task_info(self, task_run_id: str) -> TaskInfo | None:
         """The task run's pipeline run and tenant, while its live stream exists."""
+
+    @abc.abstractmethod
+    async def task_states(self, task_run_ids: Sequence[str]) -> dict[str, TaskLive]:
+        """The live state of those task runs that are on the bus (see task_state.py)."""
 
     @abc.abstractmethod
     async def run_tasks(self, pipeline_run_id: str) -> dict[str, tuple[EntryId, EntryId]]:

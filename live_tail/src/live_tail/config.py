@@ -41,5 +41,8 @@ class LiveTailConfig(BaseModel):
     client_buffer_lines: int = Field(default=10_000, ge=100)
     #: Lifetime of a signed query token (``?access_token=``) for EventSource clients.
     query_token_ttl_s: int = Field(default=300, ge=10, le=86_400)
+    #: A task with no end record is ``running`` until no line arrived for this long, then
+    #: ``unknown`` (the runs index, docs/read-api.md).
+    stale_after_s: float = Field(default=3600, gt=0)
     #: ``retry:`` (ms) sent to clients when the server shuts down, before it closes streams.
     reconnect_ms: int = Field(default=1000, ge=0)

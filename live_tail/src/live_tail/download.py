@@ -20,10 +20,10 @@ from dataclasses import replace
 from fastapi.responses import StreamingResponse
 
 from collector_service.component.store import StoredLog
-from collector_service.component.timefmt import rfc3339_ns
+from collector_service.component.timefmt import rfc3339_ns, text_line
 from live_tail.records import record_dict
 
-__all__ = ["response", "text_line"]
+__all__ = ["response"]
 
 _MEDIA = {"text": "text/plain; charset=utf-8", "ndjson": "application/x-ndjson", "csv": "text/csv"}
 _EXT = {"text": "log", "ndjson": "ndjson", "csv": "csv"}
@@ -44,19 +44,13 @@ _CSV_COLUMNS = (
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
-def text_line(r: StoredLog, run: bool = False) -> str:
-    """One record as a text line (``\n``-terminated); continuation lines indented."""
-    task = f"[{r.task_name or r.task_run_id}] " if run else ""
-    head = f"{rfc3339_ns(r.timestamp_ns)} {task}{r.severity_text:<5} "
-    body = r.body
-    if "\n" in body or "\r" in body:
-        indent = "\n" + " " * len(head)
-        body = indent.join(body.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
-    return f"{head}{body}\n"
-
-
 def _text(records: list[StoredLog], run: bool) -> str:
-    return "".join(text_line(r, run) for r in records)
+    if run:
+        return "".join(
+            text_line(r.timestamp_ns, r.severity_text, r.body, f"[{r.task_name or r.task_run_id}] ")
+            for r in records
+        )
+    return "".join(text_line(r.timestamp_ns, r.severity_text, r.body) for r in records)
 
 
 def _ndjson(records: list[StoredLog]) -> str:

@@ -1,4 +1,13 @@
-"""Request guards shared by the endpoints: identity, tenant visibility, stream budget."""
+"""Request guards shared by the endpoints: identity, tenant visibility, stream budget.
+
+Visibility: a task run belongs to the tenant that first wrote it (the store's runs index
+says so for good; the live bus for a task run the store does not know yet). History,
+downloads and summaries of a task run that does not exist and of another tenant's get
+the same ``404 {"detail": "task run X not found"}``. Live streams answer both alike
+too, the other way round: a stream of a task run or run that is not there (yet) stays
+open and waits for it (a follower may start before its task), and so does one of
+another tenant's, which never shows their lines.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +24,7 @@ from collector_service.component.store import HistoryQuery
 from collector_service.errors import StoreError
 from live_tail.auth import Identity, TokenSigner, resolve_identity
 from live_tail.metrics import LIVE_REFUSED
+from live_tail.runs_index import IndexUnavailable, RunsIndex
 from live_tail.streams import LiveContext
 
 __all__ = ["Guards"]
@@ -72,40 +82,54 @@ class Guards:
         with self.query_slot(ident):
             yield
 
-    async def require_visible_task(self, task_run_id: str, ident: Identity) -> None:
-        """404 for another tenant's task: the same answer as for a task that is not there."""
-        if ident.tenant is None:
-            return
+    async def task_owner(self, task_run_id: str) -> str | None:
+        """The tenant owning the task run (``""``: anonymous), ``None``: no such task run."""
+        try:
+            return await RunsIndex(self.ctx).owner(task_run_id)
+        except IndexUnavailable:
+            pass  # a store without a runs index: its first stored record's tenant
         info = await self.ctx.bus.task_info(task_run_id)
-        owner = info.tenant if info is not None else None
-        if info is None and self.ctx.store is not None:
-            try:
-                page = await run_in_threadpool(
-                    self.ctx.store.query, HistoryQuery(task_run_id=task_run_id, limit=1)
-                )
-            except StoreError:
-                page = None
-            if page is not None and page.records:
-                owner = page.records[0].tenant
-        if owner is not None and owner != ident.tenant:
-            raise HTTPException(status_code=404, detail=f"task run {task_run_id!r} not found")
+        if info is not None:
+            return info.tenant
+        if self.ctx.store is None:
+            return None
+        try:
+            page = await run_in_threadpool(
+                self.ctx.store.query, HistoryQuery(task_run_id=task_run_id, limit=1)
+            )
+        except StoreError:
+            return None
+        return page.records[0].tenant if page.records else None
+
+    async def require_visible_task(self, task_run_id: str, ident: Identity) -> None:
+        """404 for a task run that does not exist and for another tenant's, alike."""
+        owner = await self.task_owner(task_run_id)
+        if owner is None or (ident.tenant is not None and owner != ident.tenant):
+            raise HTTPException(status_code=404, detail=f"task run {task_run_id} not found")
 
     async def require_visible_run(self, run_id: str, ident: Identity) -> None:
-        if ident.tenant is None:
+        """404 for a run that does not exist and for one where the tenant owns no task."""
+        try:
+            await RunsIndex(self.ctx).run(run_id, ident.tenant)
             return
+        except LookupError:
+            raise HTTPException(
+                status_code=404, detail=f"pipeline run {run_id} not found"
+            ) from None
+        except IndexUnavailable:
+            pass  # a store without a runs index: the run's newest live or first stored line
         newest = await self.ctx.bus.before(self.ctx.bus.run_key(run_id), (2**63 - 1, 0), 1)
-        owner = newest[0].chunk.tenant if newest else None
-        if owner is None and self.ctx.store is not None:
+        owners = {newest[0].chunk.tenant} if newest else set()
+        if not owners and self.ctx.store is not None:
             try:
                 page = await run_in_threadpool(
                     self.ctx.store.query, HistoryQuery(pipeline_run_id=run_id, limit=1)
                 )
-                found = [r for r in page.records if r.pipeline_run_id == run_id]
-                owner = found[0].tenant if found else None
+                owners = {r.tenant for r in page.records if r.pipeline_run_id == run_id}
             except StoreError:
-                owner = None
-        if owner is not None and owner != ident.tenant:
-            raise HTTPException(status_code=404, detail=f"pipeline run {run_id!r} not found")
+                owners = set()
+        if not owners or (ident.tenant is not None and ident.tenant not in owners):
+            raise HTTPException(status_code=404, detail=f"pipeline run {run_id} not found")
 
     def open_stream(self, ident: Identity, kind: str) -> None:
         if not self.ctx.acquire(ident, kind):

@@ -35,7 +35,6 @@ from live_tail._shared import store_query
 from live_tail.auth import Identity
 from live_tail.filters import LineFilter, filter_params
 from live_tail.guards import Guards
-from live_tail.task_position import decode_cursor
 from live_tail.records import (
     HistoryResponse,
     RunHistoryResponse,
@@ -45,6 +44,7 @@ from live_tail.records import (
     parse_time,
 )
 from live_tail.streams import LiveContext
+from live_tail.task_position import decode_cursor
 
 __all__ = ["history_routes"]
 

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from live_tail.bus import Entry, LiveBus, Subscription, TaskInfo
+from live_tail.metrics import LIVE_PUBLISH_FOREIGN
 from live_tail.model import Chunk, EntryId
+from live_tail.task_state import TaskLive, chunk_state, merge
 
 __all__ = ["MemoryBus"]
 
@@ -36,6 +38,7 @@ class MemoryBus(LiveBus):
         super().__init__(key_prefix, maxlen, max_age_s)
         self._rings: dict[str, _Ring] = {}
         self._tasks: dict[str, tuple[TaskInfo, float]] = {}
+        self._states: dict[str, TaskLive] = {}
         #: pipeline run -> task run -> (first entry id, last entry id)
         self._runs: dict[str, dict[str, tuple[EntryId, EntryId]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -58,10 +61,12 @@ class MemoryBus(LiveBus):
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        # The states are computed on the caller's thread, off the event loop.
+        states = [chunk_state(c) for c in chunks]
         if running is loop:
-            self._apply(list(chunks))
+            self._apply(list(chunks), states)
         else:
-            loop.call_soon_threadsafe(self._apply, list(chunks))
+            loop.call_soon_threadsafe(self._apply, list(chunks), states)
 
     def _next_id(self) -> EntryId:
         ms = time.time_ns() // 1_000_000
@@ -69,10 +74,16 @@ class MemoryBus(LiveBus):
         self._last = (ms, 0) if ms > last[0] else (last[0], last[1] + 1)
         return self._last
 
-    def _apply(self, chunks: list[Chunk]) -> None:
+    def _apply(self, chunks: list[Chunk], states: list[TaskLive]) -> None:
         now = time.monotonic()
-        for chunk in chunks:
-            self._tasks[chunk.task_run_id] = (TaskInfo(chunk.pipeline_run_id, chunk.tenant), now)
+        for chunk, state in zip(chunks, states, strict=True):
+            known = self._tasks.get(chunk.task_run_id)
+            if known is not None and known[0].tenant != chunk.tenant:
+                LIVE_PUBLISH_FOREIGN.inc(len(chunk.lines))
+                continue  # another tenant's task run: refused, never re-owned
+            info = known[0] if known else TaskInfo(chunk.pipeline_run_id, chunk.tenant)
+            self._tasks[chunk.task_run_id] = (info, now)
+            self._states[chunk.task_run_id] = merge(self._states.get(chunk.task_run_id), state)
             keys = [self.task_key(TaskInfo(chunk.pipeline_run_id, ""), chunk.task_run_id)]
             if chunk.pipeline_run_id:
                 keys.append(self.run_key(chunk.pipeline_run_id))
@@ -105,6 +116,7 @@ class MemoryBus(LiveBus):
             del self._runs[run]
         for tid in [t for t, (_, seen) in self._tasks.items() if seen < limit]:
             del self._tasks[tid]
+            self._states.pop(tid, None)
 
     async def subscribe(self, key: str, limit_lines: int) -> Subscription:
         ring = self._rings.get(key)
@@ -151,6 +163,9 @@ class MemoryBus(LiveBus):
     async def task_info(self, task_run_id: str) -> TaskInfo | None:
         found = self._tasks.get(task_run_id)
         return found[0] if found else None
+
+    async def task_states(self, task_run_ids: Sequence[str]) -> dict[str, TaskLive]:
+        return {t: s for t in task_run_ids if (s := self._states.get(t)) is not None}
 
     async def run_tasks(self, pipeline_run_id: str) -> dict[str, tuple[EntryId, EntryId]]:
         return dict(self._runs.get(pipeline_run_id, {}))

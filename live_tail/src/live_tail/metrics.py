@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 __all__ = [
     "LIVE_GAPS",
     "LIVE_PUBLISH_DROPPED",
+    "LIVE_PUBLISH_FOREIGN",
     "LIVE_REFUSED",
     "LIVE_RESYNCS",
     "LIVE_SENT",
@@ -54,5 +55,10 @@ LIVE_REFUSED = Counter(
 LIVE_PUBLISH_DROPPED = Counter(
     "tasklogs_live_tail_publish_dropped_log_records",
     "Log lines the live bus refused (e.g. Redis down); clients get them from the store.",
+    registry=REGISTRY,
+)
+LIVE_PUBLISH_FOREIGN = Counter(
+    "tasklogs_live_tail_refused_foreign_log_records",
+    "Log lines the live bus refused because another tenant owns their task run id.",
     registry=REGISTRY,
 )

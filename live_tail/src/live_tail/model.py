@@ -34,6 +34,7 @@ __all__ = [
     "run_tasks_key",
     "task_index_key",
     "task_key",
+    "task_state_key",
 ]
 
 #: A bus entry id as a comparable tuple (milliseconds, sequence), like Redis stream ids.
@@ -66,6 +67,11 @@ def run_tasks_key(prefix: str, pipeline_run_id: str) -> str:
 def task_index_key(prefix: str, task_run_id: str) -> str:
     """Where a task run's pipeline run and tenant are found (SSE URLs name the task only)."""
     return f"{prefix}:taskrun:{{{task_run_id}}}"
+
+
+def task_state_key(prefix: str, task_run_id: str) -> str:
+    """A task run's live state (task_state.py): a hash on the slot of its index key."""
+    return f"{prefix}:taskstate:{{{task_run_id}}}"
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import HTTPException
@@ -93,6 +93,9 @@ class Record(BaseModel):
     scope_attributes: dict[str, str]
     resource_schema_url: str
     scope_schema_url: str
+    dropped_attributes_count: int = Field(
+        0, description="attributes the producer dropped from the record"
+    )
 
 
 class HistoryResponse(BaseModel):
@@ -130,7 +133,7 @@ class SearchResponse(BaseModel):
 
 def record_dict(r: StoredLog) -> dict[str, Any]:
     """``r`` as a :class:`Record` (a plain dict, for speed)."""
-    observed = getattr(r, "observed_timestamp_ns", None) or None
+    observed = r.observed_timestamp_ns or None
     return {
         "time": rfc3339(r.timestamp_ns),
         "timestamp_ns": r.timestamp_ns,
@@ -156,6 +159,7 @@ def record_dict(r: StoredLog) -> dict[str, Any]:
         "scope_attributes": r.scope_attributes,
         "resource_schema_url": r.resource_schema_url,
         "scope_schema_url": r.scope_schema_url,
+        "dropped_attributes_count": r.dropped_attributes_count,
     }
 
 

@@ -26,8 +26,16 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from live_tail.bus import Entry, LiveBus, Subscription, TaskInfo
-from live_tail.metrics import LIVE_RESYNCS
-from live_tail.model import Chunk, EntryId, parse_entry_id, run_tasks_key, task_index_key
+from live_tail.metrics import LIVE_PUBLISH_FOREIGN, LIVE_RESYNCS
+from live_tail.model import (
+    Chunk,
+    EntryId,
+    parse_entry_id,
+    run_tasks_key,
+    task_index_key,
+    task_state_key,
+)
+from live_tail.task_state import TaskLive, chunk_state, exit_code_of
 
 __all__ = ["RedisBus"]
 
@@ -69,6 +77,77 @@ redis.call('HSET', KEYS[3], tid, first .. ' ' .. id, '\\0run', id)
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end
 return id
 """
+
+# Before a chunk is published: its task run's owner, and its live state. KEYS[1] is the
+# task index key ("<pipeline run>\x1f<tenant>", set by the first publisher and only
+# refreshed after), KEYS[2] the state hash; both on the task run's slot. Returns 0 for a
+# chunk of another tenant (refused), 1 otherwise. Nanosecond times and seqs are compared
+# as decimal strings (Lua numbers are doubles).
+_CLAIM = """
+local function lt(a, b) if #a ~= #b then return #a < #b end return a < b end
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local sep = string.find(cur, '\\31', 1, true)
+  local owner = sep and string.sub(cur, sep + 1) or ''
+  if owner ~= ARGV[2] then return 0 end
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+end
+local s = KEYS[2]
+local h = redis.call('HMGET', s, 'f', 'l', 'fe', 'ms', 'en', 'at', 'pn', 'tn', 'sn')
+if ARGV[4] ~= '' and not h[7] then redis.call('HSET', s, 'pn', ARGV[4]) end
+if ARGV[5] ~= '' and not h[8] then redis.call('HSET', s, 'tn', ARGV[5]) end
+if ARGV[6] ~= '' and not h[9] then redis.call('HSET', s, 'sn', ARGV[6]) end
+if not h[6] or lt(h[6], ARGV[7]) then redis.call('HSET', s, 'at', ARGV[7]) end
+if not h[1] or lt(ARGV[8], h[1]) then redis.call('HSET', s, 'f', ARGV[8]) end
+if not h[2] or lt(h[2], ARGV[9]) then redis.call('HSET', s, 'l', ARGV[9]) end
+redis.call('HINCRBY', s, 'n', ARGV[10])
+redis.call('HINCRBY', s, 'e', ARGV[11])
+if ARGV[12] ~= '' and (not h[3] or lt(ARGV[12], h[3])) then
+  redis.call('HSET', s, 'fe', ARGV[12])
+end
+if not h[4] or lt(h[4], ARGV[13]) then redis.call('HSET', s, 'ms', ARGV[13]) end
+if ARGV[16] ~= '' and (not h[5] or not lt(ARGV[16], h[5])) then
+  redis.call('HSET', s, 'r', ARGV[14], 'x', ARGV[15], 'en', ARGV[16])
+end
+redis.call('EXPIRE', s, ARGV[3])
+return 1
+"""
+
+
+def _opt(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _state(task_run_id: str, index: bytes | None, raw: dict[bytes, bytes]) -> TaskLive | None:
+    if index is None or not raw:
+        return None
+    pid, _, tenant = index.decode().partition("\x1f")
+    f = {k.decode(): v.decode() for k, v in raw.items()}
+
+    def num(name: str) -> int:
+        v = f.get(name, "")
+        return int(v) if v.lstrip("-").isdigit() else 0
+
+    return TaskLive(
+        task_run_id=task_run_id,
+        pipeline_run_id=pid,
+        tenant=tenant,
+        pipeline_name=f.get("pn", ""),
+        task_name=f.get("tn", ""),
+        service_name=f.get("sn", ""),
+        attempt=num("at"),
+        first_ns=num("f"),
+        last_ns=num("l"),
+        line_count=num("n"),
+        error_count=num("e"),
+        first_error_seq=num("fe") if f.get("fe") else None,
+        max_seq=num("ms"),
+        result=f.get("r", ""),
+        exit_code=exit_code_of(f.get("x")),
+        end_ns=num("en") if f.get("en") else None,
+    )
 
 
 def _fmt(pos: EntryId) -> str:
@@ -155,7 +234,47 @@ class RedisBus(LiveBus):
                 self._sync = redis.Redis.from_url(self.url)
         return self._sync
 
+    def _owned(self, chunks: Sequence[Chunk]) -> list[Chunk]:
+        """The chunks whose task run their tenant owns (claiming new ones); each chunk's
+        live state is recorded on the way."""
+        pipe = self._sync_client().pipeline(transaction=False)
+        for chunk in chunks:
+            st = chunk_state(chunk)
+            keys = (
+                task_index_key(self.key_prefix, chunk.task_run_id),
+                task_state_key(self.key_prefix, chunk.task_run_id),
+            )
+            args = (
+                f"{chunk.pipeline_run_id}\x1f{chunk.tenant}",
+                chunk.tenant,
+                self._expire_s,
+                st.pipeline_name,
+                st.task_name,
+                st.service_name,
+                st.attempt,
+                st.first_ns,
+                st.last_ns,
+                st.line_count,
+                st.error_count,
+                _opt(st.first_error_seq),
+                st.max_seq,
+                st.result,
+                _opt(st.exit_code),
+                _opt(st.end_ns),
+            )
+            pipe.execute_command("EVAL", _CLAIM, len(keys), *keys, *args)
+        owned = []
+        for chunk, ok in zip(chunks, pipe.execute(), strict=True):
+            if int(ok) == 1:
+                owned.append(chunk)
+            else:
+                LIVE_PUBLISH_FOREIGN.inc(len(chunk.lines))
+        return owned
+
     def publish(self, chunks: Sequence[Chunk]) -> None:
+        if not chunks:
+            return
+        chunks = self._owned(chunks)
         if not chunks:
             return
         pipe = self._sync_client().pipeline(transaction=False)
@@ -173,11 +292,6 @@ class RedisBus(LiveBus):
             # (through execute_command: a cluster pipeline has no eval() of its own).
             args = (data, maxlen, self._expire_s, chunk.task_run_id)
             pipe.execute_command("EVAL", _PUBLISH, len(keys), *keys, *args)
-            pipe.set(
-                task_index_key(self.key_prefix, chunk.task_run_id),
-                f"{chunk.pipeline_run_id}\x1f{chunk.tenant}",
-                ex=self._expire_s,
-            )
         pipe.execute()
 
     # -- read (event loop) -------------------------------------------------------------
@@ -285,6 +399,22 @@ class RedisBus(LiveBus):
             return None
         pid, _, tenant = raw.decode().partition("\x1f")
         return TaskInfo(pid, tenant)
+
+    async def task_states(self, task_run_ids: Sequence[str]) -> dict[str, TaskLive]:
+        if not task_run_ids:
+            return {}
+        async with self._limit:
+            pipe = self._client().pipeline(transaction=False)
+            for tid in task_run_ids:
+                pipe.get(task_index_key(self.key_prefix, tid))
+                pipe.hgetall(task_state_key(self.key_prefix, tid))
+            replies = await pipe.execute()
+        out: dict[str, TaskLive] = {}
+        for i, tid in enumerate(task_run_ids):
+            state = _state(tid, replies[2 * i], replies[2 * i + 1])
+            if state is not None:
+                out[tid] = state
+        return out
 
     async def run_tasks(self, pipeline_run_id: str) -> dict[str, tuple[EntryId, EntryId]]:
         raw = await self._call("hgetall", run_tasks_key(self.key_prefix, pipeline_run_id))

@@ -343,6 +343,29 @@ async def _until_on_bus(ctx: LiveContext, st: _TaskStream) -> AsyncIterator[byte
     st.info = info
 
 
+async def _until_visible(ctx: LiveContext, st: _TaskStream) -> AsyncIterator[bytes]:
+    """:func:`_until_on_bus`; another tenant's task run is then answered as one that never
+    appears (pings until shutdown): its lines are never shown, its existence never told."""
+    async for out in _until_on_bus(ctx, st):
+        yield out
+    tenant = st.ident.tenant
+    if st.info is not None and tenant is not None and st.info.tenant != tenant:
+        st.info = None
+        async for out in _as_unknown(ctx):
+            yield out
+
+
+async def _as_unknown(ctx: LiveContext) -> AsyncIterator[bytes]:
+    """What a stream of a task run that never appears sends: pings until shutdown."""
+    while not ctx.closing.is_set():
+        try:
+            async with asyncio.timeout(ctx.config.heartbeat_s):
+                await ctx.closing.wait()
+        except TimeoutError:
+            yield sse.comment("ping")
+    yield bye(ctx)
+
+
 def _position_gap(tid: str, pos: EntryId, index: int) -> bytes:
     return gap_event(
         f"lines of task run {tid} after {pos[0]}-{pos[1]}/{index}",
@@ -370,11 +393,11 @@ async def task_stream(
 ) -> AsyncIterator[bytes]:
     """The SSE body of ``GET /api/v1/tasks/{id}/logs/stream``."""
     st = _TaskStream(ctx, task_run_id, ident, flt, start)
-    async for out in _until_on_bus(ctx, st):
+    async for out in _until_visible(ctx, st):
         yield out
     info = st.info
-    if info is None or (ident.tenant is not None and info.tenant != ident.tenant):
-        return  # ended, closing, or another tenant's task appeared under this id
+    if info is None:
+        return  # ended, closing, or another tenant's task run
     key = ctx.bus.task_key(info, task_run_id)
     # Untimed: no timer per wait (the hottest path of a fan-out); the context's heartbeat
     # wakes the stream every heartbeat_s / 2 and it pings when idle that long.

@@ -11,7 +11,7 @@ import pytest
 
 from collector_service.component.store import HistoryQuery
 from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
-from tests.exporters.clickhouse.test_contrib_table import CONTRIB_DDL
+from tests.exporters.clickhouse.test_contrib_table import contrib_ddl
 from tests.stores.test_order import backward, forward, lines
 
 
@@ -21,7 +21,7 @@ def contrib_empty(clickhouse_dsn: str) -> Iterator[ClickHouseExporter]:
     client = clickhouse_connect.get_client(dsn=clickhouse_dsn)
     try:
         client.command(f"CREATE DATABASE `{database}`")
-        client.command(CONTRIB_DDL.format(table=f"`{database}`.`otel_logs`"))
+        client.command(contrib_ddl("v0.150", database))
         config = ClickHouseConfig(database=database, create_schema=False)
         with ClickHouseExporter(config, clickhouse_dsn) as store:
             yield store

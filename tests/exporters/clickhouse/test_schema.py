@@ -208,3 +208,51 @@ def test_retention_defaults_to_seven_days_and_none_keeps_rows_forever() -> None:
     explicit = ClickHouseConfig.model_validate({"ttl": "24h"})
     assert explicit.ttl is not None
     assert explicit.ttl.total_seconds() == 86_400
+
+
+#: The table as tasklogs created it before the observed timestamp and the dropped counts.
+_OLD_TASKLOGS_DDL = """
+CREATE TABLE `{database}`.otel_logs (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+    TraceId String, SpanId String, TraceFlags UInt8,
+    SeverityText LowCardinality(String), SeverityNumber UInt8,
+    ServiceName LowCardinality(String), Body String,
+    ResourceSchemaUrl LowCardinality(String),
+    ResourceAttributes Map(LowCardinality(String), String),
+    ScopeSchemaUrl LowCardinality(String), ScopeName String,
+    ScopeVersion LowCardinality(String),
+    ScopeAttributes Map(LowCardinality(String), String),
+    LogAttributes Map(LowCardinality(String), String),
+    EventName String,
+    PipelineRunId String MATERIALIZED ResourceAttributes['cicd.pipeline.run.id'],
+    TaskRunId String MATERIALIZED ResourceAttributes['cicd.pipeline.task.run.id'],
+    Seq UInt64 MATERIALIZED toUInt64OrZero(LogAttributes['tasklogs.seq'])
+) ENGINE = MergeTree PARTITION BY toDate(TimestampTime) ORDER BY (TaskRunId, Seq, Timestamp)
+"""
+
+
+def test_a_table_of_an_older_tasklogs_gains_the_new_columns(
+    clickhouse_dsn: str, database: str
+) -> None:
+    from collector_service.component.decode import decode_request
+    from collector_service.component.store import HistoryQuery
+    from tests.exporters.clickhouse.test_exporter import batch_for
+    from tests.stores.test_fidelity import TASK, fidelity_request
+
+    config = ClickHouseConfig(database=database, ttl=None)
+    with ClickHouseExporter(config, clickhouse_dsn) as store:  # creates the database
+        client = store._require_client()
+        client.command(f"DROP TABLE `{database}`.otel_logs")
+        client.command(_OLD_TASKLOGS_DDL.format(database=database))
+        store.shutdown()
+    with ClickHouseExporter(config, clickhouse_dsn) as store:
+        before = batch_for("tr-old", 3)
+        store.push(before)
+        store.push(decode_request(fidelity_request()))
+        desc = _desc(store)
+        assert desc["ObservedTimestamp"][0] == "DateTime64(9)"
+        assert desc["__otel_materialized_k8s.pod.name"][1] == "MATERIALIZED"
+        (first, *_) = store.query(HistoryQuery(task_run_id=TASK, limit=5)).records
+        assert first.observed_timestamp_ns > first.timestamp_ns
+        assert [r.seq for r in store.query(HistoryQuery(task_run_id="tr-old")).records] == [1, 2, 3]

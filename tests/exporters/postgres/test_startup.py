@@ -95,3 +95,37 @@ def test_indexes_exist_for_task_time_severity_attributes_and_text(
     assert "USING gin" in defs["otel_logs_log_attributes_gin"]
     assert "USING gin" in defs["otel_logs_resource_attributes_gin"]
     assert "gin_trgm_ops" in defs["otel_logs_body_trgm"]
+
+
+def test_a_table_of_an_older_tasklogs_gains_the_observed_and_dropped_columns(
+    make_config: Callable[..., PostgresConfig], pg_dsn: str, pg_schema: str
+) -> None:
+    with PostgresExporter(make_config()):
+        pass
+    # As a tasklogs before migration observed_dropped left the table.
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        table = sql.Identifier(pg_schema, "otel_logs")
+        for column in (
+            "ObservedTimestampNs",
+            "DroppedAttributesCount",
+            "ResourceDroppedAttributesCount",
+            "ScopeDroppedAttributesCount",
+        ):
+            conn.execute(
+                sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(table, sql.Identifier(column))
+            )
+        conn.execute(
+            sql.SQL("DELETE FROM {}.schema_migrations WHERE name = 'observed_dropped'").format(
+                sql.Identifier(pg_schema)
+            )
+        )
+    with pytest.raises(ConfigError, match="lacks the columns of migration observed_dropped"):
+        PostgresExporter(make_config(create_schema=False)).start()
+    with PostgresExporter(make_config()) as store:  # migrates in place
+        from collector_service.component.decode import decode_request
+        from collector_service.component.store import HistoryQuery
+        from tests.stores.test_fidelity import TASK, fidelity_request
+
+        store.push(decode_request(fidelity_request()))
+        (first, *_) = store.query(HistoryQuery(task_run_id=TASK, limit=3)).records
+        assert first.observed_timestamp_ns > first.timestamp_ns

@@ -1,5 +1,5 @@
 """The ``tasklogs`` command line, one module per command: ``serve``, ``worker``,
-``deadletter``, ``logs``, ``run`` and ``retention``."""
+``deadletter``, ``logs``, ``runs``, ``tasks``, ``run`` and ``retention``."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from collector_service.cli import deadletter, logs, retention, run, serve, worker
+from collector_service.cli import deadletter, logs, retention, run, runs, serve, tasks, worker
 from collector_service.cli._common import tasklogs_version
-from collector_service.errors import TasklogsError
+from collector_service.errors import ApiError, TasklogsError
 from otel_sdk_ext.errors import TasklogsSdkError
 
 __all__ = ["main"]
 
-_COMMANDS = (serve, worker, deadletter, logs, retention, run)
+_COMMANDS = (serve, worker, deadletter, logs, runs, tasks, retention, run)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `| head`): stop quietly, like any Unix filter.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except ApiError as exc:
+        print(f"tasklogs: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except (TasklogsError, TasklogsSdkError, OSError, httpx.HTTPError) as exc:
         print(f"tasklogs: error: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime
 
 from collector_service.cli._common import config_args
-from collector_service.service.config import load_config
 
 __all__ = ["add_parser", "run"]
 
@@ -24,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     from collector_service.pipeline.deadletter import list_dead_letters
+    from collector_service.service.config import load_config
 
     config = load_config(args.config, data_dir=args.data_dir)
     for rec in list_dead_letters(config, args.exporter, args.limit):

@@ -8,8 +8,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from collector_service.cli._common import config_args
-from collector_service.component.exporter import is_best_effort, resolve_exporters
-from collector_service.service.config import load_config
 
 __all__ = ["add_parser", "run"]
 
@@ -26,7 +24,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Print every configured store's retention report (read from the store directly)."""
+    from collector_service.component.exporter import is_best_effort, resolve_exporters
     from collector_service.component.store import RetentionReporter
+    from collector_service.service.config import load_config
 
     config = load_config(args.config, data_dir=args.data_dir)
     for spec in resolve_exporters(config):

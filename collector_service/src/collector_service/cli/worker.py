@@ -6,7 +6,6 @@ import argparse
 import asyncio
 
 from collector_service.cli._common import config_args, setup_logging
-from collector_service.service.config import load_config
 
 __all__ = ["add_parser", "run"]
 
@@ -42,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from collector_service.stream.consumer import run_worker
 
     setup_logging(args.verbose)
+    from collector_service.service.config import load_config
+
     config = load_config(args.config, data_dir=args.data_dir)
     host = ServiceHost.from_config(config)
     if args.metrics_endpoint:

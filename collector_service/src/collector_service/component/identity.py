@@ -5,7 +5,7 @@ pipeline run id. A stock OpenTelemetry producer sends neither, so the decoder fi
 what is missing from the resource, by one documented rule (README, "Records without a
 task identity"):
 
-- producer = ``<service.name or "unknown_service">/<service.instance.id or host.name or
+- producer = ``<service.name or "unknown_service">@<service.instance.id or host.name or
   "default">``;
 - task run id missing: the producer;
 - pipeline run id missing: the task run id (a task run of its own);
@@ -67,10 +67,11 @@ _log = logging.getLogger("collector_service.identity")
 
 
 def producer_of(attrs: dict[str, str]) -> str:
-    """``<service.name>/<service.instance.id or host.name or "default">``."""
+    """``<service.name>@<service.instance.id or host.name or "default">`` (no ``/``: the id
+    goes into URL paths as one segment)."""
     service = attrs.get(SERVICE_NAME) or _UNKNOWN_SERVICE
     instance = attrs.get(_SERVICE_INSTANCE) or attrs.get(_HOST_NAME) or "default"
-    return f"{service}/{instance}"
+    return f"{service}@{instance}"
 
 
 def missing_identity(attrs: dict[str, str]) -> list[str]:

@@ -113,7 +113,7 @@ class ClickHouseExporter:
     def _create_schema(self) -> None:
         client = self._require_client()
         kind = body_index_kind(self.config.body_index, self._has_text_index())
-        for statement in self.schema.statements(kind):
+        for statement in self.schema.statements(kind, self._has_projection_index()):
             client.command(statement)
         for statement in self.schema.upgrade_statements():
             client.command(statement)
@@ -126,6 +126,18 @@ class ClickHouseExporter:
             .result_rows
         )
         return bool(rows) and str(rows[0][0]) == "1"
+
+    def _has_projection_index(self) -> bool:
+        """Whether the engine has projection indexes (``_part_offset`` projections)."""
+        rows = (
+            self._require_client()
+            .query(
+                "SELECT count() FROM system.settings "
+                "WHERE name = 'min_table_rows_to_use_projection_index'"
+            )
+            .result_rows
+        )
+        return bool(rows) and int(rows[0][0]) > 0
 
     def _learn_columns(self) -> None:
         rows = self._require_client().query(f"DESC TABLE {self._table}").result_rows

@@ -158,6 +158,17 @@ class PostgresExporter:
                 self._qualified(),
                 index,
             )
+        missing = conn.execute(
+            "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s AND column_name = %s)",
+            (self.config.db_schema, self.config.table, "ObservedTimestampNs"),
+        ).fetchone()
+        if missing is not None:
+            raise ConfigError(
+                f"PostgreSQL store at {self._dsn_shown}: table {self._qualified()} lacks the "
+                'columns of migration observed_dropped ("ObservedTimestampNs", the '
+                "dropped-attribute counts): start once with create_schema: true to add them"
+            )
 
     def shutdown(self) -> None:
         self._stop.set()
