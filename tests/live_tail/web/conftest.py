@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, sync_playwright
 
@@ -69,6 +71,22 @@ class Viewer:
             capture_output=True,
         )
         return tid
+
+    def wait_stored(self, tid: str, count: int, token: str = ACME, timeout: float = 30) -> None:
+        """Until ``count`` lines of ``tid`` are stored (a task run not stored yet is a 404)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = httpx.get(
+                f"{self.url}/api/v1/tasks/{tid}/logs",
+                params={"limit": 10_000},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            if resp.status_code == 200 and len(resp.json()["records"]) >= count:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"{tid}: {count} lines not stored in {timeout} s ({resp.text[:200]})")
+            time.sleep(0.1)
 
     def live(
         self, *, token: str = ACME, run: str | None = None, name: str = "live", tid: str = ""

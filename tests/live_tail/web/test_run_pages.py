@@ -15,7 +15,7 @@ def test_a_run_merges_its_tasks_and_a_later_task_appears(viewer: Viewer, page: P
     run = f"run-{uuid.uuid4().hex[:8]}"
     alpha = viewer.live(run=run, name="alpha")
     alpha.write("alpha says hi")
-    viewer.svc.wait_for(alpha.tid, 2, token=ACME)
+    viewer.wait_stored(alpha.tid, 2, token=ACME)
     page.goto(f"/runs/{run}")
     expect(page.locator(".row", has_text="alpha says hi").locator(".task")).to_have_text("alpha")
     expect(page.locator(f'tr[data-task="{alpha.tid}"]')).to_be_visible()
@@ -45,7 +45,7 @@ def test_a_run_merges_its_tasks_and_a_later_task_appears(viewer: Viewer, page: P
 def test_another_tenants_run_is_not_found(viewer: Viewer, page: Page) -> None:
     run = f"run-{uuid.uuid4().hex[:8]}"
     tid = viewer.run("echo umbrella only", token=UMBRELLA, run=run)
-    viewer.svc.wait_for(tid, 3, token=UMBRELLA)
+    viewer.wait_stored(tid, 3, token=UMBRELLA)
     page.goto(f"/runs/{run}")
     expect(page.locator(".notfound")).to_contain_text("not found")
     assert page.locator(".row", has_text="umbrella only").count() == 0
@@ -54,7 +54,7 @@ def test_another_tenants_run_is_not_found(viewer: Viewer, page: Page) -> None:
 def test_runs_page_lists_runs_with_status_and_counts(viewer: Viewer, page: Page) -> None:
     run = f"run-{uuid.uuid4().hex[:8]}"
     tid = viewer.run("echo one; exit 2", run=run, name="failing")
-    viewer.svc.wait_for(tid, 3, token=ACME)
+    viewer.wait_stored(tid, 3, token=ACME)
     probe = httpx.get(f"{viewer.url}/api/v1/runs", headers={"Authorization": f"Bearer {ACME}"})
     if probe.status_code == 404 and probe.json().get("detail") == "Not Found":
         page.goto("/")

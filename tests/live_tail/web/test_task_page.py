@@ -35,7 +35,7 @@ def seq_of(viewer: Viewer, tid: str, body: str) -> int:
 def test_history_then_live_then_end(viewer: Viewer, page: Page) -> None:
     task = viewer.live()
     task.write(*[f"history {i}" for i in range(1, 31)])
-    viewer.svc.wait_for(task.tid, 30, token=ACME)
+    viewer.wait_stored(task.tid, 30, token=ACME)
     page.goto(f"/tasks/{task.tid}")
     expect(msg(page, "history 30")).to_be_visible()
     task.write("live 31", "live 32")
@@ -53,7 +53,7 @@ def test_history_then_live_then_end(viewer: Viewer, page: Page) -> None:
 def test_pause_shows_the_pill_and_resume_catches_up(viewer: Viewer, page: Page) -> None:
     task = viewer.live()
     task.write(*[f"line {i}" for i in range(1, 201)])
-    viewer.svc.wait_for(task.tid, 200, token=ACME)
+    viewer.wait_stored(task.tid, 200, token=ACME)
     page.goto(f"/tasks/{task.tid}")
     expect(msg(page, "line 200")).to_be_visible()
     page.locator(".scroller").hover()
@@ -79,7 +79,7 @@ def test_reconnect_after_a_service_restart_shows_every_line_once(
     page.set_viewport_size({"width": 1200, "height": 1600})
     task = viewer.live()
     task.write(*[f"before {i}" for i in range(1, 11)])
-    viewer.svc.wait_for(task.tid, 10, token=ACME)
+    viewer.wait_stored(task.tid, 10, token=ACME)
     page.goto(f"/tasks/{task.tid}")
     expect(msg(page, "before 10")).to_be_visible()
     viewer.svc.stop()
@@ -130,6 +130,7 @@ def test_ansi_colours_and_text_only_rendering(viewer: Viewer, page: Page) -> Non
 
 def test_permalink_range_opens_there_and_highlights(viewer: Viewer, page: Page) -> None:
     tid = viewer.run("i=1; while [ $i -le 3000 ]; do echo row $i; i=$((i+1)); done")
+    viewer.wait_stored(tid, 3002)
     first = seq_of(viewer, tid, "row 1200")
     page.goto(f"/tasks/{tid}#L{first}-L{first + 20}")
     expect(msg(page, "row 1200")).to_be_visible()
@@ -185,7 +186,7 @@ echo 'bk inside'
 def test_repeated_lines_fold_with_a_live_count(viewer: Viewer, page: Page) -> None:
     task = viewer.live()
     task.write("start", *["waiting for db"] * 5)
-    viewer.svc.wait_for(task.tid, 6, token=ACME)
+    viewer.wait_stored(task.tid, 6, token=ACME)
     page.goto(f"/tasks/{task.tid}")
     row = page.locator(".row", has_text="waiting for db")
     expect(row).to_have_count(1)
