@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PARTS  := otel_sdk_ext collector_service exporters/clickhouse exporters/postgres live_tail
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PARTS))
 
-.PHONY: install demo test lint typecheck pytest clean
+.PHONY: install demo test lint typecheck pytest clean web
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The web viewer's bundle (live_tail/web -> live_tail/src/live_tail/static, committed).
+web:
+	cd live_tail/web && npm ci --no-audit --no-fund --prefer-offline && node build.mjs
 
 clean:
 	rm -rf $(VENV) .tasklogs-demo .mypy_cache .pytest_cache .ruff_cache

@@ -32,6 +32,7 @@ from live_tail.memory_bus import MemoryBus
 from live_tail.redis_bus import RedisBus
 from live_tail.routes import build_router
 from live_tail.streams import LiveContext
+from live_tail.web import build_web_router
 
 __all__ = ["LiveTailExtension", "LiveTailExtensionFactory", "factory"]
 
@@ -78,6 +79,7 @@ class LiveTailExtension:
             self._bus = make_bus(host, self.config)
         self._ctx = LiveContext(self._bus, host.history_store, self.config)
         host.add_router(build_router(self._ctx, host.auth, host.authenticator))
+        host.add_router(build_web_router())
         host.add_metrics(metrics.REGISTRY)
 
     async def start(self, host: Host) -> None:
