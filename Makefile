@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PARTS  := otel_sdk_ext collector_service exporters/clickhouse exporters/postgres live_tail
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PARTS))
 
-.PHONY: install demo test lint typecheck pytest clean web
+.PHONY: install demo test test-deps lint typecheck pytest clean web
 
 install: $(STAMP)
 
@@ -30,7 +30,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# What the tests need beyond the venv: the OpenTelemetry JavaScript SDK (tests/interop/js),
+# the viewer's build tools (live_tail/web, for the stale-bundle check) and Debian's
+# chromium for the browser tests (never a browser download; installing it needs root).
+test-deps:
+	@[ -d tests/interop/js/node_modules ] || (cd tests/interop/js && npm ci --no-audit --no-fund)
+	@[ -d live_tail/web/node_modules ] || (cd live_tail/web && npm ci --no-audit --no-fund)
+	@[ -x /usr/bin/chromium ] || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+pytest: install test-deps
 	$(BIN)/pytest
 
 test: lint typecheck pytest
