@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -80,6 +81,7 @@ def main() -> None:
             results: dict[str, Any] = {
                 "rows": args.rows,
                 "task_runs": args.tasks,
+                "load_average_1m": round(os.getloadavg()[0], 1),
                 "generate_s": round(generate_s, 1),
                 "index_rows_unmerged": int(index_rows),
                 "runs_page_50_ms": _median_ms(lambda: store.runs(RunsQuery(limit=50)), args.repeat),
