@@ -27,6 +27,7 @@ async def test_redis_keys_share_the_runs_hash_tag_and_are_trimmed_and_expire() -
         keys = sorted(k.decode() for k in client.scan_iter(match=f"{prefix}:*"))
         assert keys == [
             f"{prefix}:taskrun:{{tr-k}}",
+            f"{prefix}:taskstate:{{tr-k}}",  # its live state (task_state.py)
             f"{prefix}:{{run:r9}}:run",
             f"{prefix}:{{run:r9}}:task:tr-k",
             f"{prefix}:{{run:r9}}:tasks",
@@ -35,6 +36,11 @@ async def test_redis_keys_share_the_runs_hash_tag_and_are_trimmed_and_expire() -
         # MAXLEN ~ (100 lines / 10 per entry): approximate trimming keeps about 10 entries.
         assert 10 <= client.xlen(task_key) < 200
         assert 0 < client.ttl(task_key) <= 120
+        for key in (f"{prefix}:taskrun:{{tr-k}}", f"{prefix}:taskstate:{{tr-k}}"):
+            assert 0 < client.ttl(key) <= 120, key
+        states = await bus.task_states(["tr-k", "nope"])
+        assert list(states) == ["tr-k"]
+        assert (states["tr-k"].line_count, states["tr-k"].max_seq) == (2000, 2000)
         info = await bus.task_info("tr-k")
         assert info is not None
         assert info.pipeline_run_id == "r9"

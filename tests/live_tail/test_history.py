@@ -81,10 +81,23 @@ async def test_openapi_documents_every_endpoint(live: Live) -> None:
         "/api/v1/tasks/{task_run_id}/logs/download",
         "/api/v1/tasks/{task_run_id}/logs/stream",
         "/api/v1/runs/{run_id}/logs/stream",
+        "/api/v1/runs",
+        "/api/v1/runs/{run_id}",
+        "/api/v1/tasks/{task_run_id}",
     } <= set(paths)
     stream = paths["/api/v1/tasks/{task_run_id}/logs/stream"]["get"]
     assert "text/event-stream" in stream["responses"]["200"]["content"]
-    assert {"401", "404", "429"} <= set(stream["responses"])
+    # No 404: a stream of an unknown (or another tenant's) task waits for it.
+    assert {"401", "429"} <= set(stream["responses"])
+    task = paths["/api/v1/tasks/{task_run_id}"]["get"]
+    assert task["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "TaskSummary"
+    )
+    assert {"404", "503"} <= set(task["responses"])
+    runs = paths["/api/v1/runs"]["get"]
+    assert {"pipeline", "status", "since", "until", "q", "limit", "cursor"} <= {
+        p["name"] for p in runs["parameters"]
+    }
     params = {p["name"] for p in stream["parameters"]}
     assert {"min_severity", "include", "exclude", "attr", "task_name", "last-event-id"} <= params
     history = paths["/api/v1/tasks/{task_run_id}/logs"]["get"]["responses"]["200"]

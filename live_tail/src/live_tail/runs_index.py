@@ -224,9 +224,13 @@ class RunsIndex:
             page = await self._call(index.runs, q)
             cursor = page.next_cursor
             now = time.time_ns()
+            # One bus lookup for every task of the page.
+            states = await self.ctx.bus.task_states(
+                [t.task_run_id for run in page.runs for t in run.tasks]
+            )
             for run in page.runs:
                 scanned += 1
-                tasks = await self._live(run.tasks)
+                tasks = [overlay(t, states.get(t.task_run_id)) for t in run.tasks]
                 statuses = [self._status(t, now) for t in tasks]
                 summary = run_summary(RunSummaryRow(run.run_id, run.pipeline_name, tasks), statuses)
                 if status is None or summary.status == status:

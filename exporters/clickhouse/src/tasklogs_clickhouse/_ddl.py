@@ -108,9 +108,10 @@ class Schema:
         return qualified(self.config.database, f"{self.config.table}_task_runs_mv")
 
     def index_ttl(self) -> str:
-        """Index rows go with the last of their task run's lines."""
+        """Index rows go with the last of their task run's lines, under the table's TTL
+        (none beside a table another writer created: its retention is not ours)."""
         ttl = self.config.ttl
-        if ttl is None:
+        if ttl is None or not self.config.create_schema:
             return ""
         return f"TTL toDateTime(LastTs) + toIntervalSecond({int(ttl.total_seconds())})"
 

@@ -83,15 +83,16 @@ class Index:
 
     def run(self, run_id: str, tenant: str | None) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {"run_id": run_id}
-        having = ["pipeline_run_id = {run_id:String}"]
+        having = []
         if tenant is not None:
             having.append("tenant = {tenant:String}")
             params["tenant"] = tenant
-        return self._tasks("1", having) + "\nORDER BY first_ns, task_run_id", params
+        where = "PipelineRunId = {run_id:String}"
+        return self._tasks(where, having) + "\nORDER BY first_ns, task_run_id", params
 
     def runs(self, q: RunsQuery) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {"limit": q.limit}
-        inner_having = ["pipeline_run_id != ''"]
+        inner_having = []
         if q.tenant is not None:
             inner_having.append("tenant = {tenant:String}")
             params["tenant"] = q.tenant
@@ -116,7 +117,7 @@ class Index:
         if q.after is not None:
             having.append("(run_start, run_id) < ({after_start:Int64}, {after_run:String})")
             params["after_start"], params["after_run"] = q.after.start_ns, q.after.run_id
-        inner = self._tasks("1", inner_having)
+        inner = self._tasks("PipelineRunId != ''", inner_having)
         return render("runs", inner=inner, having=" AND ".join(having)), params
 
 

@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS ${table} ${on_cluster}
 (
     TaskRunId String,
     Tenant AggregateFunction(argMin, String, DateTime64(9)),
-    PipelineRunId AggregateFunction(argMin, String, DateTime64(9)),
+    PipelineRunId SimpleAggregateFunction(any, String),
     PipelineName SimpleAggregateFunction(max, String),
     TaskName SimpleAggregateFunction(max, String),
     ServiceName SimpleAggregateFunction(max, String),

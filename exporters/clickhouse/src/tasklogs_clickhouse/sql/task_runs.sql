@@ -1,8 +1,9 @@
--- Task runs of the runs index, merged to one row each. ${where} narrows by task run id
--- (the sort key) where it can; ${having} filters on the merged values (tenant, run).
+-- Task runs of the runs index, merged to one row each. ${where} narrows the rows before
+-- they are merged (task run id: the sort key; pipeline run id); ${having} filters on the
+-- merged values (tenant).
 SELECT
     TaskRunId AS task_run_id,
-    argMinMerge(PipelineRunId) AS pipeline_run_id,
+    any(PipelineRunId) AS pipeline_run_id,
     argMinMerge(Tenant) AS tenant,
     max(PipelineName) AS pipeline_name,
     max(TaskName) AS task_name,

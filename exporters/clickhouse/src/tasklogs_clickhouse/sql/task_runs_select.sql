@@ -3,7 +3,7 @@
 SELECT
     ${task_run} AS TaskRunId,
     argMinState(ResourceAttributes['tasklogs.tenant'], now64(9)) AS Tenant,
-    argMinState(${pipeline_run}, now64(9)) AS PipelineRunId,
+    any(${pipeline_run}) AS PipelineRunId,
     max(ResourceAttributes['cicd.pipeline.name']) AS PipelineName,
     max(ResourceAttributes['cicd.pipeline.task.name']) AS TaskName,
     max(ServiceName) AS ServiceName,
