@@ -29,7 +29,7 @@ from collector_service.component.store import (
     SearchableStore,
     StoredLog,
 )
-from collector_service.errors import QueryError, StoreError
+from collector_service.errors import QueryError, QueryLimitError, StoreError
 from live_tail import download
 from live_tail._shared import store_query
 from live_tail.auth import Identity
@@ -146,6 +146,8 @@ async def _ask(call: Callable[[], _T]) -> _T:
         return await run_in_threadpool(call)
     except QueryError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
+    except QueryLimitError as exc:  # the store's own concurrent query budget
+        raise HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": "1"}) from exc
     except StoreError as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from exc
 
