@@ -16,7 +16,7 @@ import pytest
 from collector_service.component.store import RunsQuery
 from collector_service.errors import StoreError
 from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
-from tests.exporters.clickhouse.test_contrib_table import CONTRIB_DDL
+from tests.exporters.clickhouse.test_contrib_table import contrib_ddl
 from tests.stores.test_index import batch
 
 
@@ -26,7 +26,7 @@ def contrib_database(clickhouse_dsn: str) -> Iterator[str]:
     client = clickhouse_connect.get_client(dsn=clickhouse_dsn)
     try:
         client.command(f"CREATE DATABASE `{database}`")
-        client.command(CONTRIB_DDL.format(table=f"`{database}`.`otel_logs`"))
+        client.command(contrib_ddl("v0.150", database))
         yield database
     finally:
         client.command(f"DROP DATABASE IF EXISTS `{database}`")
