@@ -51,7 +51,7 @@ def show(opts: Options, api: Api, out: TextIO, err: TextIO) -> int:
     sel = Selection(opts)
     printer = Printer(fmt, sel, err, kind=target.kind, after=opts.after)
     if target.kind == "run" and (opts.failed or opts.prefix):
-        _run_tasks(api, target, fmt, sel, required=opts.failed)
+        _run_tasks(api, target, fmt, sel, required=opts.failed, follow=opts.follow)
     fmt.begin()
     if opts.follow:
         _interruptible()
@@ -88,11 +88,15 @@ def _interruptible() -> None:
 
 
 def _run_tasks(
-    api: Api, target: Target, fmt: Formatter, sel: Selection, *, required: bool
+    api: Api, target: Target, fmt: Formatter, sel: Selection, *, required: bool, follow: bool
 ) -> list[dict[str, Any]]:
     """The run's tasks from the runs index: prefix widths, and the failed ones."""
     try:
         tasks: list[dict[str, Any]] = api.get(target.base)["tasks"]
+    except ApiNotFoundError:
+        if required and not follow:
+            raise
+        return []  # a run that has not started yet: a follow waits for it
     except ApiError:
         if required:
             raise
