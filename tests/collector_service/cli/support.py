@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from tests.support import RunningService, free_port, start_serve, tasklogs, tasklogs_cmd
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "python_task",
     "serve",
     "serve_yaml",
+    "wait_stored",
     "wait_until",
 ]
 
@@ -91,6 +94,16 @@ def python_task(svc: RunningService, tid: str, run_id: str, name: str) -> None:
         timeout=120,
         capture_output=True,
     )
+
+
+def wait_stored(svc: RunningService, tid: str, count: int, timeout: float = 30.0) -> None:
+    """Until ``count`` lines of ``tid`` are stored (a task not there yet is a 404)."""
+
+    def stored() -> int:
+        resp = httpx.get(f"{svc.api_url}/api/v1/tasks/{tid}/logs", timeout=10)
+        return len(resp.json()["records"]) if resp.status_code == 200 else 0
+
+    wait_until(f"{count} stored lines of {tid}", lambda: stored() >= count, timeout)
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.collector_service.cli.support import Follower, cli, serve
+from tests.collector_service.cli.support import Follower, cli, serve, wait_stored
 from tests.e2e.durability_support import request, send
 from tests.redis_support import SHARED_URL, RedisTarget
 from tests.support import RunningService, tasklogs
@@ -63,7 +63,7 @@ def test_tail_zero_follow_shows_only_new_lines(cli_service: RunningService, tmp_
     runner = threading.Thread(target=_run, args=(cli_service, tid, run_id, "t", script))
     runner.start()
     try:
-        cli_service.wait_for(tid, 6)
+        wait_stored(cli_service, tid, 6)
         follower = Follower.start(tmp_path, cli_service, tid, "-f", "--tail", "0", "-o", "raw")
         try:
             assert follower.wait() == 0, follower.stderr()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.collector_service.cli.support import Follower, cli, wait_until
-from tests.support import RunningService, tasklogs
+from tests.support import RunningService, tasklogs, tasklogs_cmd
 
 
 def _run(svc: RunningService, tid: str, run_id: str, name: str, script: str) -> None:
@@ -43,7 +44,7 @@ def test_runs_and_tasks_show_live_status_changes(cli_service: RunningService) ->
     run_id = f"run-{uuid.uuid4()}"
     slow, bad = f"tr-{uuid.uuid4()}", f"tr-{uuid.uuid4()}"
     threads = [
-        _start(cli_service, slow, run_id, "slow", "echo begin; sleep 6; echo done"),
+        _start(cli_service, slow, run_id, "slow", "echo begin; sleep 15; echo done"),
         _start(cli_service, bad, run_id, "bad", "echo trouble >&2; exit 2"),
     ]
     try:
@@ -51,6 +52,12 @@ def test_runs_and_tasks_show_live_status_changes(cli_service: RunningService) ->
             "slow running and bad failed",
             lambda: _statuses(cli_service, run_id) == {"slow": "running", "bad": "failed"},
         )
+        # --watch redraws until the run is over, then exits with its result.
+        watch = subprocess.Popen(
+            tasklogs_cmd("tasks", run_id, "--watch", "--interval", "0.5", "--api-url",
+                         cli_service.api_url),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
         text = cli(cli_service, "tasks", run_id, "--color", "never")
         assert text.returncode == 0, text.stderr
         rows = {line.split()[2]: line for line in text.stdout.splitlines() if "tr-" in line}
@@ -63,11 +70,10 @@ def test_runs_and_tasks_show_live_status_changes(cli_service: RunningService) ->
         listed = json.loads(cli(cli_service, "runs", "-o", "json", "-q", run_id).stdout)
         assert [r["run_id"] for r in listed] == [run_id]
         assert listed[0]["task_count"] == 2
-        # --watch redraws until the run is over, then exits with its result.
-        watched = cli(cli_service, "tasks", run_id, "--watch", "--interval", "0.5")
-        assert watched.returncode == 1, watched.stderr
-        assert "succeeded" in watched.stdout
-        assert "running" in watched.stdout  # it saw the change happen
+        out, err = watch.communicate(timeout=60)
+        assert watch.returncode == 1, err
+        assert "succeeded" in out
+        assert "running" in out  # it saw the change happen
     finally:
         for thread in threads:
             thread.join()
@@ -105,8 +111,9 @@ def test_run_until_done_and_failed_tasks(cli_service: RunningService, tmp_path: 
         "task started", "fine", "still fine", "task ended with exit code 0",
         "task started", "broken", "task ended with exit code 4",
     ])  # fmt: skip
-    assert [x.split(None, 3)[-1] for x in failed_only.lines()] == [
-        "task started", "broken", "task ended with exit code 4",
+    # A run's lines come in the order their batches arrived (not always by seq).
+    assert sorted(x.split(None, 3)[-1] for x in failed_only.lines()) == [
+        "broken", "task ended with exit code 4", "task started",
     ]  # fmt: skip
     stored = cli(cli_service, "logs", "--run", run_id, "--failed", "-o", "jsonl")
     assert {json.loads(x)["task_run_id"] for x in stored.stdout.splitlines()} == {bad}

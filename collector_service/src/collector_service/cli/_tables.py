@@ -27,9 +27,9 @@ __all__ = [
 FINAL = frozenset({"succeeded", "failed", "cancelled"})
 _STATUS = {
     "succeeded": ("✓", "green"),
-    "failed": ("X", "bold red"),
+    "failed": ("✗", "bold red"),
     "cancelled": ("-", "yellow"),
-    "running": ("*", "cyan"),
+    "running": ("●", "cyan"),
     "unknown": ("?", "dim"),
 }
 

@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
 
         def draw() -> tuple[RenderableType, str]:
             view = fetch()
-            return render(view), str(view["run"].get("status"))
+            # "failed" as soon as one task fails: watch on while others still run.
+            running = any(task.get("status") == "running" for task in view["tasks"])
+            return render(view), "running" if running else str(view["run"].get("status"))
 
         try:
             status = t.watch(console, draw, interval=args.interval, until_final=True)

@@ -27,6 +27,7 @@ __all__ = ["show", "task_exit_code"]
 
 _FINAL = frozenset({"succeeded", "failed", "cancelled"})
 _POLL_S = 2.0
+_HOLD = 100_000  # live lines held per running task with --failed (then: from the store)
 
 
 def task_exit_code(result: str | None, exit_code: int | None) -> int:
@@ -51,7 +52,7 @@ def show(opts: Options, api: Api, out: TextIO, err: TextIO) -> int:
     sel = Selection(opts)
     printer = Printer(fmt, sel, err, kind=target.kind, after=opts.after)
     if target.kind == "run" and (opts.failed or opts.prefix):
-        _run_tasks(api, target, fmt, sel, required=opts.failed)
+        _run_tasks(api, target, fmt, sel, required=opts.failed, follow=opts.follow)
     fmt.begin()
     if opts.follow:
         _interruptible()
@@ -88,11 +89,15 @@ def _interruptible() -> None:
 
 
 def _run_tasks(
-    api: Api, target: Target, fmt: Formatter, sel: Selection, *, required: bool
+    api: Api, target: Target, fmt: Formatter, sel: Selection, *, required: bool, follow: bool
 ) -> list[dict[str, Any]]:
     """The run's tasks from the runs index: prefix widths, and the failed ones."""
     try:
         tasks: list[dict[str, Any]] = api.get(target.base)["tasks"]
+    except ApiNotFoundError:
+        if required and not follow:
+            raise
+        return []  # a run that has not started yet: a follow waits for it
     except ApiError:
         if required:
             raise
@@ -132,8 +137,8 @@ def _start_id(target: Target, printer: Printer, after: str | None) -> str:
 
 def _follow(api: Api, target: Target, sel: Selection, printer: Printer, opts: Options) -> int:
     run_status = _RunStatus(api, target) if target.kind == "run" and opts.until_done else None
-    if run_status is not None and run_status.done():
-        return run_status.exit_code()
+    if run_status is not None:
+        run_status.done()  # starts the settle time of a run that is over already
     events: queue.Queue[Event] = queue.Queue(maxsize=10_000)
     reader = LiveReader(
         api,
@@ -144,6 +149,8 @@ def _follow(api: Api, target: Target, sel: Selection, printer: Printer, opts: Op
         stop_on_end=target.kind == "task",
     )
     reader.start()
+    #: ``--failed``: the live lines of tasks still running, until they end.
+    held: dict[str, list[Line]] = {}
     try:
         while True:
             try:
@@ -153,22 +160,34 @@ def _follow(api: Api, target: Target, sel: Selection, printer: Printer, opts: Op
                 if run_status is not None and run_status.done():
                     return run_status.exit_code()
                 continue
-            code = _handle(ev, api, target, printer, opts)
+            code = _handle(ev, api, target, printer, opts, held=held)
             if events.empty():
                 printer.fmt.out.flush()
             if code is not None:
                 return code
-            if ev.kind == "end" and run_status is not None and run_status.done(wait=True):
-                return run_status.exit_code()
+            if run_status is not None and ev.kind == "log":
+                run_status.touch()
     finally:
         reader.stop()
 
 
-def _handle(ev: Event, api: Api, target: Target, printer: Printer, opts: Options) -> int | None:
+def _handle(
+    ev: Event,
+    api: Api,
+    target: Target,
+    printer: Printer,
+    opts: Options,
+    *,
+    held: dict[str, list[Line]],
+) -> int | None:
     """One event; an exit code when the follow is over."""
     sel = printer.sel
     if ev.kind == "log":
-        printer.offer(Line.from_record(ev.data), show=not opts.failed)
+        line = Line.from_record(ev.data)
+        if opts.failed and line.task_run_id not in sel.failed_ids:
+            _hold(held, line)  # shown only if its task fails
+        else:
+            printer.offer(line)
     elif ev.kind == "gap":
         printer.notice(f"gap: {ev.data.get('what', '?')}: {ev.data.get('reason', '?')}")
     elif ev.kind == "notice":
@@ -180,39 +199,59 @@ def _handle(ev: Event, api: Api, target: Target, printer: Printer, opts: Options
         if target.kind == "task":
             return task_exit_code(result, code) if opts.until_done else 0
         tid = str(ev.data.get("task_run_id", ""))
+        kept = held.pop(tid, None)
         if opts.failed and task_exit_code(result, code) != 0 and tid not in sel.failed_ids:
             sel.failed_ids.add(tid)
-            # Its lines were held back until it was known to fail: show them now.
-            for line in forward(api, Target("task", tid), sel.history_params(), None):
+            # Its lines were held back until it was known to fail: show them now (from
+            # the store too when more arrived than are held; each line once).
+            if kept is None or len(kept) >= _HOLD:
+                for line in forward(api, Target("task", tid), sel.history_params(), None):
+                    printer.offer(line)
+            for line in sorted(kept or [], key=lambda ln: ln.seq):
                 printer.offer(line)
     return None
 
 
+def _hold(held: dict[str, list[Line]], line: Line) -> None:
+    kept = held.setdefault(line.task_run_id, [])
+    if len(kept) < _HOLD:
+        kept.append(line)
+
+
 class _RunStatus:
-    """A pipeline run's status from the runs index (``GET /api/v1/runs/{id}``)."""
+    """A pipeline run's status from the runs index (``GET /api/v1/runs/{id}``).
+
+    No event says "this run is over": a run is done when the index calls it final with
+    no task running, and it stayed so for ``SETTLE_S`` with no line arriving (so a task
+    that starts right after another ended is still followed)."""
+
+    SETTLE_S = 2.0
 
     def __init__(self, api: Api, target: Target) -> None:
         self.api = api
         self.target = target
         self.status = "unknown"
+        self._final_since: float | None = None
 
-    def done(self, *, wait: bool = False) -> bool:
-        """Whether the run has ended; ``wait``: a task just ended, give the index a
-        moment to record it."""
-        tries = 5 if wait else 1
-        for i in range(tries):
-            try:
-                run = self.api.get(self.target.base)["run"]
-            except ApiNotFoundError:
-                run = {"status": "unknown"}  # not started yet
-            self.status = str(run.get("status"))
-            running = (run.get("tasks_by_status") or {}).get("running", 0)
-            # A run is "failed" as soon as one task fails: wait for the others too.
-            if self.status in _FINAL and not running:
-                return True
-            if i + 1 < tries:
-                time.sleep(0.2)
-        return False
+    def touch(self) -> None:
+        """A line arrived: the run is not over yet."""
+        self._final_since = None
+
+    def done(self) -> bool:
+        try:
+            run = self.api.get(self.target.base)["run"]
+        except ApiNotFoundError:
+            run = {"status": "unknown"}  # not started yet
+        self.status = str(run.get("status"))
+        running = (run.get("tasks_by_status") or {}).get("running", 0)
+        # A run is "failed" as soon as one task fails: wait for the others too.
+        if self.status not in _FINAL or running:
+            self._final_since = None
+            return False
+        now = time.monotonic()
+        if self._final_since is None:
+            self._final_since = now
+        return now - self._final_since >= self.SETTLE_S
 
     def exit_code(self) -> int:
         return 0 if self.status == "succeeded" else 1
