@@ -12,8 +12,7 @@ import threading
 import pytest
 
 from collector_service.component.store import HistoryQuery
-from collector_service.errors import QueryLimitError
-from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
+from tasklogs_clickhouse import ClickHouseExporter
 from tests.exporters.clickhouse.test_exporter import batch_for
 
 
@@ -67,34 +66,3 @@ def test_inserts_complete_while_two_heavy_queries_run(
     assert still, "the queries finished before the inserts: make them heavier"
     page = store.query(HistoryQuery(task_run_id="tr-writes", limit=10_000))
     assert [r.seq for r in page.records] == list(range(1, 2001))
-
-
-def test_a_tenant_beyond_its_concurrent_queries_is_refused(
-    clickhouse_dsn: str, database: str
-) -> None:
-    config = ClickHouseConfig(database=database, ttl=None, max_concurrent_queries_per_tenant=2)
-    with ClickHouseExporter(config, clickhouse_dsn) as store:
-        store.push(batch_for("tr-t", 100))
-        started = threading.Barrier(3)
-        release = threading.Event()
-        limits = store._tenants
-
-        def hold() -> None:
-            with limits.slot("tenant-a"):
-                started.wait()
-                release.wait(30)
-
-        holders = [threading.Thread(target=hold) for _ in range(2)]
-        for t in holders:
-            t.start()
-        started.wait()
-        try:
-            with pytest.raises(QueryLimitError, match="too many concurrent history queries"):
-                store.query(HistoryQuery(task_run_id="tr-t", tenant="tenant-a", limit=10))
-            # Another tenant is not affected.
-            assert store.query(HistoryQuery(task_run_id="tr-t", tenant="tenant-b", limit=10))
-        finally:
-            release.set()
-            for t in holders:
-                t.join()
-        assert store.query(HistoryQuery(task_run_id="tr-t", tenant="tenant-a", limit=10))

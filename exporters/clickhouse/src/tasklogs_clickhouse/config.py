@@ -57,8 +57,6 @@ class ClickHouseConfig(BaseModel):
     #: Connections for history queries, apart from the writer's: a slow query never
     #: holds up inserts, and at most this many queries run at once.
     reader_connections: int = Field(default=3, ge=1, le=64)
-    #: History queries one tenant may run at once; beyond it the API answers 503 "retry".
-    max_concurrent_queries_per_tenant: int = Field(default=2, ge=1)
     #: How long a query waits for a free reader connection before it is refused.
     query_wait_s: float = Field(default=10.0, gt=0)
 

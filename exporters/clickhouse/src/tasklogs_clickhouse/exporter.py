@@ -10,9 +10,10 @@ after a writer crash is stored once.
 
 Reads never wait for writes: inserts go through the writer's client, history queries
 through a small pool of reader clients of their own (chDB: a connection handle each on
-the same engine, which runs them concurrently; a server: separate HTTP clients), and
-each tenant has at most ``max_concurrent_queries_per_tenant`` queries running
-(:class:`~collector_service.errors.QueryLimitError` beyond it). Insert errors are
+the same engine, which runs them concurrently; a server: separate HTTP clients); a query
+that finds every reader busy for ``query_wait_s`` is refused with
+:class:`~collector_service.errors.QueryLimitError` (the API answers 429; the API also
+bounds each tenant's concurrent queries, ``max_queries_per_tenant``). Insert errors are
 classified by :mod:`tasklogs_clickhouse._errors`: only a batch that can never be
 written is permanent; a full disk, a read-only directory and the like are retryable.
 """
@@ -93,7 +94,6 @@ class ClickHouseExporter:
         #: Reader clients for history queries, never the writer's (reads never block writes).
         self._readers: queue.Queue[Client] = queue.Queue()
         self._reader_count = 0
-        self._tenants = _TenantLimit(config.max_concurrent_queries_per_tenant)
         self._owns = False
         self._insert_columns: list[str] = list(COLUMN_NAMES)
         self._present: frozenset[str] = frozenset(COLUMN_NAMES)
@@ -402,12 +402,12 @@ class ClickHouseExporter:
 
     def query(self, query: HistoryQuery) -> HistoryPage:
         sql, params = _history.build(query, self._columns, self._table)
-        rows = self._rows(sql, params, "history query", self._settings(query), query.tenant)
+        rows = self._rows(sql, params, "history query", self._settings(query))
         return _history.page_from_rows(query, rows)
 
     def count(self, query: HistoryQuery) -> int:
         sql, params = _history.build_count(query, self._columns, self._table)
-        rows = self._rows(sql, params, "count", self._settings(query), query.tenant)
+        rows = self._rows(sql, params, "count", self._settings(query))
         return int(rows[0][0]) if rows else 0
 
     def _settings(self, query: HistoryQuery) -> dict[str, Any] | None:
@@ -426,18 +426,15 @@ class ClickHouseExporter:
         params: dict[str, Any],
         what: str,
         settings: dict[str, Any] | None = None,
-        tenant: str | None = None,
     ) -> Sequence[Sequence[Any]]:
-        """Rows of a read, on a reader of the pool (never the writer's client), within
-        the tenant's concurrent query budget."""
-        with self._tenants.slot(tenant):
-            try:
-                with self._reader() as client:
-                    return client.query(sql, parameters=params, settings=settings).result_rows
-            except ClickHouseError as exc:
-                if "Code: 427." in str(exc):  # CANNOT_COMPILE_REGEXP
-                    raise QueryError(f"invalid regular expression: {exc}") from exc
-                raise StoreError(f"{what} failed: {_errors.reason(str(exc))}") from exc
+        """Rows of a read, on a reader of the pool (never the writer's client)."""
+        try:
+            with self._reader() as client:
+                return client.query(sql, parameters=params, settings=settings).result_rows
+        except ClickHouseError as exc:
+            if "Code: 427." in str(exc):  # CANNOT_COMPILE_REGEXP
+                raise QueryError(f"invalid regular expression: {exc}") from exc
+            raise StoreError(f"{what} failed: {_errors.reason(str(exc))}") from exc
 
     def retention_report(self) -> RetentionReport:
         """Partitions, rows and bytes on disk from ``system.parts``; oldest row to the ns."""
@@ -494,39 +491,6 @@ def _is_retryable(exc: DatabaseError) -> bool:
         return _errors.has_errno(str(exc))
     text = str(exc) if code is None else f"Code: {code}. {exc}"
     return _errors.is_retryable(text)
-
-
-class _TenantLimit:
-    """At most ``limit`` history queries running per tenant. ``None`` (no auth: one
-    tenant, or an admin tool) is bounded by the reader pool alone."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._running: dict[str | None, int] = {}
-        self._guard = threading.Lock()
-
-    @contextmanager
-    def slot(self, tenant: str | None) -> Iterator[None]:
-        if tenant is None:
-            yield
-            return
-        with self._guard:
-            running = self._running.get(tenant, 0)
-            if running >= self._limit:
-                raise QueryLimitError(
-                    f"too many concurrent history queries for this tenant ({running} "
-                    f"running, max_concurrent_queries_per_tenant {self._limit}); retry shortly"
-                )
-            self._running[tenant] = running + 1
-        try:
-            yield
-        finally:
-            with self._guard:
-                left = self._running[tenant] - 1
-                if left:
-                    self._running[tenant] = left
-                else:  # never grows with the number of tenants seen
-                    del self._running[tenant]
 
 
 def _directory_problem(path: Path) -> str | None:
