@@ -15,7 +15,7 @@ can catch everything tasklogs-specific in one place::
     │   └── PermanentExportError   will never succeed (schema, bad data): dead-lettered
     ├── StoreError             a history query failed, or the store cannot be reached
     │   ├── StoreBusyError     the store is owned by another process (embedded chDB)
-    │   ├── QueryLimitError    too many history queries running (per tenant): retry
+    │   ├── QueryLimitError    every reader of the store is busy: retry shortly (429)
     │   └── QueryError         the query itself is invalid: asking again cannot help (400)
     │       └── PatternError   a user regular expression RE2 refuses or over the size limit
     └── ApiError               the read API (as the CLI calls it) answered with an error
@@ -146,7 +146,5 @@ class ApiNotFoundError(ApiError):
 
 
 class QueryLimitError(StoreError):
-    """Too many history queries are running (for this tenant, or in all): retry shortly.
-
-    The API answers 503 with the reason; the client retries.
-    """
+    """Every reader of the store stayed busy for its wait bound: retry shortly (the API
+    answers 429 with ``Retry-After``)."""

@@ -146,7 +146,7 @@ async def _ask(call: Callable[[], _T]) -> _T:
         return await run_in_threadpool(call)
     except QueryError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
-    except QueryLimitError as exc:  # the store's own concurrent query budget
+    except QueryLimitError as exc:  # every reader of the store busy
         raise HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": "1"}) from exc
     except StoreError as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from exc
