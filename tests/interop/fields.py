@@ -25,13 +25,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "API_GAPS",
-    "BYTES_GAP",
     "CORE",
-    "CURSOR_GAP",
-    "NAN_GAP",
     "NOWHERE",
-    "NOWHERE_GAPS",
     "TABLE_ONLY",
     "Expected",
     "api_view",
@@ -63,21 +58,6 @@ TABLE_ONLY = (
     "scope_schema_url",
 )
 NOWHERE = ("observed_ns", "dropped_attributes_count")
-
-# The known open items of issue 15 that other branches fix (reasons of strict xfails).
-API_GAPS = (
-    "fidelity (issue 15): the read API drops TraceFlags, ScopeVersion, ScopeAttributes "
-    "and both schema URLs"
-)
-NOWHERE_GAPS = (
-    "fidelity (issue 15): ObservedTimestamp and dropped-attribute counts are stored nowhere"
-)
-BYTES_GAP = "fidelity (issue 15): bytes are stored as hex inside JSON quotes, not base64"
-NAN_GAP = "fidelity (issue 15): NaN/Infinity inside arrays or maps produce invalid JSON"
-CURSOR_GAP = (
-    "read-order (issue 15): the history cursor (Seq, Timestamp) has no tie-breaker, so "
-    "records without tasklogs.seq that share a timestamp are skipped"
-)
 
 #: Keys tasklogs may add to what a producer sent (its own, and a derived task identity).
 _OURS = ("tasklogs.",)

@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 
 from tests.interop.fields import (
-    API_GAPS,
     CORE,
     NOWHERE,
-    NOWHERE_GAPS,
     TABLE_ONLY,
     Expected,
     api_view,
@@ -95,7 +93,6 @@ def test_api_returns_the_core_fields(delivered: dict[str, Delivered], kind: str)
 
 
 @pytest.mark.parametrize("kind", EXPORTERS)
-@pytest.mark.xfail(strict=True, reason=API_GAPS)
 def test_api_returns_what_the_table_holds(delivered: dict[str, Delivered], kind: str) -> None:
     d = delivered[kind]
     assert_fields([api_view(r) for r in d.api], d.sent, TABLE_ONLY, f"history API ({kind})")
@@ -111,7 +108,6 @@ def test_table_holds_every_field_it_has_a_column_for(
 
 
 @pytest.mark.parametrize("kind", EXPORTERS)
-@pytest.mark.xfail(strict=True, reason=NOWHERE_GAPS)
 def test_observed_time_survives(delivered: dict[str, Delivered], kind: str) -> None:
     d = delivered[kind]
     assert_fields([table_view(r) for r in d.table], d.sent, NOWHERE, f"otel_logs ({kind})")

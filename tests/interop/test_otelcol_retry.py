@@ -177,13 +177,6 @@ def test_429_until_a_writer_drains_then_every_line_once(tmp_path: Path, prefix: 
     assert [r["seq"] for r in records] == list(range(1, LINES + 1))
 
 
-OVERSIZE_GAP = (
-    "oversize (issue 15): a request with more records than sending_queue.queue_size is "
-    "refused forever with a retryable 429 while the queue is empty"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=OVERSIZE_GAP)
 def test_a_request_larger_than_the_queue_is_taken_or_refused_for_good(tmp_path: Path) -> None:
     """The Collector's batch (1,000 lines) exceeds tasklogs' in-process queue (300
     records): tasklogs must split it (every line stored) or refuse it with a

@@ -5,9 +5,8 @@ with the history API and with the ``otel_logs`` table.
 
 Every AnyValue kind appears as a body and as an attribute; trace and span ids, flags,
 observed time, a scope with version and attributes, both schema URLs, an event name and
-dropped-attribute counts are set. The known open items of issue 15 (the read API drops
-fields the table holds; observed time and dropped counts are stored nowhere; bytes are
-stored as quoted hex, NaN makes invalid JSON) are marked ``xfail(strict=True)``.
+dropped-attribute counts are set, and every one must come back: through the read API,
+bytes as base64 and non-finite doubles as valid JSON.
 """
 
 from __future__ import annotations
@@ -22,13 +21,8 @@ import httpx
 import pytest
 
 from tests.interop.fields import (
-    API_GAPS,
-    BYTES_GAP,
     CORE,
-    CURSOR_GAP,
-    NAN_GAP,
     NOWHERE,
-    NOWHERE_GAPS,
     TABLE_ONLY,
     Expected,
     api_view,
@@ -245,7 +239,6 @@ def test_api_returns_the_core_fields(plain: Delivered) -> None:
     assert_fields([api_view(r) for r in plain.api], plain.sent.expected, CORE, "history API")
 
 
-@pytest.mark.xfail(strict=True, reason=API_GAPS)
 def test_api_returns_what_the_table_holds(plain: Delivered) -> None:
     assert_fields([api_view(r) for r in plain.api], plain.sent.expected, TABLE_ONLY, "history API")
 
@@ -255,20 +248,17 @@ def test_table_holds_every_field_it_has_a_column_for(plain: Delivered) -> None:
     assert_fields(rows, plain.sent.expected, CORE + TABLE_ONLY, "otel_logs")
 
 
-@pytest.mark.xfail(strict=True, reason=NOWHERE_GAPS)
 def test_observed_time_and_dropped_counts_survive(plain: Delivered) -> None:
     assert_fields([table_view(r) for r in plain.table], plain.sent.expected, NOWHERE, "otel_logs")
     assert_fields([api_view(r) for r in plain.api], plain.sent.expected, NOWHERE, "history API")
 
 
-@pytest.mark.xfail(strict=True, reason=BYTES_GAP)
 def test_bytes_are_base64(with_bytes: Delivered) -> None:
     want = with_bytes.sent.expected
     assert_fields([api_view(r) for r in with_bytes.api], want, ("body", "attributes"), "API")
     assert_fields([table_view(r) for r in with_bytes.table], want, ("body", "attributes"), "table")
 
 
-@pytest.mark.xfail(strict=True, reason=NAN_GAP)
 def test_nan_inside_an_array_is_valid_json(delivered: dict[str, Delivered]) -> None:
     (got,) = delivered["nan"].api
     (row,) = delivered["nan"].table
@@ -276,7 +266,6 @@ def test_nan_inside_an_array_is_valid_json(delivered: dict[str, Delivered]) -> N
         json.loads(text, parse_constant=_refuse)  # strict JSON: no NaN
 
 
-@pytest.mark.xfail(strict=True, reason=CURSOR_GAP)
 def test_records_sharing_one_timestamp_page_back_whole(tmp_path: Path) -> None:
     """A stock producer sends no tasklogs.seq; 3,000 records with one timestamp (one
     request, as a batching SDK or Collector sends them) must page back whole."""
@@ -305,13 +294,6 @@ def test_records_sharing_one_timestamp_page_back_whole(tmp_path: Path) -> None:
     assert sorted(bodies) == sorted(f"same instant {i}" for i in range(3000))
 
 
-IDENTITY_GAP = (
-    "identity (issue 15): GET /api/v1/tasks/<unknown>/logs answers 200 with no records, "
-    "not the 404 of docs/read-api.md"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=IDENTITY_GAP)
 def test_an_unknown_task_run_is_a_404(tmp_path: Path) -> None:
     svc = start_tasklogs(tmp_path)
     try:

@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 
 from tests.interop.fields import (
-    API_GAPS,
     CORE,
     NOWHERE,
-    NOWHERE_GAPS,
     TABLE_ONLY,
     Expected,
     api_view,
@@ -82,7 +80,6 @@ def test_api_returns_the_core_fields(delivered: dict[str, Delivered], protocol: 
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.xfail(strict=True, reason=API_GAPS)
 def test_api_returns_what_the_table_holds(delivered: dict[str, Delivered], protocol: str) -> None:
     d = delivered[protocol]
     assert_fields([api_view(r) for r in d.api], d.sent, TABLE_ONLY, f"history API ({protocol})")
@@ -98,7 +95,6 @@ def test_table_holds_every_field_it_has_a_column_for(
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.xfail(strict=True, reason=NOWHERE_GAPS)
 def test_observed_time_survives(delivered: dict[str, Delivered], protocol: str) -> None:
     d = delivered[protocol]
     assert_fields([table_view(r) for r in d.table], d.sent, NOWHERE, f"otel_logs ({protocol})")
