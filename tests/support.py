@@ -138,6 +138,8 @@ class RunningService:
                 if cursor:
                     params["cursor"] = cursor
                 resp = client.get(f"{self.api_url}/api/v1/tasks/{task_run_id}/logs", params=params)
+                if resp.status_code == 404 and cursor is None:
+                    return records  # nothing stored yet (an unknown task run is a 404)
                 resp.raise_for_status()
                 page = resp.json()
                 records.extend(page["records"])
