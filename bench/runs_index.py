@@ -3,7 +3,9 @@
 Rows are generated inside the engine (``INSERT ... SELECT FROM numbers()``, through the
 runs index's materialized view, as a writer's inserts go), ``--tasks`` task runs in runs
 of ten, then the read API's index queries are timed: the newest runs page (50 runs), a
-page with a text filter, one run with its tasks, one task summary. Medians of
+page with a text filter, one run with its tasks, one task summary; and the history
+pages the viewer and ``tasklogs logs`` open with: a run's first and last 1,000 lines
+(all its tasks merged) and a task's. Medians of
 ``--repeat``; results printed and saved to bench/results/runs_index.json.
 
     .venv/bin/python bench/runs_index.py [--rows 10000000] [--tasks 10000]
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from collector_service.component.store import RunsQuery
+from collector_service.component.store import HistoryQuery, RunsQuery
 from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 
 _GENERATE = """
@@ -96,6 +98,26 @@ def main() -> None:
                 ),
                 "run_detail_ms": _median_ms(lambda: store.run("run-7", "acme"), args.repeat),
                 "task_summary_ms": _median_ms(lambda: store.task("task-77", "acme"), args.repeat),
+                "run_first_page_1000_ms": _median_ms(
+                    lambda: store.query(HistoryQuery(pipeline_run_id="run-7", limit=1000)),
+                    args.repeat,
+                ),
+                "run_tail_page_1000_ms": _median_ms(
+                    lambda: store.query(
+                        HistoryQuery(pipeline_run_id="run-7", limit=1000, newest=True)
+                    ),
+                    args.repeat,
+                ),
+                "task_first_page_1000_ms": _median_ms(
+                    lambda: store.query(HistoryQuery(task_run_id="task-77", limit=1000)),
+                    args.repeat,
+                ),
+                "task_tail_page_1000_ms": _median_ms(
+                    lambda: store.query(
+                        HistoryQuery(task_run_id="task-77", limit=1000, newest=True)
+                    ),
+                    args.repeat,
+                ),
             }
         finally:
             store.shutdown()
