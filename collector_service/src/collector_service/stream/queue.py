@@ -321,11 +321,13 @@ class RedisIngest:
         #: :meth:`IngestKeys.failing`), as last seen (readiness).
         self.store_failing: str | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._stopping = False
         self._durable = [g for g in groups if g not in (best_effort or ())]
 
     async def start(self) -> None:
         """Connect and create the consumer groups. Redis being down is not fatal here:
         receivers answer ``UNAVAILABLE`` until it is back."""
+        self._stopping = False
         self.client = connect(self.config)
         self._script = self.client.register_script(_SUBMIT)
         try:
@@ -340,12 +342,18 @@ class RedisIngest:
             self.config.ingest.max_backlog_entries,
         )
 
+    def _stopped(self) -> bool:
+        return self._stopping
+
     def _failing_keys(self, stream: str) -> list[str]:
         return [self.keys.failing(stream, group) for group in self._durable]
 
     async def _watch_failing(self) -> None:
-        """Keep :attr:`store_failing` current for ``/readyz``, traffic or not."""
-        while self.client is not None:
+        """Keep :attr:`store_failing` current for ``/readyz``, traffic or not.
+
+        Ends when :meth:`stop` says so, even if redis-py turned the cancellation into one
+        of its own errors (which this loop must otherwise survive)."""
+        while self.client is not None and not self._stopped():
             try:
                 reasons = (
                     [
@@ -359,7 +367,9 @@ class RedisIngest:
                 )
                 self.store_failing = reasons[0] if reasons else None
             except RedisError:
-                pass  # :attr:`unavailable` says so
+                if self._stopped():
+                    return
+                # :attr:`unavailable` says so
             await asyncio.sleep(_WATCH_EVERY_S)
 
     async def _ensure_groups(self) -> None:
@@ -412,6 +422,7 @@ class RedisIngest:
             )
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
