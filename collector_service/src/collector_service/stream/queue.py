@@ -52,6 +52,8 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 _WATCH_EVERY_S = 1.0
+#: How long :meth:`RedisIngest.stop` waits for its watch, before and after closing.
+_STOP_WAIT_S = 2.0
 
 # The trim (see :func:`trim`), a function both scripts below use: ``trim_stream(stream,
 # marks, bound)`` trims below the oldest entry a group still needs. Best-effort groups
@@ -422,15 +424,25 @@ class RedisIngest:
             )
 
     async def stop(self) -> None:
+        """Stop the failing-watch and close the client, in bounded time: redis-py can
+        swallow a cancellation inside a command and then wait on its connection, so the
+        watch is waited for briefly, the client closed (which ends any such wait), and the
+        watch waited for once more."""
         self._stopping = True
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-            self._watch = None
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
+            await asyncio.wait({watch}, timeout=_STOP_WAIT_S)
         if self.client is not None:
             await self.client.aclose()
             self.client = None
+        if watch is not None and not watch.done():
+            await asyncio.wait({watch}, timeout=_STOP_WAIT_S)
+            if not watch.done():
+                _log.warning("the ingest failing-watch did not stop in time; left behind")
+        if watch is not None and watch.done() and not watch.cancelled():
+            with contextlib.suppress(Exception):
+                watch.result()
 
 
 def _redact(url: str) -> str:
