@@ -97,8 +97,8 @@ class Guards:
             page = await run_in_threadpool(
                 self.ctx.store.query, HistoryQuery(task_run_id=task_run_id, limit=1)
             )
-        except StoreError:
-            return None
+        except StoreError as exc:  # the store cannot say: never "not found"
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
         return page.records[0].tenant if page.records else None
 
     async def require_visible_task(self, task_run_id: str, ident: Identity) -> None:
@@ -126,8 +126,8 @@ class Guards:
                     self.ctx.store.query, HistoryQuery(pipeline_run_id=run_id, limit=1)
                 )
                 owners = {r.tenant for r in page.records if r.pipeline_run_id == run_id}
-            except StoreError:
-                owners = set()
+            except StoreError as exc:  # the store cannot say: never "not found"
+                raise HTTPException(status_code=503, detail=str(exc)) from exc
         if not owners or (ident.tenant is not None and ident.tenant not in owners):
             raise HTTPException(status_code=404, detail=f"pipeline run {run_id} not found")
 
