@@ -48,6 +48,94 @@ def tasklogs(
     )
 
 
+#: The ``clickhouse`` exporter's keys in :func:`serve_yaml` unless told: a 50 ms linger.
+FAST_BATCH = "batch: {timeout_ms: 50}"
+
+
+def _protocol(port: int, options: str) -> str:
+    return ", ".join(x for x in (f'endpoint: "127.0.0.1:{port}"', options) if x)
+
+
+def serve_yaml(
+    grpc_port: int,
+    api_port: int,
+    extra: str = "",
+    *,
+    http_port: int | None = None,
+    exporter: str = FAST_BATCH,
+    grpc: str = "",
+    http: str = "",
+) -> str:
+    """A `tasklogs serve` config: OTLP over gRPC (and HTTP with ``http_port``) into the
+    ``clickhouse`` exporter (its keys: ``exporter``) and the read API on loopback.
+
+    ``grpc`` / ``http`` add keys to a protocol's section, ``extra`` top-level sections.
+    """
+    protocols = f"      grpc: {{{_protocol(grpc_port, grpc)}}}\n"
+    if http_port is not None:
+        protocols += f"      http: {{{_protocol(http_port, http)}}}\n"
+    return f"""
+receivers:
+  otlp:
+    protocols:
+{protocols}exporters:
+  clickhouse: {{{exporter}}}
+service:
+  pipelines:
+    logs: {{receivers: [otlp], exporters: [clickhouse]}}
+api: {{endpoint: "127.0.0.1:{api_port}"}}
+{extra}"""
+
+
+@dataclass(frozen=True)
+class Served:
+    """What :func:`serve_in` started: the service, its config (for restarts), its ports."""
+
+    svc: RunningService
+    config: Path
+    grpc_port: int
+    #: The OTLP/HTTP receiver's port, 0 without one.
+    http_port: int = 0
+
+
+def serve_in(
+    root: Path,
+    extra: str = "",
+    *,
+    http: str | None = None,
+    exporter: str = FAST_BATCH,
+    grpc: str = "",
+    env: Mapping[str, str] | None = None,
+) -> Served:
+    """``tasklogs serve`` of :func:`serve_yaml` under ``root`` on free ports, ready.
+
+    ``http``: the OTLP/HTTP receiver's extra keys (``""``: none), ``None`` for no HTTP
+    receiver. The caller stops it with :meth:`RunningService.stop`.
+    """
+    grpc_port, api_port = free_port(), free_port()
+    http_port = free_port() if http is not None else None
+    config = root / "tasklogs.yaml"
+    text = serve_yaml(
+        grpc_port,
+        api_port,
+        extra,
+        http_port=http_port,
+        exporter=exporter,
+        grpc=grpc,
+        http=http or "",
+    )
+    config.write_text(text, encoding="utf-8")
+    svc = start_serve(
+        config,
+        root / "data",
+        grpc_port=grpc_port,
+        api_port=api_port,
+        log_path=root / "serve.log",
+        env=env,
+    )
+    return Served(svc, config, grpc_port, http_port or 0)
+
+
 def _spawn_serve(
     config: Path, data_dir: Path, log_path: Path, env: Mapping[str, str] | None
 ) -> subprocess.Popen[bytes]:
