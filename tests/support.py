@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,17 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_log(
+    proc: subprocess.Popen[bytes], read_log: Callable[[], str], text: str, timeout: float
+) -> None:
+    """Until ``text`` is in the process's log; fails with the log if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while text not in read_log():
+        assert proc.poll() is None, read_log()
+        assert time.monotonic() < deadline, read_log()
+        time.sleep(0.1)
 
 
 def free_port() -> int:
