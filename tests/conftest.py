@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support import RunningService, free_port, start_serve
+from tests.support import RunningService, serve_in
 
 if TYPE_CHECKING:
     from tasklogs_clickhouse import ClickHouseExporter
@@ -26,31 +26,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[RunningService]:
-    grpc_port, api_port = free_port(), free_port()
-    config = tmp_path / "tasklogs.yaml"
-    config.write_text(
-        f"""
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}
-exporters:
-  clickhouse:
-    batch: {{timeout_ms: 50}}
-service:
-  pipelines:
-    logs: {{receivers: [otlp], exporters: [clickhouse]}}
-api: {{endpoint: "127.0.0.1:{api_port}"}}
-""",
-        encoding="utf-8",
-    )
-    svc = start_serve(
-        config,
-        tmp_path / "data",
-        grpc_port=grpc_port,
-        api_port=api_port,
-        log_path=tmp_path / "serve.log",
-    )
+    svc = serve_in(tmp_path).svc
     yield svc
     svc.stop()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -23,6 +24,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from collector_service.stream.config import IngestConfig, RedisConfig
+from tests.support import free_port
 
 SHARED_URL = "redis://127.0.0.1:6379/0"
 
@@ -55,6 +57,49 @@ class RedisTarget:
             f"redis:\n  url: {self.url}\n  cluster: {str(self.cluster).lower()}\n"
             f"  key_prefix: {self.key_prefix}\n  ingest:\n    block_ms: 200{extra}\n"
         )
+
+
+class PrivateRedis:
+    """A redis-server of a test's own on its own port, to kill and restart: AOF with
+    ``appendfsync`` ``fsync`` (``everysec`` as deployed; ``always`` loses nothing)."""
+
+    def __init__(self, root: Path, fsync: str = "everysec") -> None:
+        self.root = root
+        self.fsync = fsync
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--dir", str(self.root), "--appendonly", "yes", "--appendfsync", self.fsync]
+        args += ["--save", ""]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with redis.Redis(port=self.port) as client:
+                    if client.ping():
+                        return
+            except redis.RedisError:
+                assert time.monotonic() < deadline, "private redis-server did not start"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+            self.proc = None
 
 
 def _is_free(port: int) -> bool:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,17 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_log(
+    proc: subprocess.Popen[bytes], read_log: Callable[[], str], text: str, timeout: float
+) -> None:
+    """Until ``text`` is in the process's log; fails with the log if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while text not in read_log():
+        assert proc.poll() is None, read_log()
+        assert time.monotonic() < deadline, read_log()
+        time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -46,6 +57,94 @@ def tasklogs(
     return subprocess.run(
         tasklogs_cmd(*args), capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
+
+
+#: The ``clickhouse`` exporter's keys in :func:`serve_yaml` unless told: a 50 ms linger.
+FAST_BATCH = "batch: {timeout_ms: 50}"
+
+
+def _protocol(port: int, options: str) -> str:
+    return ", ".join(x for x in (f'endpoint: "127.0.0.1:{port}"', options) if x)
+
+
+def serve_yaml(
+    grpc_port: int,
+    api_port: int,
+    extra: str = "",
+    *,
+    http_port: int | None = None,
+    exporter: str = FAST_BATCH,
+    grpc: str = "",
+    http: str = "",
+) -> str:
+    """A `tasklogs serve` config: OTLP over gRPC (and HTTP with ``http_port``) into the
+    ``clickhouse`` exporter (its keys: ``exporter``) and the read API on loopback.
+
+    ``grpc`` / ``http`` add keys to a protocol's section, ``extra`` top-level sections.
+    """
+    protocols = f"      grpc: {{{_protocol(grpc_port, grpc)}}}\n"
+    if http_port is not None:
+        protocols += f"      http: {{{_protocol(http_port, http)}}}\n"
+    return f"""
+receivers:
+  otlp:
+    protocols:
+{protocols}exporters:
+  clickhouse: {{{exporter}}}
+service:
+  pipelines:
+    logs: {{receivers: [otlp], exporters: [clickhouse]}}
+api: {{endpoint: "127.0.0.1:{api_port}"}}
+{extra}"""
+
+
+@dataclass(frozen=True)
+class Served:
+    """What :func:`serve_in` started: the service, its config (for restarts), its ports."""
+
+    svc: RunningService
+    config: Path
+    grpc_port: int
+    #: The OTLP/HTTP receiver's port, 0 without one.
+    http_port: int = 0
+
+
+def serve_in(
+    root: Path,
+    extra: str = "",
+    *,
+    http: str | None = None,
+    exporter: str = FAST_BATCH,
+    grpc: str = "",
+    env: Mapping[str, str] | None = None,
+) -> Served:
+    """``tasklogs serve`` of :func:`serve_yaml` under ``root`` on free ports, ready.
+
+    ``http``: the OTLP/HTTP receiver's extra keys (``""``: none), ``None`` for no HTTP
+    receiver. The caller stops it with :meth:`RunningService.stop`.
+    """
+    grpc_port, api_port = free_port(), free_port()
+    http_port = free_port() if http is not None else None
+    config = root / "tasklogs.yaml"
+    text = serve_yaml(
+        grpc_port,
+        api_port,
+        extra,
+        http_port=http_port,
+        exporter=exporter,
+        grpc=grpc,
+        http=http or "",
+    )
+    config.write_text(text, encoding="utf-8")
+    svc = start_serve(
+        config,
+        root / "data",
+        grpc_port=grpc_port,
+        api_port=api_port,
+        log_path=root / "serve.log",
+        env=env,
+    )
+    return Served(svc, config, grpc_port, http_port or 0)
 
 
 def _spawn_serve(

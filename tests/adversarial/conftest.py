@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.support import RunningService, free_port, start_serve
+from tests.support import RunningService, serve_in
 
 settings.register_profile(
     "default",
@@ -55,35 +55,20 @@ class Hostile:
 
 
 def start_hostile(tmp: Path, extra: str = "") -> Hostile:
-    grpc_port, http_port, api_port = free_port(), free_port(), free_port()
-    config = tmp / "tasklogs.yaml"
-    config.write_text(
-        f"""
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "127.0.0.1:{grpc_port}", max_recv_msg_size_mib: 16}}
-      http: {{endpoint: "127.0.0.1:{http_port}", max_request_body_size: 16777216}}
-exporters:
-  clickhouse:
-    batch: {{timeout_ms: 50}}
-    ttl: none
-service:
-  pipelines:
-    logs: {{receivers: [otlp], exporters: [clickhouse]}}
-api: {{endpoint: "127.0.0.1:{api_port}"}}
-auth:
+    auth = f"""auth:
   tenants:
     a: {{tokens: ["{TOKEN_A}"]}}
     b: {{tokens: ["{TOKEN_B}"]}}
 {extra}
-""",
-        encoding="utf-8",
+"""
+    s = serve_in(
+        tmp,
+        auth,
+        grpc="max_recv_msg_size_mib: 16",
+        http="max_request_body_size: 16777216",
+        exporter="batch: {timeout_ms: 50}, ttl: none",
     )
-    svc = start_serve(
-        config, tmp / "data", grpc_port=grpc_port, api_port=api_port, log_path=tmp / "serve.log"
-    )
-    return Hostile(svc, f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}/v1/logs")
+    return Hostile(s.svc, f"127.0.0.1:{s.grpc_port}", f"http://127.0.0.1:{s.http_port}/v1/logs")
 
 
 @pytest.fixture(scope="module")

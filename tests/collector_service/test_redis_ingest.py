@@ -7,14 +7,12 @@ tests/e2e/test_durability.py use the real chDB store and real processes).
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from pydantic import BaseModel
 
 from collector_service.component.decode import parse_request
@@ -28,7 +26,7 @@ from collector_service.service.config import Config
 from collector_service.stream.consumer import RedisWriters, StreamConsumer, batch_token
 from collector_service.stream.queue import RedisIngest
 from tests.collector_service.test_pipeline import Recorder, entry
-from tests.redis_support import RedisTarget, redis_cluster_url, redis_target
+from tests.redis_support import PrivateRedis, RedisTarget, redis_cluster_url, redis_target
 from tests.support import free_port
 
 __all__ = ["redis_cluster_url", "redis_target"]  # fixtures used by this module
@@ -234,54 +232,8 @@ async def test_store_outage_is_retried_and_loses_nothing(
     assert sorted(rec.bodies()) == sorted(f"l{i}" for i in range(15))
 
 
-class _PrivateRedis:
-    """A redis-server of this test's own (AOF, fsync always), to kill and restart."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(self.root),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-        ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with redis.Redis(port=self.port) as client:
-                    if client.ping():
-                        return
-            except redis.RedisError:
-                assert time.monotonic() < deadline, "private redis-server did not start"
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-
 async def test_redis_restart_loses_nothing_and_writers_keep_running(tmp_path: Path) -> None:
-    server = _PrivateRedis(tmp_path)
+    server = PrivateRedis(tmp_path, fsync="always")
     server.start()
     target = RedisTarget(server.url, False, "restart")
     config = _config(target, tmp_path)

@@ -21,7 +21,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from tests.redis_support import RedisTarget
-from tests.support import REPO, free_port, tasklogs_cmd
+from tests.support import REPO, free_port, tasklogs_cmd, wait_log
 
 EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 RETRYABLE = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
@@ -182,11 +182,7 @@ api: {{endpoint: "127.0.0.1:{self.api_port}"}}
         proc = self._spawn(
             name, "worker", "--exporter", self.exporter, "--drain-timeout", "20", *extra
         )
-        deadline = time.monotonic() + 60
-        while "writers for" not in self.log(name):
-            assert proc.poll() is None, self.log(name)
-            assert time.monotonic() < deadline, self.log(name)
-            time.sleep(0.1)
+        wait_log(proc, lambda: self.log(name), "writers for", 60)
         return proc
 
     def log(self, name: str) -> str:

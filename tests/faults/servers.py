@@ -1,65 +1,23 @@
-"""Servers of a test's own, to kill and restart: redis-server (AOF) and a PostgreSQL
-cluster (initdb/pg_ctl as the ``postgres`` user: PostgreSQL refuses to run as root)."""
+"""Servers of a test's own, to kill and restart: redis-server (AOF, from
+:mod:`tests.redis_support`) and a PostgreSQL cluster (initdb/pg_ctl as the ``postgres``
+user: PostgreSQL refuses to run as root)."""
 
 from __future__ import annotations
 
 import glob
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-import redis
 
+from tests.redis_support import PrivateRedis
 from tests.support import free_port
 
 __all__ = ["PrivatePostgres", "PrivateRedis"]
-
-
-class PrivateRedis:
-    """A redis-server on its own port with AOF (``appendfsync everysec``, as deployed)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--dir", str(self.root), "--appendonly", "yes", "--appendfsync", "everysec"]
-        args += ["--save", ""]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with redis.Redis(port=self.port) as client:
-                    if client.ping():
-                        return
-            except redis.RedisError:
-                assert time.monotonic() < deadline, "private redis-server did not start"
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-            self.proc = None
 
 
 def _pg_bin(name: str) -> str:

@@ -30,7 +30,7 @@ import pytest
 
 from tests.e2e.durability_support import EXPORT, RETRYABLE, request
 from tests.redis_support import RedisTarget
-from tests.support import REPO, free_port, tasklogs_cmd
+from tests.support import REPO, free_port, tasklogs_cmd, wait_log
 
 __all__ = [
     "Follower",
@@ -148,11 +148,7 @@ api: {{endpoint: "127.0.0.1:{self.api_port}"}}
 
     def worker(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
         proc = self.spawn(name, "worker", "--drain-timeout", "20", *extra)
-        deadline = time.monotonic() + 90
-        while "writers for" not in self.log(name):
-            assert proc.poll() is None, self.log(name)
-            assert time.monotonic() < deadline, self.log(name)
-            time.sleep(0.1)
+        wait_log(proc, lambda: self.log(name), "writers for", 90)
         return proc
 
     def kill(self, name: str) -> None:

@@ -25,15 +25,20 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CHECKS",
     "CORE",
     "NOWHERE",
     "TABLE_ONLY",
+    "Delivered",
     "Expected",
     "api_view",
+    "assert_delivered",
     "assert_fields",
+    "delivered_from",
     "expected_from_dump",
     "mismatches",
     "read_table",
+    "sent_from_dump",
     "stored_str",
     "table_view",
 ]
@@ -266,3 +271,49 @@ def read_table(data_dir: Path, *task_run_ids: str) -> dict[str, list[dict[str, A
             trid, row = json.loads(line)
             rows[trid].append(row)
     return rows
+
+
+@dataclass
+class Delivered:
+    """What a producer sent (by time) and what the history API and the table hold of it."""
+
+    sent: list[Expected]
+    api: list[dict[str, Any]]
+    table: list[dict[str, Any]]
+
+
+def sent_from_dump(path: Path) -> list[Expected]:
+    """A producer's own record of what it exported (a JSON list), by time."""
+    dump = json.loads(path.read_text(encoding="utf-8"))
+    return sorted((expected_from_dump(d) for d in dump), key=lambda e: e.time_ns)
+
+
+def delivered_from(
+    data_dir: Path, runs: Mapping[str, tuple[str, list[Expected], list[dict[str, Any]]]]
+) -> dict[str, Delivered]:
+    """Per producer: ``(task run id, sent, API records)`` with the table's rows added,
+    read from the stopped service's ``data_dir``."""
+    table = read_table(data_dir, *(trid for trid, _, _ in runs.values()))
+    return {k: Delivered(sent, api, table[trid]) for k, (trid, sent, api) in runs.items()}
+
+
+#: The checks of :func:`assert_delivered`: the read API's core fields, the fields only
+#: the table holds (through the API too), every field of the table, observed time.
+CHECKS = ("api_core", "api_table_only", "table", "observed")
+
+
+def assert_delivered(d: Delivered, check: str, label: str) -> None:
+    """One of :data:`CHECKS` on a producer's round trip (``label`` names the producer)."""
+    api = [api_view(r) for r in d.api]
+    table = [table_view(r) for r in d.table]
+    if check == "api_core":
+        assert_fields(api, d.sent, CORE, f"history API ({label})")
+    elif check == "api_table_only":
+        assert_fields(api, d.sent, TABLE_ONLY, f"history API ({label})")
+    elif check == "table":
+        assert_fields(table, d.sent, CORE + TABLE_ONLY, f"otel_logs ({label})")
+    elif check == "observed":
+        assert_fields(table, d.sent, NOWHERE, f"otel_logs ({label})")
+        assert_fields(api, d.sent, NOWHERE, f"history API ({label})")
+    else:
+        raise ValueError(f"unknown check {check!r}")

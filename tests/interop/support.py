@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import RunningService, free_port, start_serve
+from tests.support import RunningService, serve_in
 
 __all__ = [
     "Otelcol",
@@ -58,33 +58,8 @@ def start_tasklogs(root: Path, *, exporter_extra: str = "", extra_yaml: str = ""
     (``"sending_queue: {queue_size: 10}"``), ``extra_yaml`` adds top-level sections.
     """
     section = ", ".join(x for x in ("ttl: none", "batch: {timeout_ms: 50}", exporter_extra) if x)
-    grpc_port, http_port, api_port = free_port(), free_port(), free_port()
-    config = root / "tasklogs.yaml"
-    config.write_text(
-        f"""
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}
-      http: {{endpoint: "127.0.0.1:{http_port}"}}
-exporters:
-  clickhouse: {{{section}}}
-service:
-  pipelines:
-    logs: {{receivers: [otlp], exporters: [clickhouse]}}
-api: {{endpoint: "127.0.0.1:{api_port}"}}
-{extra_yaml}
-""",
-        encoding="utf-8",
-    )
-    svc = start_serve(
-        config,
-        root / "data",
-        grpc_port=grpc_port,
-        api_port=api_port,
-        log_path=root / "serve.log",
-    )
-    return Tasklogs(svc, grpc_port, http_port)
+    s = serve_in(root, extra_yaml, http="", exporter=section)
+    return Tasklogs(s.svc, s.grpc_port, s.http_port)
 
 
 def metric(api_url: str, name: str, **labels: str) -> float:

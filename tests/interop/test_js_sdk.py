@@ -7,26 +7,21 @@ with the ``otel_logs`` table. ``npm ci`` runs first when ``node_modules`` is mis
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.interop.fields import (
-    CORE,
-    NOWHERE,
-    TABLE_ONLY,
+    CHECKS,
+    Delivered,
     Expected,
-    api_view,
-    assert_fields,
-    expected_from_dump,
-    read_table,
-    table_view,
+    assert_delivered,
+    delivered_from,
+    sent_from_dump,
 )
 from tests.interop.support import start_tasklogs
 
@@ -49,13 +44,6 @@ def _node() -> str:
     return node
 
 
-@dataclass
-class Delivered:
-    sent: list[Expected]
-    api: list[dict[str, Any]]
-    table: list[dict[str, Any]]
-
-
 @pytest.fixture(scope="module")
 def delivered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Delivered]:
     node = _node()
@@ -76,39 +64,16 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Delivered]:
                 check=False,
             )
             assert proc.returncode == 0, proc.stdout + proc.stderr
-            dump = json.loads(out.read_text(encoding="utf-8"))
-            sent = sorted((expected_from_dump(d) for d in dump), key=lambda e: e.time_ns)
+            sent = sent_from_dump(out)
             runs[kind] = (trid, sent, svc.service.wait_for(trid, len(sent), timeout=30))
     finally:
         svc.service.stop()
-    table = read_table(svc.service.data_dir, *(trid for trid, _, _ in runs.values()))
-    return {k: Delivered(sent, api, table[trid]) for k, (trid, sent, api) in runs.items()}
+    return delivered_from(svc.service.data_dir, runs)
 
 
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("kind", EXPORTERS)
-def test_api_returns_the_core_fields(delivered: dict[str, Delivered], kind: str) -> None:
+def test_fields_survive(delivered: dict[str, Delivered], kind: str, check: str) -> None:
     d = delivered[kind]
     assert len(d.sent) == LINES + 3
-    assert_fields([api_view(r) for r in d.api], d.sent, CORE, f"history API ({kind})")
-
-
-@pytest.mark.parametrize("kind", EXPORTERS)
-def test_api_returns_what_the_table_holds(delivered: dict[str, Delivered], kind: str) -> None:
-    d = delivered[kind]
-    assert_fields([api_view(r) for r in d.api], d.sent, TABLE_ONLY, f"history API ({kind})")
-
-
-@pytest.mark.parametrize("kind", EXPORTERS)
-def test_table_holds_every_field_it_has_a_column_for(
-    delivered: dict[str, Delivered], kind: str
-) -> None:
-    d = delivered[kind]
-    rows = [table_view(r) for r in d.table]
-    assert_fields(rows, d.sent, CORE + TABLE_ONLY, f"otel_logs ({kind})")
-
-
-@pytest.mark.parametrize("kind", EXPORTERS)
-def test_observed_time_survives(delivered: dict[str, Delivered], kind: str) -> None:
-    d = delivered[kind]
-    assert_fields([table_view(r) for r in d.table], d.sent, NOWHERE, f"otel_logs ({kind})")
-    assert_fields([api_view(r) for r in d.api], d.sent, NOWHERE, f"history API ({kind})")
+    assert_delivered(d, check, kind)

@@ -26,7 +26,7 @@ import redis
 from tests.interop.support import Otelcol, metric, start_tasklogs, wait_until
 from tests.interop.test_otelcol_filelog import AGENT, task_file
 from tests.redis_support import SHARED_URL
-from tests.support import free_port, start_serve, tasklogs_cmd
+from tests.support import FAST_BATCH, free_port, serve_yaml, start_serve, tasklogs_cmd
 
 pytestmark = pytest.mark.e2e
 
@@ -41,27 +41,16 @@ LINES = 3000
 
 def _config(root: Path, redis_url: str, prefix: str, backlog: int) -> tuple[Path, int, int, int]:
     grpc_port, http_port, api_port = free_port(), free_port(), free_port()
-    config = root / "tasklogs.yaml"
-    config.write_text(
-        f"""
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}
-      http: {{endpoint: "127.0.0.1:{http_port}"}}
-exporters:
-  clickhouse: {{ttl: none, batch: {{timeout_ms: 50}}}}
-service:
-  pipelines:
-    logs: {{receivers: [otlp], exporters: [clickhouse]}}
-api: {{endpoint: "127.0.0.1:{api_port}"}}
-redis:
+    redis = f"""redis:
   url: {redis_url}
   key_prefix: {prefix}
   ingest: {{max_backlog_entries: {backlog}, block_ms: 200, heartbeat_timeout_s: 1}}
-""",
-        encoding="utf-8",
+"""
+    text = serve_yaml(
+        grpc_port, api_port, redis, http_port=http_port, exporter="ttl: none, " + FAST_BATCH
     )
+    config = root / "tasklogs.yaml"
+    config.write_text(text, encoding="utf-8")
     return config, grpc_port, http_port, api_port
 
 

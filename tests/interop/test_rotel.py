@@ -13,7 +13,6 @@ record before it stops rotel.
 from __future__ import annotations
 
 import importlib.util
-import json
 import socket
 import subprocess
 import sys
@@ -25,15 +24,12 @@ from typing import Any
 import pytest
 
 from tests.interop.fields import (
-    CORE,
-    NOWHERE,
-    TABLE_ONLY,
+    CHECKS,
+    Delivered,
     Expected,
-    api_view,
-    assert_fields,
-    expected_from_dump,
-    read_table,
-    table_view,
+    assert_delivered,
+    delivered_from,
+    sent_from_dump,
 )
 from tests.interop.support import start_tasklogs, wait_until
 from tests.support import free_port
@@ -95,13 +91,6 @@ def _start_rotel(root: Path, protocol: str, target: str) -> Rotel:
     return rotel
 
 
-@dataclass
-class Delivered:
-    sent: list[Expected]
-    api: list[dict[str, Any]]
-    table: list[dict[str, Any]]
-
-
 @pytest.fixture(scope="module")
 def delivered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Delivered]:
     root = tmp_path_factory.mktemp("rotel")
@@ -123,41 +112,18 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Delivered]:
                     check=False,
                 )
                 assert proc.returncode == 0, proc.stdout + proc.stderr
-                dump = json.loads(out.read_text(encoding="utf-8"))
-                sent = sorted((expected_from_dump(d) for d in dump), key=lambda e: e.time_ns)
+                sent = sent_from_dump(out)
                 runs[protocol] = (trid, sent, svc.service.wait_for(trid, len(sent), timeout=30))
             finally:
                 rotel.stop()
     finally:
         svc.service.stop()
-    table = read_table(svc.service.data_dir, *(trid for trid, _, _ in runs.values()))
-    return {p: Delivered(sent, api, table[trid]) for p, (trid, sent, api) in runs.items()}
+    return delivered_from(svc.service.data_dir, runs)
 
 
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_api_returns_the_core_fields(delivered: dict[str, Delivered], protocol: str) -> None:
+def test_fields_survive(delivered: dict[str, Delivered], protocol: str, check: str) -> None:
     d = delivered[protocol]
     assert len(d.sent) == LINES + 4
-    assert_fields([api_view(r) for r in d.api], d.sent, CORE, f"history API (rotel {protocol})")
-
-
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_api_returns_what_the_table_holds(delivered: dict[str, Delivered], protocol: str) -> None:
-    d = delivered[protocol]
-    assert_fields([api_view(r) for r in d.api], d.sent, TABLE_ONLY, f"history API ({protocol})")
-
-
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_table_holds_every_field_it_has_a_column_for(
-    delivered: dict[str, Delivered], protocol: str
-) -> None:
-    d = delivered[protocol]
-    rows = [table_view(r) for r in d.table]
-    assert_fields(rows, d.sent, CORE + TABLE_ONLY, f"otel_logs (rotel {protocol})")
-
-
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_observed_time_survives(delivered: dict[str, Delivered], protocol: str) -> None:
-    d = delivered[protocol]
-    assert_fields([table_view(r) for r in d.table], d.sent, NOWHERE, f"otel_logs ({protocol})")
-    assert_fields([api_view(r) for r in d.api], d.sent, NOWHERE, f"history API ({protocol})")
+    assert_delivered(d, check, f"rotel {protocol}")

@@ -30,7 +30,7 @@ from tests.otel_sdk_ext._proc import (
     run_python,
     wait_for_end,
 )
-from tests.support import free_port, start_serve
+from tests.support import serve_in
 
 pytestmark = pytest.mark.e2e
 
@@ -140,35 +140,12 @@ def test_http_protobuf_with_bearer_token_and_gzip(otlp_http: tuple[str, Received
 
 def test_http_protobuf_against_the_real_receiver_with_a_tenant_token(tmp_path: Path) -> None:
     token = f"sdk-token-{uuid.uuid4().hex}"
-    http_port, grpc_port, api_port = free_port(), free_port(), free_port()
-    config = tmp_path / "tasklogs.yaml"
-    config.write_text(
-        f"""
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}
-      http: {{endpoint: "127.0.0.1:{http_port}"}}
-exporters:
-  clickhouse:
-    batch: {{timeout_ms: 50}}
-service:
-  pipelines:
-    logs: {{receivers: [otlp], exporters: [clickhouse]}}
-api: {{endpoint: "127.0.0.1:{api_port}"}}
-auth:
+    auth = f"""auth:
   tenants:
     acme: {{tokens: ["{token}"]}}
-""",
-        encoding="utf-8",
-    )
-    service = start_serve(
-        config,
-        tmp_path / "data",
-        grpc_port=grpc_port,
-        api_port=api_port,
-        log_path=tmp_path / "serve.log",
-    )
+"""
+    served = serve_in(tmp_path, auth, http="")
+    service, http_port = served.svc, served.http_port
     try:
         run_id = new_run_id("http-real")
         env = child_env(

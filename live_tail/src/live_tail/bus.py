@@ -19,8 +19,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from collector_service.component.store import TaskSummaryRow
 from live_tail.model import Chunk, EntryId, run_key, task_key
-from live_tail.task_state import TaskLive
 
 __all__ = ["Entry", "LiveBus", "Subscription", "TaskInfo"]
 
@@ -162,7 +162,7 @@ class LiveBus(abc.ABC):
         """The task run's pipeline run and tenant, while its live stream exists."""
 
     @abc.abstractmethod
-    async def task_states(self, task_run_ids: Sequence[str]) -> dict[str, TaskLive]:
+    async def task_states(self, task_run_ids: Sequence[str]) -> dict[str, TaskSummaryRow]:
         """The live state of those task runs that are on the bus (see task_state.py)."""
 
     @abc.abstractmethod

@@ -12,10 +12,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from collector_service.component.store import TaskSummaryRow
 from live_tail.bus import Entry, LiveBus, Subscription, TaskInfo
 from live_tail.metrics import LIVE_PUBLISH_FOREIGN
 from live_tail.model import Chunk, EntryId
-from live_tail.task_state import TaskLive, chunk_state, merge
+from live_tail.task_state import chunk_state, merge
 
 __all__ = ["MemoryBus"]
 
@@ -38,7 +39,7 @@ class MemoryBus(LiveBus):
         super().__init__(key_prefix, maxlen, max_age_s)
         self._rings: dict[str, _Ring] = {}
         self._tasks: dict[str, tuple[TaskInfo, float]] = {}
-        self._states: dict[str, TaskLive] = {}
+        self._states: dict[str, TaskSummaryRow] = {}
         #: pipeline run -> task run -> (first entry id, last entry id)
         self._runs: dict[str, dict[str, tuple[EntryId, EntryId]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -74,7 +75,7 @@ class MemoryBus(LiveBus):
         self._last = (ms, 0) if ms > last[0] else (last[0], last[1] + 1)
         return self._last
 
-    def _apply(self, chunks: list[Chunk], states: list[TaskLive]) -> None:
+    def _apply(self, chunks: list[Chunk], states: list[TaskSummaryRow]) -> None:
         now = time.monotonic()
         for chunk, state in zip(chunks, states, strict=True):
             known = self._tasks.get(chunk.task_run_id)
@@ -164,7 +165,7 @@ class MemoryBus(LiveBus):
         found = self._tasks.get(task_run_id)
         return found[0] if found else None
 
-    async def task_states(self, task_run_ids: Sequence[str]) -> dict[str, TaskLive]:
+    async def task_states(self, task_run_ids: Sequence[str]) -> dict[str, TaskSummaryRow]:
         return {t: s for t in task_run_ids if (s := self._states.get(t)) is not None}
 
     async def run_tasks(self, pipeline_run_id: str) -> dict[str, tuple[EntryId, EntryId]]:

@@ -25,6 +25,7 @@ import redis
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
+from collector_service.component.store import TaskSummaryRow
 from live_tail.bus import Entry, LiveBus, Subscription, TaskInfo
 from live_tail.metrics import LIVE_PUBLISH_FOREIGN, LIVE_RESYNCS
 from live_tail.model import (
@@ -35,7 +36,7 @@ from live_tail.model import (
     task_index_key,
     task_state_key,
 )
-from live_tail.task_state import TaskLive, chunk_state, exit_code_of
+from live_tail.task_state import chunk_state, exit_code_of
 
 __all__ = ["RedisBus"]
 
@@ -120,7 +121,7 @@ def _opt(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def _state(task_run_id: str, index: bytes | None, raw: dict[bytes, bytes]) -> TaskLive | None:
+def _state(task_run_id: str, index: bytes | None, raw: dict[bytes, bytes]) -> TaskSummaryRow | None:
     if index is None or not raw:
         return None
     pid, _, tenant = index.decode().partition("\x1f")
@@ -130,7 +131,7 @@ def _state(task_run_id: str, index: bytes | None, raw: dict[bytes, bytes]) -> Ta
         v = f.get(name, "")
         return int(v) if v.lstrip("-").isdigit() else 0
 
-    return TaskLive(
+    return TaskSummaryRow(
         task_run_id=task_run_id,
         pipeline_run_id=pid,
         tenant=tenant,
@@ -400,7 +401,7 @@ class RedisBus(LiveBus):
         pid, _, tenant = raw.decode().partition("\x1f")
         return TaskInfo(pid, tenant)
 
-    async def task_states(self, task_run_ids: Sequence[str]) -> dict[str, TaskLive]:
+    async def task_states(self, task_run_ids: Sequence[str]) -> dict[str, TaskSummaryRow]:
         if not task_run_ids:
             return {}
         async with self._limit:
@@ -409,7 +410,7 @@ class RedisBus(LiveBus):
                 pipe.get(task_index_key(self.key_prefix, tid))
                 pipe.hgetall(task_state_key(self.key_prefix, tid))
             replies = await pipe.execute()
-        out: dict[str, TaskLive] = {}
+        out: dict[str, TaskSummaryRow] = {}
         for i, tid in enumerate(task_run_ids):
             state = _state(tid, replies[2 * i], replies[2 * i + 1])
             if state is not None:

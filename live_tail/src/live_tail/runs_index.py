@@ -27,7 +27,7 @@ from collector_service.component.store import (
 )
 from collector_service.errors import StoreError
 from live_tail._shared import LiveContext
-from live_tail.status import STATUSES, from_live, overlay, run_status, task_status
+from live_tail.status import STATUSES, overlay, run_status, task_status
 from live_tail.times import rfc3339
 
 __all__ = [
@@ -177,10 +177,8 @@ class RunsIndex:
         row = await self._call(index.task, task_run_id, None)
         states = await self.ctx.bus.task_states([task_run_id])
         live = states.get(task_run_id)
-        if row is None and live is not None:
-            row = from_live(live)
-        else:
-            row = overlay(row, live) if row is not None else None
+        # A task run only the bus knows yet: its live state is a summary row already.
+        row = overlay(row, live) if row is not None else live
         if row is None or (tenant is not None and row.tenant != tenant):
             return None
         return task_summary(row, self._status(row, time.time_ns()))
@@ -199,7 +197,7 @@ class RunsIndex:
                 continue
             if await self.owner(tid) not in (None, live.tenant):
                 continue
-            tasks.append(from_live(live))
+            tasks.append(live)
         if not tasks:
             raise LookupError(run_id)
         tasks.sort(key=lambda t: (t.first_ns, t.task_run_id))

@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from collector_service.component.store import TaskSummaryRow
-from live_tail.task_state import TaskLive
 
-__all__ = ["STATUSES", "from_live", "overlay", "run_status", "task_status"]
+__all__ = ["STATUSES", "overlay", "run_status", "task_status"]
 
 STATUSES = ("running", "succeeded", "failed", "cancelled", "unknown")
 _RESULTS = {
@@ -48,29 +47,7 @@ def run_status(statuses: Iterable[str]) -> str:
     return "succeeded" if total and counts["succeeded"] == total else "unknown"
 
 
-def from_live(live: TaskLive) -> TaskSummaryRow:
-    """A task run only the live bus knows yet (its first lines are not stored)."""
-    return TaskSummaryRow(
-        task_run_id=live.task_run_id,
-        pipeline_run_id=live.pipeline_run_id,
-        tenant=live.tenant,
-        pipeline_name=live.pipeline_name,
-        task_name=live.task_name,
-        service_name=live.service_name,
-        attempt=live.attempt,
-        first_ns=live.first_ns,
-        last_ns=live.last_ns,
-        line_count=live.line_count,
-        error_count=live.error_count,
-        first_error_seq=live.first_error_seq,
-        max_seq=live.max_seq,
-        result=live.result,
-        exit_code=live.exit_code,
-        end_ns=live.end_ns,
-    )
-
-
-def overlay(task: TaskSummaryRow, live: TaskLive | None) -> TaskSummaryRow:
+def overlay(task: TaskSummaryRow, live: TaskSummaryRow | None) -> TaskSummaryRow:
     """The stored summary with what the bus saw since (the owner's lines only)."""
     if live is None or live.tenant != task.tenant:
         return task

@@ -1,17 +1,18 @@
 """What the live bus knows of a task run while its live stream exists: its live status.
 
 The stores' runs index lags the bus by a writer's batch; the runs routes overlay this
-state (:mod:`live_tail.index_routes`), so a task's end moves its status at once. One
-:class:`TaskLive` per chunk (:func:`chunk_state`), merged per task run by the bus
-(:func:`merge`). The counts are those the bus saw (a task that started before its live
-stream expired and came back shows only what came since): the store's counts win once
-the store knows the task run.
+state (:mod:`live_tail.index_routes`), so a task's end moves its status at once. It is
+kept as a :class:`~collector_service.component.store.TaskSummaryRow`: one per chunk
+(:func:`chunk_state`), merged per task run by the bus (:func:`merge`). The counts are
+those the bus saw (a task that started before its live stream expired and came back
+shows only what came since): the store's counts win once the store knows the task run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from collector_service.component.store import TaskSummaryRow
 from live_tail.model import Chunk
 from otel_sdk_ext.semconv import (
     ATTEMPT,
@@ -22,27 +23,7 @@ from otel_sdk_ext.semconv import (
     TASK_RUN_RESULT,
 )
 
-__all__ = ["TaskLive", "chunk_state", "exit_code_of", "merge"]
-
-
-@dataclass(frozen=True, slots=True)
-class TaskLive:
-    task_run_id: str
-    pipeline_run_id: str
-    tenant: str
-    pipeline_name: str = ""
-    task_name: str = ""
-    service_name: str = ""
-    attempt: int = 0
-    first_ns: int = 0
-    last_ns: int = 0
-    line_count: int = 0
-    error_count: int = 0
-    first_error_seq: int | None = None
-    max_seq: int = 0
-    result: str = ""
-    exit_code: int | None = None
-    end_ns: int | None = None
+__all__ = ["chunk_state", "exit_code_of", "merge"]
 
 
 def exit_code_of(raw: str | None) -> int | None:
@@ -53,7 +34,7 @@ def exit_code_of(raw: str | None) -> int | None:
     return int(text) if digits.isdigit() and len(digits) <= 18 else None
 
 
-def chunk_state(chunk: Chunk) -> TaskLive:
+def chunk_state(chunk: Chunk) -> TaskSummaryRow:
     """The state one chunk contributes (one pass over its lines)."""
     res = chunk.resource
     first = last = chunk.lines[0].timestamp_ns if chunk.lines else 0
@@ -69,7 +50,7 @@ def chunk_state(chunk: Chunk) -> TaskLive:
         if ln.is_end:
             end = ln
     attempt = res.get(ATTEMPT, "")
-    return TaskLive(
+    return TaskSummaryRow(
         task_run_id=chunk.task_run_id,
         pipeline_run_id=chunk.pipeline_run_id,
         tenant=chunk.tenant,
@@ -89,7 +70,7 @@ def chunk_state(chunk: Chunk) -> TaskLive:
     )
 
 
-def merge(old: TaskLive | None, new: TaskLive) -> TaskLive:
+def merge(old: TaskSummaryRow | None, new: TaskSummaryRow) -> TaskSummaryRow:
     """``old`` with ``new``'s chunk added (owner and run stay the first chunk's)."""
     if old is None:
         return new

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import RunningService, free_port, start_serve, tasklogs, tasklogs_cmd
+from tests.support import (
+    RunningService,
+    serve_in,
+    serve_yaml,
+    tasklogs,
+    tasklogs_cmd,
+)
 
 __all__ = [
     "Follower",
@@ -44,31 +50,10 @@ PY_TASK = textwrap.dedent(
 )
 
 
-def serve_yaml(grpc_port: int, api_port: int, extra: str = "") -> str:
-    return f"""
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}
-exporters:
-  clickhouse:
-    batch: {{timeout_ms: 50}}
-service:
-  pipelines:
-    logs: {{receivers: [otlp], exporters: [clickhouse]}}
-api: {{endpoint: "127.0.0.1:{api_port}"}}
-{extra}"""
-
-
 def serve(root: Path, extra: str = "") -> tuple[RunningService, Path]:
     """A `tasklogs serve` under ``root``; returns it and its config (for restarts)."""
-    grpc_port, api_port = free_port(), free_port()
-    config = root / "tasklogs.yaml"
-    config.write_text(serve_yaml(grpc_port, api_port, extra), encoding="utf-8")
-    svc = start_serve(
-        config, root / "data", grpc_port=grpc_port, api_port=api_port, log_path=root / "serve.log"
-    )
-    return svc, config
+    served = serve_in(root, extra)
+    return served.svc, served.config
 
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:

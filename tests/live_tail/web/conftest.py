@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, sync_playwright
 
-from tests.support import REPO, RunningService, free_port, start_serve, tasklogs_cmd
+from tests.support import REPO, RunningService, serve_in, tasklogs_cmd
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -124,33 +124,15 @@ class LiveTask:
 @pytest.fixture(scope="session")
 def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
     tmp = tmp_path_factory.mktemp("viewer")
-    grpc_port, api_port = free_port(), free_port()
-    config = tmp / "tasklogs.yaml"
-    config.write_text(
-        f"""
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}
-exporters:
-  clickhouse:
-    batch: {{timeout_ms: 50}}
-service:
-  pipelines:
-    logs: {{receivers: [otlp], exporters: [clickhouse]}}
-api: {{endpoint: "127.0.0.1:{api_port}"}}
-auth:
+    auth = f"""auth:
   tenants:
     acme: {{tokens: ["{ACME}"]}}
     umbrella: {{tokens: ["{UMBRELLA}"]}}
   signing_key: "{"s" * 32}"
-""",
-        encoding="utf-8",
-    )
-    svc = start_serve(
-        config, tmp / "data", grpc_port=grpc_port, api_port=api_port, log_path=tmp / "serve.log"
-    )
-    yield Viewer(svc, config)
+"""
+    served = serve_in(tmp, auth)
+    svc = served.svc
+    yield Viewer(svc, served.config)
     svc.stop()
 
 

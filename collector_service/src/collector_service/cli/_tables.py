@@ -3,7 +3,9 @@ and ``--watch`` (redraw until the run is over)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -18,6 +20,7 @@ __all__ = [
     "age",
     "duration",
     "print_json",
+    "show_once",
     "status_text",
     "table",
     "table_console",
@@ -117,3 +120,18 @@ def watch(
             body, status = render()
             live.update(body, refresh=True)
     return status
+
+
+def show_once(
+    args: argparse.Namespace, fetch: Callable[[], Any], render: Callable[[Any], RenderableType]
+) -> Console | None:
+    """Print ``fetch()`` as JSON (``--output json``) or as one table and return ``None``;
+    with ``--watch`` print nothing and return the console to watch on."""
+    if args.output == "json":
+        print_json(sys.stdout, fetch())
+        return None
+    console = table_console(sys.stdout, args.color)
+    if not args.watch:
+        console.print(render(fetch()))
+        return None
+    return console

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -81,12 +80,8 @@ def run(args: argparse.Namespace) -> int:
             runs: list[dict[str, Any]] = api.get("/api/v1/runs", _params(args))["runs"]
             return runs
 
-        if args.output == "json":
-            t.print_json(sys.stdout, fetch())
-            return 0
-        console = t.table_console(sys.stdout, args.color)
-        if not args.watch:
-            console.print(render(fetch()))
+        console = t.show_once(args, fetch, render)
+        if console is None:
             return 0
         try:
             t.watch(

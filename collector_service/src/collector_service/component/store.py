@@ -58,10 +58,10 @@ Counts and searches (:class:`SearchableStore`)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from collector_service.component.patterns import compile_pattern
 from collector_service.errors import StoreError
@@ -363,6 +363,29 @@ class TaskSummaryRow:
     result: str = ""
     exit_code: int | None = None
     end_ns: int | None = None
+
+    @classmethod
+    def from_row(cls, r: Sequence[Any]) -> TaskSummaryRow:
+        """From a store's row: the fields' values in field order, ``None`` for an unset
+        ``first_error_seq`` / ``exit_code`` / ``end_ns`` (extra values are ignored)."""
+        return cls(
+            task_run_id=str(r[0]),
+            pipeline_run_id=str(r[1]),
+            tenant=str(r[2]),
+            pipeline_name=str(r[3]),
+            task_name=str(r[4]),
+            service_name=str(r[5]),
+            attempt=int(r[6]),
+            first_ns=int(r[7]),
+            last_ns=int(r[8]),
+            line_count=int(r[9]),
+            error_count=int(r[10]),
+            first_error_seq=None if r[11] is None else int(r[11]),
+            max_seq=int(r[12]),
+            result=str(r[13]),
+            exit_code=None if r[14] is None else int(r[14]),
+            end_ns=None if r[15] is None else int(r[15]),
+        )
 
 
 @dataclass(frozen=True, slots=True, order=True)

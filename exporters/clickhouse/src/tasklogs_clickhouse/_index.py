@@ -122,29 +122,17 @@ class Index:
 
 
 def task_row(r: Sequence[Any]) -> TaskSummaryRow:
-    """A row of ``task_runs.sql`` (or a task tuple of ``runs.sql``)."""
+    """A row of ``task_runs.sql`` (or a task tuple of ``runs.sql``): no error line is
+    ``NO_ERROR_SEQ``, no exit code ``''`` (or text that is not a number), no end 0."""
+    first_error = int(r[11])
     code = str(r[14]).strip()
     try:
         exit_code: int | None = int(code) if code else None
     except ValueError:
         exit_code = None
-    return TaskSummaryRow(
-        task_run_id=str(r[0]),
-        pipeline_run_id=str(r[1]),
-        tenant=str(r[2]),
-        pipeline_name=str(r[3]),
-        task_name=str(r[4]),
-        service_name=str(r[5]),
-        attempt=int(r[6]),
-        first_ns=int(r[7]),
-        last_ns=int(r[8]),
-        line_count=int(r[9]),
-        error_count=int(r[10]),
-        first_error_seq=None if int(r[11]) == NO_ERROR_SEQ else int(r[11]),
-        max_seq=int(r[12]),
-        result=str(r[13]),
-        exit_code=exit_code,
-        end_ns=int(r[15]) or None,
+    first_error_seq = None if first_error == NO_ERROR_SEQ else first_error
+    return TaskSummaryRow.from_row(
+        (*r[:11], first_error_seq, r[12], r[13], exit_code, int(r[15]) or None)
     )
 
 

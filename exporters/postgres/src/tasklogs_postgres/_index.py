@@ -10,7 +10,6 @@ slices); only the error test and the seq are read per record. SQL: ``sql/index_*
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -213,27 +212,6 @@ def update(conn: psycopg.Connection[Any], q: IndexSql, batch: LogBatch) -> None:
     )
 
 
-def _task(r: Sequence[Any]) -> TaskSummaryRow:
-    return TaskSummaryRow(
-        task_run_id=str(r[0]),
-        pipeline_run_id=str(r[1]),
-        tenant=str(r[2]),
-        pipeline_name=str(r[3]),
-        task_name=str(r[4]),
-        service_name=str(r[5]),
-        attempt=int(r[6]),
-        first_ns=int(r[7]),
-        last_ns=int(r[8]),
-        line_count=int(r[9]),
-        error_count=int(r[10]),
-        first_error_seq=None if r[11] is None else int(r[11]),
-        max_seq=int(r[12]),
-        result=str(r[13]),
-        exit_code=None if r[14] is None else int(r[14]),
-        end_ns=None if r[15] is None else int(r[15]),
-    )
-
-
 def tasks(
     conn: psycopg.Connection[Any],
     q: IndexSql,
@@ -245,7 +223,7 @@ def tasks(
     params = {"task_run_id": task_run_id, "run_id": run_id, "tenant": tenant}
     # An index row exists from the claim on, with its lines: none is empty.
     rows = conn.execute(q.text("index_tasks"), params).fetchall()
-    return [t for t in (_task(r) for r in rows) if t.line_count > 0]
+    return [t for t in (TaskSummaryRow.from_row(r) for r in rows) if t.line_count > 0]
 
 
 def _like(text: str) -> str:
@@ -269,6 +247,6 @@ def runs(conn: psycopg.Connection[Any], q: IndexSql, query: RunsQuery) -> RunsPa
         run = out.get(str(r[0]))
         if run is None:
             run = out[str(r[0])] = RunSummaryRow(str(r[0]), str(r[1]), [])
-        run.tasks.append(_task(r[3:]))
+        run.tasks.append(TaskSummaryRow.from_row(r[3:]))
     pages = list(out.values())
     return RunsPage(pages, pages[-1].cursor if len(pages) == query.limit else None)
