@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from collector_service.auth import Authenticator
@@ -102,8 +103,14 @@ class Guards:
         return page.records[0].tenant if page.records else None
 
     async def require_visible_task(self, task_run_id: str, ident: Identity) -> None:
-        """404 for a task run that does not exist and for another tenant's, alike."""
-        owner = await self.task_owner(task_run_id)
+        """404 for a task run that does not exist and for another tenant's, alike; 503
+        when neither the store nor the live bus can say."""
+        try:
+            owner = await self.task_owner(task_run_id)
+        except RedisError as exc:
+            raise HTTPException(
+                status_code=503, detail=f"the live bus (Redis) is unavailable: {exc}"
+            ) from exc
         if owner is None or (ident.tenant is not None and owner != ident.tenant):
             raise HTTPException(status_code=404, detail=f"task run {task_run_id} not found")
 
@@ -118,7 +125,16 @@ class Guards:
             ) from None
         except IndexUnavailable:
             pass  # a store without a runs index: the run's newest live or first stored line
-        newest = await self.ctx.bus.before(self.ctx.bus.run_key(run_id), (2**63 - 1, 0), 1)
+        except RedisError as exc:
+            raise HTTPException(
+                status_code=503, detail=f"the live bus (Redis) is unavailable: {exc}"
+            ) from exc
+        try:
+            newest = await self.ctx.bus.before(self.ctx.bus.run_key(run_id), (2**63 - 1, 0), 1)
+        except RedisError as exc:
+            raise HTTPException(
+                status_code=503, detail=f"the live bus (Redis) is unavailable: {exc}"
+            ) from exc
         owners = {newest[0].chunk.tenant} if newest else set()
         if not owners and self.ctx.store is not None:
             try:
