@@ -138,7 +138,7 @@ def test_the_producer_unit_tests_pass_without_the_server(producer_venv: Path) ->
     py = str(producer_venv / "bin" / "python")
     subprocess.run(
         [py, "-m", "pip", "install", "--quiet", "-c", str(REPO / "constraints.txt"),
-         "pytest", "pytest-asyncio", "httpx"],
+         "pytest", "pytest-asyncio", "pytest-timeout", "httpx"],
         check=True,
     )  # fmt: skip
     proc = subprocess.run(

@@ -121,7 +121,10 @@ class LiveTask:
         return self.proc.wait(timeout=60)
 
 
-@pytest.fixture(scope="session")
+# Package scope: torn down when the browser tests end. Playwright's sync API keeps an
+# event loop marked running in the main thread while it is open, which would break every
+# asyncio test that runs after it in the same session.
+@pytest.fixture(scope="package")
 def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
     tmp = tmp_path_factory.mktemp("viewer")
     auth = f"""auth:
@@ -136,7 +139,7 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
     svc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)")
