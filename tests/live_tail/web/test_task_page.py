@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
-import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.live_tail.web.conftest import ACME, UMBRELLA, Viewer, shot
@@ -206,12 +204,19 @@ def test_first_error_and_next_error_jump(viewer: Viewer, page: Page) -> None:
         "i=$((i+1)); done"
     )
     tid = viewer.run(script)
+    viewer.wait_stored(tid, 2502)
+    # stdout and stderr are two pipes: on a loaded machine the stderr line may be read
+    # after all of stdout, so the order of the two errors is the stored seq order.
+    errors = sorted(
+        (seq_of(viewer, tid, body), body)
+        for body in ("first failure", "Traceback (most recent call last)")
+    )
     page.goto(f"/tasks/{tid}")
     expect(msg(page, "ok 2500")).to_be_visible()
     page.get_by_role("button", name="first error").click()
-    expect(page.locator(".row.current", has_text="first failure")).to_be_visible()
+    expect(page.locator(".row.current", has_text=errors[0][1])).to_be_visible()
     page.keyboard.press("e")
-    expect(page.locator(".row.current", has_text="Traceback")).to_be_visible()
+    expect(page.locator(".row.current", has_text=errors[1][1])).to_be_visible()
 
 
 def test_whole_log_search_counts_and_jumps(viewer: Viewer, page: Page) -> None:
@@ -219,13 +224,6 @@ def test_whole_log_search_counts_and_jumps(viewer: Viewer, page: Page) -> None:
         "i=1; while [ $i -le 3000 ]; do "
         "if [ $((i % 100)) = 0 ]; then echo needle $i; else echo hay $i; fi; i=$((i+1)); done"
     )
-    probe = httpx.get(
-        f"{viewer.url}/api/v1/tasks/{tid}/logs/search",
-        params={"q": "needle"},
-        headers={"Authorization": f"Bearer {ACME}"},
-    )
-    if probe.status_code == 404 and probe.json().get("detail") == "Not Found":
-        pytest.xfail("this server has no search endpoint yet (docs/read-api.md; read-order)")
     page.goto(f"/tasks/{tid}")
     expect(msg(page, "hay 2999")).to_be_visible()
     page.keyboard.press("/")
