@@ -12,8 +12,8 @@ Everything runs in this process on the embedded engine (chDB), one Python thread
    inside the engine (``INSERT ... SELECT FROM numbers()``): median of several task runs,
    in seq order, newest-N, and a pipeline run's first page.
 
-    .venv/bin/python bench/clickhouse_insert.py [--rows 262144] [--history-rows 10000000]
-    .venv/bin/python bench/clickhouse_insert.py --body-index tokenbf --history-rows 0
+    .venv/bin/python -m bench.clickhouse_insert [--rows 262144] [--history-rows 10000000]
+    .venv/bin/python -m bench.clickhouse_insert --body-index tokenbf --history-rows 0
 
 Medians of ``--repeat`` runs; the machine is shared, so ratios within one run are the
 robust figures, and CPU seconds of this process (engine threads included) are reported
@@ -37,7 +37,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from collector_service.component.decode import decode_request
@@ -93,7 +93,7 @@ def make_requests(rows: int, seed: int = 1) -> list[bytes]:
                 LogRecord(
                     time_unix_nano=ts,
                     observed_time_unix_nano=ts,
-                    severity_number=9,
+                    severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
                     severity_text="INFO",
                     body=AnyValue(string_value=_line(rng, i + 1, ts)),
                     attributes=[_kv("tasklogs.seq", i + 1), _kv("log.iostream", "stdout")],
@@ -119,6 +119,11 @@ def _decode(payloads: list[bytes]) -> list[LogBatch]:
     return batches
 
 
+def each(fn: Callable[[LogBatch], None], batches: list[LogBatch]) -> None:
+    for b in batches:
+        fn(b)
+
+
 def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
     """Median wall seconds and median CPU seconds of this process (engine threads too)."""
     wall, cpu = [], []
@@ -135,7 +140,7 @@ _MAPS = ("ResourceAttributes", "ScopeAttributes", "LogAttributes")
 
 def _arrow_insert(store: ClickHouseExporter, batch: LogBatch) -> None:
     """The batch as an Arrow table through clickhouse-connect's ``insert_arrow``."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     types = {
         "Timestamp": pa.timestamp("ns"),
@@ -152,7 +157,9 @@ def _arrow_insert(store: ClickHouseExporter, batch: LogBatch) -> None:
                 pa.array(list(chain.from_iterable(map(dict.values, col))), pa.string()),
             )
         else:
-            arrays[name] = pa.array(col, types.get(name, pa.string()))
+            # Columns not listed are strings, or integers (counts) of the type pyarrow infers.
+            strings = not col or isinstance(col[0], str)
+            arrays[name] = pa.array(col, types.get(name, pa.string() if strings else None))
     store._require_client().insert_arrow(store.schema.table, pa.table(arrays))
 
 
@@ -162,9 +169,9 @@ def bench_insert(store: ClickHouseExporter, rows: int, repeat: int) -> dict[str,
     batches = _decode(payloads)
     timings = {
         "decode": _timed(lambda: _decode(payloads), repeat),
-        "insert": _timed(lambda: [store.push(b) for b in batches], repeat),
-        "arrow_insert": _timed(lambda: [_arrow_insert(store, b) for b in batches], repeat),
-        "decode_plus_insert": _timed(lambda: [store.push(b) for b in _decode(payloads)], repeat),
+        "insert": _timed(lambda: each(store.push, batches), repeat),
+        "arrow_insert": _timed(lambda: each(lambda b: _arrow_insert(store, b), batches), repeat),
+        "decode_plus_insert": _timed(lambda: each(store.push, _decode(payloads)), repeat),
     }
     out: dict[str, Any] = {"rows": n, "rows_per_insert": PER_INSERT}
     for name, (wall, cpu) in timings.items():

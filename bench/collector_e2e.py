@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,20 +38,15 @@ import httpx
 import redis
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from bench.common import free_port
 from collector_service.component.decode import decode_request
 from collector_service.component.model import LogBatch
 
 EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 BODY = "x" * 150
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def request(task: int, first_seq: int, batch: int) -> bytes:
@@ -69,7 +63,7 @@ def request(task: int, first_seq: int, batch: int) -> bytes:
     records = [
         LogRecord(
             time_unix_nano=now + i,
-            severity_number=9,
+            severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
             severity_text="INFO",
             body=AnyValue(string_value=f"{BODY} line {first_seq + i}"),
             attributes=[KeyValue(key="tasklogs.seq", value=AnyValue(int_value=first_seq + i))],

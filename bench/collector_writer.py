@@ -5,7 +5,7 @@ then starts the writers and times them until every record is written, splitting 
 wall time into the column-wise decode, the exporter's push (clickhouse-connect + chDB
 INSERT) and the rest (Redis reads, XACK, trimming: the pipeline's own overhead).
 
-    .venv/bin/python bench/collector_writer.py [--requests 384] [--shards 1]
+    .venv/bin/python -m bench.collector_writer [--requests 384] [--shards 1]
 
 Prints and saves bench/results/collector_writer.json.
 """
@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -25,28 +24,30 @@ from typing import Any
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from collector_e2e import request
-
 import collector_service.stream.consumer as worker_module
+from bench.collector_e2e import request
+from bench.common import RESULTS, save_json
 from collector_service.component.decode import parse_request
 from collector_service.component.exporter import resolve_exporters
 from collector_service.component.model import LogBatch
 from collector_service.pipeline.entry import IngestEntry
+from collector_service.pipeline.shared_decode import SharedDecode
 from collector_service.service.config import Config
 from collector_service.stream.config import IngestConfig, RedisConfig
 from collector_service.stream.consumer import RedisWriters
+from collector_service.stream.entries import StreamEntry, decode_entries
 from collector_service.stream.queue import RedisIngest
 
 SPENT = {"decode": 0.0, "push": 0.0}
-_decode = worker_module._decode
+_decode = decode_entries
 
 
-def _timed_decode(stream: str, entries: list[Any]) -> Any:
+def _timed_decode(
+    stream: str, entries: list[StreamEntry], shared: SharedDecode | None = None, sharers: int = 1
+) -> tuple[LogBatch, list[StreamEntry]]:
     t0 = time.perf_counter()
     try:
-        return _decode(stream, entries)
+        return _decode(stream, entries, shared, sharers)
     finally:
         SPENT["decode"] += time.perf_counter() - t0
 
@@ -72,7 +73,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             await ingest.submit(
                 IngestEntry(request=parse_request(payload), records=512, payload=payload)
             )
-        worker_module._decode = _timed_decode  # type: ignore[assignment]
+        worker_module.decode_entries = _timed_decode  # type: ignore[attr-defined]
         writers = RedisWriters(config, resolve_exporters(config))
         await writers.start()
         exporter = writers.handles[0].exporter
@@ -118,8 +119,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = asyncio.run(run(args, Path(tmp)))
     print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / "collector_writer.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    save_json(RESULTS / "collector_writer.json", result)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ this process sends 512-record Exports (~200-byte lines) from C concurrent client
 measures records/s and the p99 Export latency per mode, and the ratio of each mode to
 gRPC in the same run (the machine is shared and noisy: compare ratios, not absolutes).
 
-    .venv/bin/python bench/ingress_receivers.py [--records 100000] [--concurrency 4]
+    .venv/bin/python -m bench.ingress_receivers [--records 100000] [--concurrency 4]
 
 Results are printed and saved to bench/results/ingress_receivers.json.
 """
@@ -19,7 +19,6 @@ import gzip
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -32,7 +31,9 @@ import zstandard
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
+
+from bench.common import free_port
 
 BATCH = 512
 TOKEN = "bench-token"  # noqa: S105 - a throwaway token for a local bench
@@ -66,12 +67,6 @@ SERVER = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def make_request(task: int) -> ExportLogsServiceRequest:
     rl = ResourceLogs()
     rl.resource.attributes.extend(
@@ -84,7 +79,7 @@ def make_request(task: int) -> ExportLogsServiceRequest:
     records = [
         LogRecord(
             time_unix_nano=now + i,
-            severity_number=9,
+            severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
             body=AnyValue(string_value=f"{'x' * 180} line {i}"),
             attributes=[KeyValue(key="tasklogs.seq", value=AnyValue(int_value=i + 1))],
         )

@@ -17,7 +17,7 @@ Each result also has the server process's CPU (user + system) per second while t
 probe ran, and per line delivered to a client. The clients read in chunks (not per
 line): they share the server's 2 cores, so their cost moves the server's figures.
 
-    .venv/bin/python bench/live_latency.py [--seconds 8] [--redis redis://127.0.0.1:6379/0]
+    .venv/bin/python -m bench.live_latency [--seconds 8] [--redis redis://127.0.0.1:6379/0]
         [--no-store] [--only probe|clients] [--start-clients 200] [--max-clients 2000]
 
 Prints and saves bench/results/live_latency.json (live_latency_redis.json with

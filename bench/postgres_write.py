@@ -12,7 +12,7 @@
    Rows are loaded without indexes, which are then built from the migrations' SQL.
    The schema is dropped afterwards.
 
-    .venv/bin/python bench/postgres_write.py [--rows 200000] [--scale-rows 10000000]
+    .venv/bin/python -m bench.postgres_write [--rows 200000] [--scale-rows 10000000]
 
 Results are printed and saved to bench/results/postgres_write.json.
 """

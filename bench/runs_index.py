@@ -8,7 +8,7 @@ pages the viewer and ``tasklogs logs`` open with: a run's first and last 1,000 l
 (all its tasks merged) and a task's. Medians of
 ``--repeat``; results printed and saved to bench/results/runs_index.json.
 
-    .venv/bin/python bench/runs_index.py [--rows 10000000] [--tasks 10000]
+    .venv/bin/python -m bench.runs_index [--rows 10000000] [--tasks 10000]
 """
 
 from __future__ import annotations

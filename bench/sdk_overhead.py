@@ -11,7 +11,7 @@
    kept the pace (>= 95%), its end record says 0 dropped, nothing was left undelivered,
    and the service stored every line.
 
-    .venv/bin/python bench/sdk_overhead.py [--lines 20000] [--seconds 4]
+    .venv/bin/python -m bench.sdk_overhead [--lines 20000] [--seconds 4]
 
 Printed and saved to bench/results/sdk_overhead.json. The machine is shared and noisy:
 trust the ratios more than the absolute numbers.
@@ -182,7 +182,7 @@ def light_load_latency(endpoint: str, lines: int = 300, per_s: float = 100) -> d
             return result
 
         def shutdown(self) -> None:
-            inner.shutdown()
+            inner.shutdown()  # type: ignore[no-untyped-call]
 
         def force_flush(self, timeout_millis: int = 30000) -> bool:
             return True

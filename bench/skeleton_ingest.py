@@ -5,7 +5,7 @@ concurrent gRPC streams, then SIGTERMs the service, which drains its queue befor
 exits, and counts the stored rows. Reports acknowledged lines/s, stored lines/s (first
 Export to drained exit) and the ratio to protobuf parsing alone in this process.
 
-    .venv/bin/python bench/skeleton_ingest.py [--records 200000] [--streams 4]
+    .venv/bin/python -m bench.skeleton_ingest [--records 200000] [--streams 4]
 
 Results are printed and saved to bench/results/skeleton_ingest.json.
 """
@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,19 +27,14 @@ import grpc
 import httpx
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from bench.common import free_port
 from tasklogs_clickhouse import ClickHouseConfig, ClickHouseExporter
 
 BATCH = 512
 BODY = "x" * 160
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def request(task: int, first_seq: int) -> bytes:
@@ -55,7 +49,7 @@ def request(task: int, first_seq: int) -> bytes:
     records = [
         LogRecord(
             time_unix_nano=now + i,
-            severity_number=9,
+            severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
             severity_text="INFO",
             body=AnyValue(string_value=f"{BODY} line {first_seq + i}"),
             attributes=[KeyValue(key="tasklogs.seq", value=AnyValue(int_value=first_seq + i))],

@@ -10,7 +10,7 @@ serve runs without CAP_DAC_OVERRIDE so root obeys it). The RSS of serve and the 
 sampled every 10 s. At the end: every acknowledged line must be stored (``lost`` 0), and
 the report gives duplicates, refusals, faults and RSS (first, max, last per process).
 
-    .venv/bin/python bench/soak.py [--minutes 30] [--rate 10000] [--fault-every 300]
+    .venv/bin/python -m bench.soak [--minutes 30] [--rate 10000] [--fault-every 300]
 
 Results go to bench/results/soak.json (--out). Needs root (capsh), redis-server and the
 dev install (it reuses the fault suite's harness in tests/faults/).

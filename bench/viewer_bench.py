@@ -15,7 +15,7 @@ Targets (issue 14): first paint < 300 ms, jump < 200 ms, heap < 150 MB, p95 fram
 lines in < 250 ms. Not run in CI. Results are printed and saved to
 bench/results/viewer_bench.json.
 
-    .venv/bin/python bench/viewer_bench.py [--lines 1000000] [--rate 5000] [--seconds 10]
+    .venv/bin/python -m bench.viewer_bench [--lines 1000000] [--rate 5000] [--seconds 10]
 """
 
 from __future__ import annotations
