@@ -1,6 +1,7 @@
 # Two entry points on a fresh machine (see README):
 #   make demo   install, then run a demo task on the embedded default and print its logs back
 #   make test   install, then lint, type-check and run the whole test suite
+#   make bench  install, then the full benchmark harness (bench/README.md; a quiet machine)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PARTS  := otel_sdk_ext collector_service exporters/clickhouse exporters/postgres live_tail
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PARTS))
 
-.PHONY: install demo test test-deps lint typecheck pytest clean web
+.PHONY: install demo test test-deps lint typecheck pytest clean web bench
 
 install: $(STAMP)
 
@@ -42,6 +43,11 @@ pytest: install test-deps
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# Every configuration and the rotel peer under one load, 3 repeats, py-spy profiles; JSON
+# and plots in bench/results/harness/ (~40-60 min, loads both cores: see bench/README.md).
+bench: install
+	$(BIN)/python -m bench all --profile
 
 # The web viewer's bundle (live_tail/web -> live_tail/src/live_tail/static, committed).
 web:
