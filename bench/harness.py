@@ -62,7 +62,7 @@ def one_run(
         if profile is not None:
             for role, pid in target.pids.items():
                 raw = profile / f"{target.name}-{role}.txt"
-                stack.enter_context(py_spy(pid, raw, spec.seconds + 0.3))
+                stack.enter_context(py_spy(pid, raw, spec.seconds + 0.5))
         result = gen.run(spec)
         summary: dict[str, Any] = result.summary()
         if target.stored is not None:
@@ -170,6 +170,8 @@ def run(plan: Plan) -> dict[str, Any]:
         print(f"== references, {k} lines per Export", flush=True)
         refs[str(k)] = references.measure(stores, plan.ref_rows, k, plan.redis_url, plan.repeat)
         refs[str(k)]["load_avg"] = load_average()
+        for key, why in refs[str(k)]["errors"].items():
+            failures[f"reference {key} ({k} lines/Export)"] = why
     result: dict[str, Any] = {
         "started": started,
         "commit": _git_commit(),
@@ -177,6 +179,11 @@ def run(plan: Plan) -> dict[str, Any]:
         "failures": failures,
         "runs": rows,
         "references": refs,
+        "rss_peak_mib": {
+            name: round(max(kib for _, kib in samples) / 1024, 1)
+            for name, samples in rss.samples.items()
+            if samples
+        },
         "rss_kib_over_time": rss.samples,
     }
     result["figures"] = report.figures(rows, refs)
@@ -189,4 +196,7 @@ def run(plan: Plan) -> dict[str, Any]:
     print(report.table(result["figures"]))
     if plan.profile:
         print(report.profile_table(result["profiles"]))
+    print("peak RSS MiB:", ", ".join(f"{k} {v}" for k, v in result["rss_peak_mib"].items()))
+    for name, why in failures.items():
+        print(f"FAILED {name}: {why}")
     return result

@@ -188,6 +188,10 @@ class _Exporter:
             "Content-Type: application/x-protobuf\r\nContent-Length: "
         ).encode()
 
+    async def ready(self) -> None:
+        if self.channel is not None:
+            await asyncio.wait_for(self.channel.channel_ready(), 30)
+
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         if self.call is not None:
             return None
@@ -221,8 +225,13 @@ class _Exporter:
             await self.channel.close()
 
 
-async def _one_task(
-    task: int, client: _Exporter, result: LoadResult, start: float, end: float
+async def _one_task(  # noqa: PLR0917
+    task: int,
+    client: _Exporter,
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
+    result: LoadResult,
+    start: float,
+    end: float,
 ) -> None:
     """A task process's exporter: a batch every interval, one Export in flight, retries."""
     import grpc
@@ -231,9 +240,7 @@ async def _one_task(
     interval = k / client.spec.lines_per_task_s
     payloads = task_payloads(task, k)
     next_at = start + random.random() * interval
-    conn = None
     try:
-        conn = await client.connect()
         i = 0
         while (now := time.perf_counter()) < end:
             if now < next_at:
@@ -258,11 +265,18 @@ async def _one_task(
 async def _run_tasks(spec: LoadSpec) -> LoadResult:
     result = LoadResult(spec.offered)
     client = _Exporter(spec)
+    tasks = range(spec.first_task, spec.first_task + spec.tasks)
+    # Built and connected before the clock starts: no Export waits for either.
+    for t in tasks:
+        task_payloads(t, spec.lines_per_export)
+    await client.ready()
+    conns = await asyncio.gather(*(client.connect() for _ in tasks))
     await asyncio.sleep(max(0.0, spec.start_at - time.time()))
     start = time.perf_counter()
     end = start + spec.seconds
-    tasks = range(spec.first_task, spec.first_task + spec.tasks)
-    await asyncio.gather(*(_one_task(t, client, result, start, end) for t in tasks))
+    await asyncio.gather(
+        *(_one_task(t, client, c, result, start, end) for t, c in zip(tasks, conns, strict=True))
+    )
     result.elapsed_s = time.perf_counter() - start
     await client.close()
     return result
@@ -297,7 +311,7 @@ class LoadGenerator:
         return shares
 
     def run(self, spec: LoadSpec) -> LoadResult:
-        self.started_at = time.time() + 0.3
+        self.started_at = time.time() + 0.5
         spec = _replace(spec, start_at=self.started_at)
         total = LoadResult(spec.offered)
         for part in self._pool.map(run_load_here, self._shares(spec)):

@@ -131,16 +131,23 @@ def redis_xadd(url: str, bodies: list[bytes], lines_per_export: int, repeat: int
 def measure(
     stores: set[str], rows: int, lines_per_export: int, redis_url: str, repeat: int
 ) -> dict[str, Any]:
-    """Every reference for one Export size; ``stores`` picks the bulk inserts to run."""
+    """Every reference for one Export size; ``stores`` picks the bulk inserts to run. A
+    reference that fails is reported under ``errors`` and the others are still measured."""
     bodies = payloads(rows, lines_per_export)
-    result: dict[str, Any] = {"rows": len(bodies) * lines_per_export}
+    result: dict[str, Any] = {"rows": len(bodies) * lines_per_export, "errors": {}}
     result |= parse_and_decode(bodies, repeat)
+    wanted: dict[str, Callable[[], float]] = {}
     if {"embedded", "redis"} & stores:
-        result["chdb_bulk_insert_lines_per_s"] = round(chdb_insert(bodies, repeat))
+        wanted["chdb_bulk_insert_lines_per_s"] = lambda: chdb_insert(bodies, repeat)
     if "postgres" in stores:
-        result["postgres_copy_lines_per_s"] = round(postgres_copy(bodies, repeat))
+        wanted["postgres_copy_lines_per_s"] = lambda: postgres_copy(bodies, repeat)
     if "redis" in stores:
-        result["redis_xadd_pipelined_lines_per_s"] = round(
-            redis_xadd(redis_url, bodies, lines_per_export, repeat)
+        wanted["redis_xadd_pipelined_lines_per_s"] = lambda: redis_xadd(
+            redis_url, bodies, lines_per_export, repeat
         )
+    for key, fn in wanted.items():
+        try:
+            result[key] = round(fn())
+        except Exception as exc:
+            result["errors"][key] = f"{type(exc).__name__}: {exc}"
     return result
