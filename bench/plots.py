@@ -23,29 +23,32 @@ def _series(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, 
 
 
 def throughput(result: dict[str, Any], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(9, 6))
-    offered: list[float] = []
-    for (target, transport), rows in _series(result["runs"]).items():
-        x = [r["offered_lines_per_s"] for r in rows]
-        offered += x
-        ax.plot(
-            x, [r["acked_lines_per_s"] for r in rows], "o-", label=f"{target} {transport} acked"
-        )
-        if "stored_lines_per_s" in rows[0]:
-            y = [r["stored_lines_per_s"] for r in rows]
-            ax.plot(x, y, "s--", label=f"{target} {transport} stored")
-    if offered:
+    series = _series(result["runs"])
+    transports = sorted({transport for _, transport in series})
+    fig, axes = plt.subplots(1, len(transports), figsize=(8 * len(transports), 6), squeeze=False)
+    for ax, transport in zip(axes[0], transports, strict=True):
+        offered: list[float] = []
+        for (target, tr), rows in series.items():
+            if tr != transport:
+                continue
+            x = [r["offered_lines_per_s"] for r in rows]
+            offered += x
+            ax.plot(x, [r["acked_lines_per_s"] for r in rows], "o-", label=f"{target} acked")
+            if "stored_lines_per_s" in rows[0]:
+                y = [r["stored_lines_per_s"] for r in rows]
+                ax.plot(x, y, "s--", label=f"{target} stored")
         ax.plot([0, max(offered)], [0, max(offered)], ":", color="grey", label="offered")
-    for k, ref in result["references"].items():
-        for key in ("chdb_bulk_insert_lines_per_s", "postgres_copy_lines_per_s"):
-            if key in ref:
-                ax.axhline(ref[key], linestyle="-.", linewidth=0.8, color="black")
-                ax.annotate(f"{key.split('_lines')[0]} ({k}/Export)", (0, ref[key]), fontsize=7)
-    ax.set_xlabel("offered lines/s (N tasks x R lines/s)")
-    ax.set_ylabel("lines/s (median of repeats)")
-    ax.set_title("Throughput vs offered load")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+        for k, ref in result["references"].items():
+            for key in ("chdb_bulk_insert_lines_per_s", "postgres_copy_lines_per_s"):
+                if key in ref:
+                    ax.axhline(ref[key], linestyle="-.", linewidth=0.8, color="black")
+                    label = f"{key.removesuffix('_lines_per_s')} ({k} lines/Export)"
+                    ax.annotate(label, (0, ref[key]), fontsize=7)
+        ax.set_xlabel("offered lines/s (N tasks x R lines/s)")
+        ax.set_ylabel("lines/s (median of repeats)")
+        ax.set_title(f"Throughput vs offered load, OTLP/{transport}")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
