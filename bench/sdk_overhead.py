@@ -1,9 +1,13 @@
 """Producer cost: what otel_sdk_ext costs the task, against a real `tasklogs serve`.
 
-1. Cost per log line in the producing thread: ``logging.info`` with the tasklogs handler
-   (records exported for real, in the background) vs. with a ``logging.NullHandler``;
-   and ``print`` through the stdout tee vs. a plain stream. Interleaved rounds in one
-   process, medians; the ratios are the figures to compare across machines.
+1. Cost per log line in the producing thread, in a tight loop (a burst of ``--lines``):
+   ``logging.info`` with the tasklogs handler (records exported for real, in the
+   background, to a null OTLP receiver in this process) vs. a ``logging.NullHandler``
+   and vs. the stock OTel handler (LoggingHandler + BatchLogRecordProcessor + gRPC
+   exporter); ``print`` through the stdout tee vs. a plain stream. Wall time per line
+   (what the task waits, GIL included) and the task thread's own CPU time. Each round
+   is a fresh child process; with ``--baseline-src`` (another checkout's
+   ``otel_sdk_ext/src``) that code is measured in the same run, rounds interleaved.
 2. Latency under light load (100 lines/s): from the record's timestamp to the receiver's
    acknowledgement of the Export that carried it, p50/p99.
 3. Highest sustained rate one task can emit with nothing dropped: a child process logs
@@ -11,7 +15,8 @@
    kept the pace (>= 95%), its end record says 0 dropped, nothing was left undelivered,
    and the service stored every line.
 
-    .venv/bin/python -m bench.sdk_overhead [--lines 20000] [--seconds 4]
+    .venv/bin/python -m bench.sdk_overhead [--lines 40000] [--seconds 10]
+        [--baseline-src OTHER_CHECKOUT/otel_sdk_ext/src] [--rates 10000,20000,30000]
 
 Printed and saved to bench/results/sdk_overhead.json. The machine is shared and noisy:
 trust the ratios more than the absolute numbers.
@@ -97,67 +102,152 @@ def stored_count(api: str, task_run_id: str) -> int:
 
 # -- 1. cost per line -------------------------------------------------------------------
 
-
-def _time_logging(n: int) -> float:
-    log = logging.getLogger("bench.app")
-    started = time.perf_counter()
-    for i in range(n):
-        log.info("processing item %d of the batch", i)
-    return (time.perf_counter() - started) / n * 1e6
-
-
-def _time_print(n: int) -> float:
-    started = time.perf_counter()
-    for i in range(n):
-        print("processing item", i, "of the batch")
-    return (time.perf_counter() - started) / n * 1e6
-
-
-def per_line_cost(endpoint: str, n: int, rounds: int) -> dict[str, Any]:
+COST = textwrap.dedent(
+    """
+    import json, logging, os, sys, time
+    src, endpoint, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if src:
+        sys.path.insert(0, src)
+        for name in [m for m in sys.modules if m.startswith("otel_sdk_ext")]:
+            del sys.modules[name]
     import otel_sdk_ext
-
+    log = logging.getLogger("bench.app")
     root = logging.getLogger()
+    root.setLevel(logging.INFO)
+
+    def timed(body):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        body()
+        return [(time.perf_counter() - wall) / n * 1e6, (time.thread_time() - cpu) / n * 1e6]
+
+    def logs():
+        for i in range(n):
+            log.info("processing item %d of the batch", i)
+
+    def prints():
+        for i in range(n):
+            print("processing item", i, "of the batch")
+
+    out = {}
     null = logging.NullHandler()
-    results: dict[str, list[float]] = {"null": [], "tasklogs": [], "print": [], "print_tee": []}
-    real_stdout = sys.stdout
-    sink = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    root.addHandler(null)
+    out["null"] = timed(logs)
+    root.removeHandler(null)
+
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True))
+    )
+    stock = LoggingHandler(logger_provider=provider)
+    root.addHandler(stock)
+    out["stock"] = timed(logs)
+    root.removeHandler(stock)
+    provider.shutdown()
+
+    real = sys.stdout
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")
+    out["print"] = timed(prints)
+    tl = otel_sdk_ext.configure(task_run_id="bench-cost", endpoint=endpoint, handle_sigterm=False)
+    out["tasklogs"] = timed(logs)
+    out["print_tee"] = timed(prints)
+    tl.flush(60)
+    out["dropped"] = tl.dropped_records
+    tl.shutdown()
+    sys.stdout = real
+    print(json.dumps(out))
+    """
+)
+
+
+class NullReceiver:
+    """An OTLP/gRPC logs receiver that accepts and discards every Export."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import grpc
+
+        def export(request: bytes, context: Any) -> bytes:
+            self.received += 1
+            return b""
+
+        self.received = 0
+        handler = grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.logs.v1.LogsService",
+            {"Export": grpc.unary_unary_rpc_method_handler(export)},
+        )
+        self._server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        self._server.add_generic_rpc_handlers((handler,))
+        port = free_port()
+        self._server.add_insecure_port(f"127.0.0.1:{port}")
+        self._server.start()
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self._server.stop(1)
+
+
+def _cost_round(src: str, endpoint: str, n: int) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TASKLOGS_"))}
+    proc = subprocess.run(
+        [sys.executable, "-c", COST, src, endpoint, str(n)],
+        env=env,
+        capture_output=True,
+        timeout=600,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def per_line_cost(n: int, rounds: int, baseline_src: str | None) -> dict[str, Any]:
+    receiver = NullReceiver()
+    variants = {"this": ""} | ({"baseline": baseline_src} if baseline_src else {})
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    loads = [os.getloadavg()[0]]
     try:
         for _ in range(rounds):
-            root.addHandler(null)
-            root.setLevel(logging.INFO)
-            results["null"].append(_time_logging(n))
-            root.removeHandler(null)
-            sys.stdout = sink
-            results["print"].append(_time_print(n))
-            sys.stdout = real_stdout
-
-            sys.stdout = sink
-            tl = otel_sdk_ext.configure(
-                task_run_id=f"bench-cost-{uuid.uuid4()}", endpoint=endpoint, handle_sigterm=False
-            )
-            try:
-                results["tasklogs"].append(_time_logging(n))
-                results["print_tee"].append(_time_print(n))
-                tl.flush(60)
-                dropped = tl.dropped_records
-            finally:
-                tl.shutdown()
-                sys.stdout = real_stdout
-            if dropped:
-                print(f"  (round dropped {dropped} records: queue overflow)", file=sys.stderr)
+            for name, src in variants.items():
+                runs[name].append(_cost_round(src, receiver.endpoint, n))
+                loads.append(os.getloadavg()[0])
     finally:
-        sink.close()
-    med = {k: statistics.median(v) for k, v in results.items()}
-    return {
+        receiver.stop()
+    out: dict[str, Any] = {
         "lines_per_round": n,
         "rounds": rounds,
-        "logging_null_handler_us": round(med["null"], 2),
-        "logging_tasklogs_us": round(med["tasklogs"], 2),
-        "logging_ratio": round(med["tasklogs"] / med["null"], 1),
-        "print_plain_us": round(med["print"], 2),
-        "print_captured_us": round(med["print_tee"], 2),
-        "print_ratio": round(med["print_tee"] / med["print"], 1),
+        "receiver": "null OTLP/gRPC receiver (accept and discard)",
+        "load_average_1m": [round(x, 2) for x in loads],
     }
+    for name, results in runs.items():
+
+        def med(key: str, i: int, results: list[dict[str, Any]] = results) -> float:
+            return float(statistics.median(float(r[key][i]) for r in results))
+
+        null, stock, tasklogs = med("null", 0), med("stock", 0), med("tasklogs", 0)
+        plain, tee = med("print", 0), med("print_tee", 0)
+        out[name] = {
+            "logging_null_handler_us": round(null, 2),
+            "logging_stock_otel_us": round(stock, 2),
+            "logging_tasklogs_us": round(tasklogs, 2),
+            "logging_tasklogs_above_null_us": round(tasklogs - null, 2),
+            "logging_stock_above_null_us": round(stock - null, 2),
+            "logging_tasklogs_vs_stock_ratio": round((tasklogs - null) / (stock - null), 2),
+            "logging_tasklogs_task_cpu_above_null_us": round(
+                med("tasklogs", 1) - med("null", 1), 2
+            ),
+            "print_plain_us": round(plain, 2),
+            "print_captured_us": round(tee, 2),
+            "print_captured_above_plain_us": round(tee - plain, 2),
+            "print_captured_task_cpu_above_plain_us": round(
+                med("print_tee", 1) - med("print", 1), 2
+            ),
+            "dropped": sum(int(r["dropped"]) for r in results),
+        }
+    return out
 
 
 # -- 2. latency under light load --------------------------------------------------------
@@ -276,23 +366,27 @@ def sustained(endpoint: str, api: str, rate: int, seconds: float) -> dict[str, A
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=20000)
+    parser.add_argument("--lines", type=int, default=40000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
-        "--rates", default="5000,10000,20000,30000,40000,60000,80000", help="lines/s to try"
+        "--rates", default="10000,20000,30000,40000,60000,80000", help="lines/s to try"
+    )
+    parser.add_argument(
+        "--baseline-src", default=None, help="another checkout's otel_sdk_ext/src to compare"
     )
     args = parser.parse_args()
+    cost = per_line_cost(args.lines, args.rounds, args.baseline_src)
+    print(json.dumps(cost, indent=2), flush=True)
     with tempfile.TemporaryDirectory(prefix="tasklogs-bench-sdk-") as tmp:
         service, endpoint, api = start_service(Path(tmp))
         try:
-            cost = per_line_cost(endpoint, args.lines, args.rounds)
-            print(json.dumps(cost, indent=2), flush=True)
             latency = light_load_latency(endpoint)
             print(json.dumps(latency), flush=True)
             steps = []
             for rate in (int(r) for r in args.rates.split(",")):
                 step = sustained(endpoint, api, rate, args.seconds)
+                step["load_average_1m"] = round(os.getloadavg()[0], 2)
                 print(json.dumps(step), flush=True)
                 steps.append(step)
                 if not step["ok"]:
@@ -305,6 +399,7 @@ def main() -> None:
         "benchmark": "sdk_overhead",
         "cpu_count": os.cpu_count(),
         "note": "2 shared cores, 6 engineers: noisy; compare ratios",
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "per_line_cost": cost,
         "light_load_latency": latency,
         "sustained_steps": steps,

@@ -119,6 +119,36 @@ class LineSplitter:
         if self._len and self._dirty_since is None:
             self._dirty_since = now
 
+    def feed_plain(self, text: str) -> bool:
+        """:meth:`feed` for the two common writes of ``print``: a piece of a line with
+        no line control, or the newline that ends a plain line. False (nothing done)
+        for anything else: the caller then calls :meth:`feed`."""
+        if self._cr or self._cut:
+            return False
+        if text == "\n":
+            if self._parts:
+                return False
+            now = time.monotonic()
+            self.last_feed = now
+            text = "".join(self._buf)
+            if text or not self._sent_partial:
+                self._sink(text, None)
+            self._sent_partial = False
+            self._buf.clear()
+            self._len = self._total = 0
+            self._dirty_since = None
+            return True
+        if "\n" in text or "\r" in text or self._len + len(text) > self._max:
+            return False
+        now = time.monotonic()
+        self.last_feed = now
+        self._buf.append(text)
+        self._len += len(text)
+        self._total += len(text)
+        if self._dirty_since is None:
+            self._dirty_since = now
+        return True
+
     def flush_partial(self) -> None:
         """Send the current (unterminated) line, if anything is pending."""
         if self._len:

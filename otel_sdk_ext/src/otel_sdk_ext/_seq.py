@@ -1,8 +1,11 @@
-"""Stamp every record with ``tasklogs.seq`` (1, 2, 3, ...) in queue order.
+"""``tasklogs.seq`` (1, 2, 3, ...): the shared counter, and a stamping processor.
 
-The stamp and the hand-off to the wrapped (delivery) processor happen under one lock, so
-within a process the order records reach the export queue is exactly the order of their
-sequence numbers, whichever thread emitted them.
+:class:`SeqCounter` is the per task run counter. ``configure()``'s pipeline takes its
+numbers in the export thread, a batch at a time, in buffer order (``_delivery``).
+:class:`SequenceProcessor` is the same stamp for an SDK pipeline of one's own: it wraps
+any processor; the stamp and the hand-off happen under one lock, so within a process
+the order records reach the wrapped processor is exactly the order of their numbers,
+whichever thread emitted them.
 
 Forks: the counter lives in shared memory (:class:`SeqCounter`), so a forked child (a
 multiprocessing worker, a gunicorn-style worker) continues the *same* per-task-run
@@ -31,7 +34,7 @@ from typing import Final
 
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_sdk_ext import semconv
@@ -68,18 +71,23 @@ class SeqCounter:
 
     def take(self) -> int:
         """The next number. Caller holds its process's own (threading) lock."""
+        return self.take_many(1)
+
+    def take_many(self, n: int) -> int:
+        """Take ``n`` consecutive numbers; returns the first. Caller holds its
+        process's own (threading) lock."""
         fd = self._lock_fd
         if fd is None:
-            value = int(_COUNTER.unpack_from(self._mem, 0)[0]) + 1
-            _COUNTER.pack_into(self._mem, 0, value)
-            return value
+            first = int(_COUNTER.unpack_from(self._mem, 0)[0]) + 1
+            _COUNTER.pack_into(self._mem, 0, first + n - 1)
+            return first
         fcntl.lockf(fd, fcntl.LOCK_EX)
         try:
-            value = int(_COUNTER.unpack_from(self._mem, 0)[0]) + 1
-            _COUNTER.pack_into(self._mem, 0, value)
+            first = int(_COUNTER.unpack_from(self._mem, 0)[0]) + 1
+            _COUNTER.pack_into(self._mem, 0, first + n - 1)
         finally:
             fcntl.lockf(fd, fcntl.LOCK_UN)
-        return value
+        return first
 
 
 class SequenceProcessor(LogRecordProcessor):
@@ -133,16 +141,8 @@ class SequenceProcessor(LogRecordProcessor):
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         self._submit(log_record)
 
-    def emit_readable(self, record: ReadableLogRecord) -> None:
-        """The fast path for records the SDK builds itself (captured lines, lifecycle):
-        plain-dict attributes of known types, straight to the delivery queue. The
-        wrapped processor must then have ``enqueue`` (:class:`DeliveryProcessor`)."""
-        self._submit(record)
-
-    def _submit(self, record: ReadWriteLogRecord | ReadableLogRecord) -> None:
-        deferred: list[ReadWriteLogRecord | ReadableLogRecord] | None = getattr(
-            _local, "deferred", None
-        )
+    def _submit(self, record: ReadWriteLogRecord) -> None:
+        deferred: list[ReadWriteLogRecord] | None = getattr(_local, "deferred", None)
         if deferred is not None:  # re-entered on this thread: stamp after the outer one
             if _local.deferred_total < _MAX_DEFERRED:
                 _local.deferred_total += 1
@@ -165,17 +165,11 @@ class SequenceProcessor(LogRecordProcessor):
         while deferred:
             self._submit(deferred.pop(0))
 
-    def _hand_on(self, record: ReadWriteLogRecord | ReadableLogRecord) -> None:
+    def _hand_on(self, record: ReadWriteLogRecord) -> None:
         seq = self._counter.take()
         try:
-            if isinstance(record, ReadableLogRecord):
-                attrs = record.log_record.attributes
-                assert isinstance(attrs, dict)
-                attrs[semconv.SEQ] = seq
-                self._wrapped.enqueue(record)  # type: ignore[attr-defined]
-            else:
-                _set_attribute(record, semconv.SEQ, seq)
-                self._wrapped.on_emit(record)
+            _set_attribute(record, semconv.SEQ, seq)
+            self._wrapped.on_emit(record)
         except Exception:
             # Processors must not raise; a number taken and not delivered is a gap,
             # which is what consumers are told a lost record looks like.

@@ -1,10 +1,13 @@
 """TaskLogging: one task run's OTel logging pipeline, and the configure()/shutdown() pair.
 
-Wiring: ``LoggerProvider(resource=identity)`` -> :class:`SequenceProcessor` (stamps
-``tasklogs.seq``) -> :class:`DeliveryProcessor` (queue, export thread, retry, bounded
-exit) -> the stock OTLP exporter (gRPC or HTTP). Sources: the root ``logging`` logger
-(through :class:`TaskLoggingHandler`), the stdout/stderr tees or fd capture, and
-:meth:`TaskLogging.emit_line` / ``emit_task_start`` / ``emit_task_end``.
+Wiring: every source puts raw fields (``_wire.Entry`` tuples) into the buffer of a
+:class:`DeliveryProcessor`, whose export thread stamps ``tasklogs.seq``, encodes
+OTLP protobuf in bulk and sends it with the OTLP exporter (gRPC or HTTP), retrying, with
+a bounded exit. Sources: the root ``logging`` logger (through
+:class:`TaskLoggingHandler`), the stdout/stderr tees or fd capture, and
+:meth:`TaskLogging.emit_line` / ``emit_task_start`` / ``emit_task_end``. Records the
+SDK itself builds (odd attribute values) reach the same buffer through the
+``LoggerProvider(resource=identity)`` whose processor the DeliveryProcessor is.
 
 Exit paths that flush: normal exit and ``sys.exit`` and an uncaught exception (atexit),
 SIGTERM (turned into :class:`TaskTerminated`, a ``SystemExit``, when nobody else handles
@@ -27,17 +30,17 @@ from time import time_ns
 from types import FrameType
 from typing import Any, Final
 
-from opentelemetry._logs import LogRecord, SeverityNumber
-from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits, ReadableLogRecord
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.context import get_current
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_sdk_ext import semconv
 from otel_sdk_ext._capture import OutputCapture, Stream
 from otel_sdk_ext._delivery import EXPORTER_LOGGER, DeliveryProcessor, ExporterErrors
 from otel_sdk_ext._handler import TaskLoggingHandler
-from otel_sdk_ext._seq import SeqCounter, SequenceProcessor
+from otel_sdk_ext._seq import SeqCounter
 from otel_sdk_ext.errors import ConfigError
 from otel_sdk_ext.identity import TaskIdentity
 from otel_sdk_ext.settings import Settings
@@ -50,9 +53,11 @@ STDOUT_SCOPE: Final = "tasklogs.stdout"
 STDERR_SCOPE: Final = "tasklogs.stderr"
 LIFECYCLE_SCOPE: Final = "tasklogs.task"
 
-_STREAM_SEVERITY: Final[dict[str, tuple[SeverityNumber, str]]] = {
-    "stdout": (SeverityNumber.INFO, "INFO"),
-    "stderr": (SeverityNumber.ERROR, "ERROR"),
+#: Per stream: scope name, severity number and text, and the attributes of a plain line
+#: (one shared dict, never changed: the encoder encodes it once).
+_STREAMS: Final[dict[str, tuple[str, int, str, dict[str, Any]]]] = {
+    "stdout": (STDOUT_SCOPE, SeverityNumber.INFO.value, "INFO", {semconv.LOG_IOSTREAM: "stdout"}),
+    "stderr": (STDERR_SCOPE, SeverityNumber.ERROR.value, "ERROR", {semconv.LOG_IOSTREAM: "stderr"}),
 }
 
 
@@ -94,8 +99,11 @@ class TaskLogging:
         self._exporter_logger_propagate = self._exporter_logger.propagate
         self._exporter_logger.addHandler(self._errors)
         self._exporter_logger.propagate = False
+        self._counter = counter
         self._delivery = DeliveryProcessor(
             exporter_factory,
+            resource=self.logger_provider.resource,
+            counter=counter,
             schedule_delay_ms=settings.schedule_delay_ms,
             max_queue_size=settings.max_queue_size,
             max_export_batch_size=settings.max_export_batch_size,
@@ -104,16 +112,8 @@ class TaskLogging:
             report=self._report,
             errors=self._errors,
         )
-        self._seq = SequenceProcessor(self._delivery, counter)
-        self.logger_provider.add_log_record_processor(self._seq)
-        self._resource = self.logger_provider.resource
-        self._limits = LogRecordLimits()
-        self._scopes: dict[str, InstrumentationScope] = {
-            "stdout": InstrumentationScope(STDOUT_SCOPE),
-            "stderr": InstrumentationScope(STDERR_SCOPE),
-        }
-        self._lifecycle_scope = InstrumentationScope(LIFECYCLE_SCOPE)
-        self._logger_scopes: dict[str, InstrumentationScope] = {}
+        self.logger_provider.add_log_record_processor(self._delivery)
+        self._put = self._delivery.put  # the same object after a fork (state renewed)
         self._state_lock = threading.Lock()
         self._shutdown_started = False
         self._closed = False
@@ -121,7 +121,7 @@ class TaskLogging:
         root = logging.getLogger()
         self._root_level_before = root.level
         self._root_level = level
-        self._handler = TaskLoggingHandler(self.logger_provider, fast_emit=self._emit_logging)
+        self._handler = TaskLoggingHandler(self.logger_provider, self._put)
         root.addHandler(self._handler)
         root.setLevel(level)
 
@@ -144,13 +144,14 @@ class TaskLogging:
 
     @property
     def last_seq(self) -> int:
-        """The ``tasklogs.seq`` last taken in this task run (0 if none yet)."""
-        return self._seq.last_seq
+        """The ``tasklogs.seq`` last taken in this task run (0 if none yet); numbers
+        what is buffered first, so every record emitted so far is counted."""
+        return self._delivery.last_seq
 
     @property
     def dropped_records(self) -> int:
-        """Records this process could not queue (queue full, runaway re-entrancy)."""
-        return self._delivery.dropped + self._seq.reentrant_drops
+        """Records this process could not buffer (buffer full)."""
+        return self._delivery.dropped
 
     @property
     def undelivered_records(self) -> int:
@@ -166,16 +167,26 @@ class TaskLogging:
         fails to take; raises :class:`ConfigError` for a stream other than
         ``"stdout"``/``"stderr"``.
         """
-        scope = self._scopes.get(stream)
-        if scope is None:
+        kind = _STREAMS.get(stream)
+        if kind is None:
             raise ConfigError(f"stream must be 'stdout' or 'stderr', got {stream!r}")
         if self._closed:
             return
-        severity_number, severity_text = _STREAM_SEVERITY[stream]
-        attrs: dict[str, Any] = {semconv.LOG_IOSTREAM: stream}
-        if attributes:
-            attrs.update(attributes)
-        self._emit(scope, severity_number, severity_text, line, attrs, None)
+        scope, severity_number, severity_text, attrs = kind
+        now = time_ns()
+        self._put(
+            (
+                scope,
+                now,
+                now,
+                severity_number,
+                severity_text,
+                line,
+                {**attrs, **attributes} if attributes else attrs,
+                get_current(),
+                None,
+            )
+        )
 
     def emit_task_start(self, command: Sequence[str] | None = None) -> None:
         """Emit the ``tasklogs.task.start`` record (pid, and the command if given)."""
@@ -183,7 +194,6 @@ class TaskLogging:
         if command is not None:
             attrs["process.command_line"] = shlex.join(command)
         self._emit(
-            self._lifecycle_scope,
             SeverityNumber.INFO,
             "INFO",
             "task started",
@@ -195,7 +205,6 @@ class TaskLogging:
         """Emit an ERROR record with the exception's traceback (OTel ``exception.*``)."""
         stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self._emit(
-            self._lifecycle_scope,
             SeverityNumber.ERROR,
             "ERROR",
             stack.rstrip("\n"),
@@ -223,7 +232,6 @@ class TaskLogging:
         self.flush_partial_lines()
         ok = exit_code == 0
         self._emit(
-            self._lifecycle_scope,
             SeverityNumber.INFO if ok else SeverityNumber.ERROR,
             "INFO" if ok else "ERROR",
             f"task ended with exit code {exit_code}",
@@ -269,55 +277,29 @@ class TaskLogging:
 
     # -- emission -------------------------------------------------------------------------
 
-    def _emit(  # noqa: PLR0917 - private; one call site per record kind
+    def _emit(
         self,
-        scope: InstrumentationScope,
         severity_number: SeverityNumber,
         severity_text: str,
         body: str,
         attributes: dict[str, Any],
         event_name: str | None,
     ) -> None:
+        """A lifecycle record (scope ``tasklogs.task``)."""
         if self._closed:
             return
-        try:
-            # Not through the SDK Logger: these attributes are ours and of plain types,
-            # so the record goes straight to the sequence stamp and the queue (about a
-            # third of the SDK path's cost per line).
-            now = time_ns()
-            record = LogRecord(
-                timestamp=now,
-                observed_timestamp=now,
-                severity_number=severity_number,
-                severity_text=severity_text,
-                body=body,
-                attributes=attributes,
-                event_name=event_name,
-            )
-            self._seq.emit_readable(
-                ReadableLogRecord(
-                    log_record=record,
-                    resource=self._resource,
-                    instrumentation_scope=scope,
-                    limits=self._limits,
-                )
-            )
-        except Exception:
-            _logger.exception("could not emit a record")
-
-    def _emit_logging(self, record: LogRecord, logger_name: str) -> None:
-        """The handler's fast path: a translated stdlib record, scope = logger name."""
-        if self._closed:
-            return
-        scope = self._logger_scopes.get(logger_name)
-        if scope is None:
-            scope = self._logger_scopes[logger_name] = InstrumentationScope(logger_name)
-        self._seq.emit_readable(
-            ReadableLogRecord(
-                log_record=record,
-                resource=self._resource,
-                instrumentation_scope=scope,
-                limits=self._limits,
+        now = time_ns()
+        self._put(
+            (
+                LIFECYCLE_SCOPE,
+                now,
+                now,
+                severity_number.value,
+                severity_text,
+                body,
+                attributes,
+                get_current(),
+                event_name,
             )
         )
 
@@ -328,8 +310,27 @@ class TaskLogging:
             capture.report(message)
 
     def _sink(self, stream: Stream) -> Callable[[str, dict[str, Any] | None], None]:
+        """What a captured stream's lines go to: :meth:`emit_line`, inlined."""
+        scope, severity_number, severity_text, plain = _STREAMS[stream]
+        delivery = self._delivery
+
         def sink(line: str, attrs: dict[str, Any] | None) -> None:
-            self.emit_line(stream, line, attrs)
+            if self._closed:
+                return
+            now = time_ns()
+            delivery.put(
+                (
+                    scope,
+                    now,
+                    now,
+                    severity_number,
+                    severity_text,
+                    line,
+                    {**plain, **attrs} if attrs else plain,
+                    get_current(),
+                    None,
+                )
+            )
 
         return sink
 
@@ -370,12 +371,12 @@ class TaskLogging:
         def before() -> None:
             instance = ref()
             if instance is not None and not instance._closed:
-                instance._seq.before_fork()
+                instance._delivery.before_fork()
 
         def after_in_parent() -> None:
             instance = ref()
             if instance is not None:
-                instance._seq.after_fork_in_parent()
+                instance._delivery.after_fork_in_parent()
 
         def after_in_child() -> None:
             instance = ref()
@@ -395,7 +396,6 @@ class TaskLogging:
         """The child keeps shipping: new locks, queue, export thread and exporter; the
         shared counter continues the task run's sequence (see ``_seq``)."""
         self._state_lock = threading.Lock()
-        self._seq.after_fork_in_child()
         self._delivery.after_fork_in_child()
         self._capture.after_fork_in_child()
 

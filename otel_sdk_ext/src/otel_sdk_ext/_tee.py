@@ -17,6 +17,7 @@ import codecs
 import io
 import threading
 from collections.abc import Iterable, Iterator
+from threading import get_ident
 from types import TracebackType
 from typing import IO, Any, AnyStr, BinaryIO, Final, Literal, Self, TextIO
 
@@ -223,16 +224,20 @@ class TeeTextStream(_WriteOnly[str], TextIO):
     # -- writing ----------------------------------------------------------------------
 
     def write(self, s: str, /) -> int:
-        if not isinstance(s, str):
+        if s.__class__ is not str and not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        if self._passthrough():
+        if not self._capturing:
             self._original.write(s)
             return len(s)
         with self._lock:
             # The original keeps its own buffering (line buffered on a terminal).
             self._original.write(s)
             if self._capturing:
-                self._capture(s)
+                # print() makes several writes per line: the common ones (a piece of
+                # text, the newline) are handled here, without the general machinery.
+                state = None if self._busy else self._threads.get(get_ident())
+                if state is None or state.decoding or not state.lines.feed_plain(s):
+                    self._capture(s)
         return len(s)
 
     def writelines(self, lines: Iterable[str], /) -> None:
