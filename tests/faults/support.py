@@ -185,6 +185,19 @@ api: {{endpoint: "127.0.0.1:{self.api_port}"}}
                 proc.wait()
 
 
+#: The codes an OTel SDK retries (the OTLP spec), e.g. CANCELLED from a server stopping.
+_SDK_RETRIES = (
+    *RETRYABLE,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.DATA_LOSS,
+)
+#: Refusals after which the request may have been taken all the same (resent).
+_ANSWER_LOST = (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
 class Load(threading.Thread):
     """A steady load: ``tasks`` task runs, ``per_request`` lines per Export, seq from 1.
 
@@ -273,9 +286,9 @@ class Load(threading.Thread):
                 code = exc.code()
                 with self._lock:
                     self.refusals[code.name] += 1
-                if code not in (*RETRYABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                if code not in _SDK_RETRIES:
                     raise
-                if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+                if code in _ANSWER_LOST:
                     with self._lock:
                         self.resent += 1
                 # An SDK retries at once after a broken connection, then backs off.

@@ -51,7 +51,12 @@ def _ranges(seqs: list[int]) -> list[int]:
 def _progress(load: Load, lines: int) -> None:
     """Let the load acknowledge ``lines`` more (the machine may be slow: no fixed sleeps)."""
     target = load.acked_lines + lines
-    wait_for(lambda: load.acked_lines >= target, 120, f"{lines} more lines acknowledged")
+
+    def progressed() -> bool:
+        assert load.error is None, f"the load failed: {load.error!r}"
+        return load.acked_lines >= target
+
+    wait_for(progressed, 120, f"{lines} more lines acknowledged")
 
 
 def _run(
