@@ -156,6 +156,12 @@ api: {{endpoint: "127.0.0.1:{self.api_port}"}}
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
 
+    def stop(self, name: str) -> None:
+        """SIGTERM and wait: a clean shutdown (drain, streams told to reconnect)."""
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
     def readyz(self) -> tuple[int, dict[str, Any]]:
         try:
             resp = httpx.get(f"{self.api}/readyz", timeout=2)
@@ -179,6 +185,19 @@ api: {{endpoint: "127.0.0.1:{self.api_port}"}}
                 proc.wait()
 
 
+#: The codes an OTel SDK retries (the OTLP spec), e.g. CANCELLED from a server stopping.
+_SDK_RETRIES = (
+    *RETRYABLE,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.DATA_LOSS,
+)
+#: Refusals after which the request may have been taken all the same (resent).
+_ANSWER_LOST = (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
 class Load(threading.Thread):
     """A steady load: ``tasks`` task runs, ``per_request`` lines per Export, seq from 1.
 
@@ -186,44 +205,75 @@ class Load(threading.Thread):
     so every line is eventually acknowledged; ``acked`` holds what was, and ``resent``
     the (task, first seq) of requests whose answer was lost (a timeout, a reset), which
     a store may hold twice until reads deduplicate by ``(task run, seq)``.
+
+    ``senders`` threads (each with its own channel) share the tasks, so that many
+    requests are in flight at once, as with many producers. Each task is sent by one
+    thread only: its requests go out in seq order, one at a time. With ``catch_up``
+    the load keeps to a schedule (``rate`` lines/s since it started) rather than to a
+    pause per round: after an outage it sends what it owes as fast as it can, as an
+    SDK's queue drains after its exporter was refused for a while.
     """
 
     def __init__(
-        self, endpoint: str, *, tasks: int = 4, per_request: int = 100, rate: float = 2000
+        self,
+        endpoint: str,
+        *,
+        tasks: int = 4,
+        per_request: int = 100,
+        rate: float = 2000,
+        senders: int = 1,
+        catch_up: bool = False,
     ) -> None:
         super().__init__(daemon=True)
         self.endpoint = endpoint
         self.tasks = [f"fault-{os.getpid()}-{time.monotonic_ns()}-{t}" for t in range(tasks)]
         self.per_request = per_request
         self.rate = rate
+        self.senders = max(1, min(senders, tasks))
+        self.catch_up = catch_up
         self.stopping = threading.Event()
         self.acked: dict[str, int] = dict.fromkeys(self.tasks, 0)  # highest acked seq
         self.refusals: Counter[str] = Counter()
         self.resent = 0
         self.error: BaseException | None = None
+        self._lock = threading.Lock()
 
     @property
     def acked_lines(self) -> int:
         return sum(self.acked.values())
 
     def run(self) -> None:
+        groups = [self.tasks[i :: self.senders] for i in range(self.senders)]
+        threads = [threading.Thread(target=self._guarded, args=(g,), daemon=True) for g in groups]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _guarded(self, tasks: list[str]) -> None:
         try:
-            self._run()
+            self._run(tasks)
         except BaseException as exc:
             self.error = exc
+            self.stopping.set()
 
-    def _run(self) -> None:
-        pause = self.per_request * len(self.tasks) / self.rate
+    def _run(self, tasks: list[str]) -> None:
+        share = self.rate * len(tasks) / len(self.tasks)  # this sender's lines/s
+        per_round = self.per_request * len(tasks)
         channel = grpc.insecure_channel(self.endpoint)
         export = channel.unary_unary(EXPORT)
+        began, sent = time.monotonic(), 0
         try:
             while not self.stopping.is_set():
                 started = time.monotonic()
-                for task in self.tasks:
+                for task in tasks:
                     payload = request(task, self.acked[task] + 1, self.per_request, body="y" * 60)
                     self._send(export, payload)
                     self.acked[task] += self.per_request
-                time.sleep(max(0.0, pause - (time.monotonic() - started)))
+                sent += per_round
+                # On schedule since the start (catch up), or a pause per round.
+                due = began + sent / share if self.catch_up else started + per_round / share
+                self.stopping.wait(max(0.0, due - time.monotonic()))
         finally:
             channel.close()
 
@@ -234,12 +284,15 @@ class Load(threading.Thread):
                 return
             except grpc.RpcError as exc:
                 code = exc.code()
-                self.refusals[code.name] += 1
-                if code not in (*RETRYABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                with self._lock:
+                    self.refusals[code.name] += 1
+                if code not in _SDK_RETRIES:
                     raise
-                if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-                    self.resent += 1
-                time.sleep(0.1)
+                if code in _ANSWER_LOST:
+                    with self._lock:
+                        self.resent += 1
+                # An SDK retries at once after a broken connection, then backs off.
+                time.sleep(0.02 if self.catch_up else 0.1)
 
     def finish(self) -> None:
         self.stopping.set()

@@ -44,5 +44,13 @@ class LiveTailConfig(BaseModel):
     #: A task with no end record is ``running`` until no line arrived for this long, then
     #: ``unknown`` (the runs index, docs/read-api.md).
     stale_after_s: float = Field(default=3600, gt=0)
+    #: A task stream whose next live entry skips seqs (the lines after the client's last
+    #: are not on the bus yet: a writer that died mid-batch, whose pending entries another
+    #: consumer publishes after newer ones) holds what follows for up to this long, so the
+    #: late lines go out in seq order; then it looks for them in the store ...
+    reorder_wait_s: float = Field(default=1.0, ge=0)
+    #: ... until this long after the hole was found (it covers a dead writer's takeover,
+    #: ``redis.ingest.heartbeat_timeout_s``); what neither brought is then a ``gap`` event.
+    hole_wait_s: float = Field(default=15.0, ge=0)
     #: ``retry:`` (ms) sent to clients when the server shuts down, before it closes streams.
     reconnect_ms: int = Field(default=1000, ge=0)

@@ -32,6 +32,7 @@ from live_tail._shared import (
 from live_tail.auth import Identity
 from live_tail.bus import Entry, Subscription, TaskInfo
 from live_tail.filters import LineFilter, filter_stored
+from live_tail.holes import Holdback, emit_live, live_lines
 from live_tail.model import EntryId, LiveLine
 from live_tail.run_streams import RunPosition, parse_run_id, run_stream
 from live_tail.task_position import TaskPosition, line_id, parse_task_id, stored_line_id
@@ -74,6 +75,9 @@ class _TaskStream:
         self.task_name = ""
         #: Where the task's lines go, once it is on the bus.
         self.info: TaskInfo | None = None
+        #: Live entries held behind lines published late (:mod:`live_tail.holes`).
+        cfg = ctx.config
+        self.hold = Holdback(cfg.reorder_wait_s, cfg.hole_wait_s, cfg.client_buffer_lines)
 
     def _emit(
         self,
@@ -276,7 +280,7 @@ class _TaskStream:
                 ]
                 self.last = bus_min - 1
         lines: list[bytes] = []
-        self.emit_entries(collected, lines)
+        emit_live(self, collected, lines)  # in seq order, even if published out of it
         if lines:
             yield lines
 
@@ -409,7 +413,7 @@ async def task_stream(
             yield out
         sent = loop.time()
         while st.end is None:
-            entries = await sub.get(None)
+            entries = await sub.get(st.hold.timeout())
             if ctx.closing.is_set() or sub.closed:
                 yield bye(ctx)
                 return
@@ -417,22 +421,21 @@ async def task_stream(
                 # Too slow for the buffer: re-read from the stream at our own pace.
                 ctx.lag()
                 ctx.unsubscribe(sub)
+                st.hold.clear()  # re-read as well
                 sub = await ctx.subscribe(key, untimed=True)
                 async for out in _catch_up(st, key, sub):
                     yield out
                 sent = loop.time()
                 continue
-            if not entries:
+            lines = await live_lines(st, entries)
+            if lines:
+                sent = loop.time()
+                yield b"".join(lines)
+            elif not entries:
                 now = loop.time()
                 if now - sent >= idle_ping:
                     sent = now
                     yield sse.comment("ping")
-                continue
-            lines: list[bytes] = []
-            st.emit_entries(entries, lines)
-            if lines:
-                sent = loop.time()
-                yield b"".join(lines)
         yield end_event(st.end, task_run_id, str(st.end.seq))
     finally:
         ctx.unsubscribe(sub)
