@@ -4,14 +4,17 @@ In the transaction of a batch's COPY the writer claims the batch's new task runs
 the tenant that writes them first (:func:`claim`), drops the records of task runs
 another tenant owns (:func:`~collector_service.component.ownership.keep_owned`), and
 adds the batch's per-task-run aggregates (:func:`summarize`, then :func:`update`). The
-aggregates are computed per run of records sharing one resource dict (min/max over list
-slices); only the error test and the seq are read per record. SQL: ``sql/index_*.sql``.
+aggregates are computed column-wise per group of records sharing one resource dict
+(min/max over list slices, see :func:`summarize`). SQL: ``sql/index_*.sql``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
+from itertools import compress
+from operator import methodcaller
 from typing import Any
 
 import psycopg
@@ -84,62 +87,112 @@ def _code(raw: str | None) -> int | None:
 
 def summarize(batch: LogBatch) -> dict[tuple[str, str], Delta]:
     """Per (task run id, tenant): the batch's aggregates (records with no task run id
-    belong to no task run)."""
+    belong to no task run).
+
+    Column-wise: the rows are grouped by their resource dict (one stable sort of row
+    positions by the dict's id), the needed columns reordered once by C-level ``map``,
+    and each group's aggregates taken as min/max over one contiguous slice. Seqs are
+    parsed in one pass when they are all plain digits; error flags are computed only
+    when the batch holds an error line.
+    """
     out: dict[tuple[str, str], Delta] = {}
+    n = len(batch)
+    if not n:
+        return out
     res_col = batch.resource_attributes
-    n, start = len(batch), 0
-    while start < n:
-        res = res_col[start]
-        end = start + 1
-        while end < n and res_col[end] is res:
-            end += 1
+    ids = list(map(id, res_col))
+    objects = dict(zip(ids, res_col, strict=True))  # in order of first appearance
+    order = sorted(range(n), key=ids.__getitem__)  # stable: a group keeps row order
+    counts = Counter(ids)
+    starts: dict[int, int] = {}
+    pos = 0
+    for k in sorted(counts):
+        starts[k] = pos
+        pos += counts[k]
+    attrs = batch.log_attributes
+    ts = list(map(batch.timestamp.__getitem__, order))
+    seqs = list(map(_seqs(attrs).__getitem__, order))
+    errors = _error_flags(batch)
+    err = None if errors is None else list(map(errors.__getitem__, order))
+    for k, res in objects.items():
         tid = res.get(TASK_RUN_ID, "")
-        if tid:
-            _add(out, batch, res, start, end)
-        start = end
+        if not tid:
+            continue
+        a = starts[k]
+        b = a + counts[k]
+        key = (tid, res.get(TENANT, ""))
+        g_ts = ts[a:b]
+        d = out.get(key)
+        if d is None:
+            d = out[key] = Delta(
+                task_run_id=tid,
+                tenant=key[1],
+                pipeline_run_id=res.get(PIPELINE_RUN_ID, ""),
+                pipeline_name=res.get(PIPELINE_NAME, ""),
+                task_name=res.get(TASK_NAME, ""),
+                service_name=batch.service_name[order[a]],
+                attempt=_int(res.get(ATTEMPT)),
+                first_ns=min(g_ts),
+                last_ns=max(g_ts),
+            )
+        else:
+            lo, hi = min(g_ts), max(g_ts)
+            d.first_ns, d.last_ns = min(d.first_ns, lo), max(d.last_ns, hi)
+        d.line_count += b - a
+        g_seqs = seqs[a:b]
+        top = max(g_seqs)
+        d.max_seq = max(d.max_seq, top)
+        if err is not None:
+            bad = list(compress(g_seqs, err[a:b]))
+            if bad:
+                d.error_count += len(bad)
+                low = min(bad)
+                d.first_error_seq = (
+                    low if d.first_error_seq is None else min(d.first_error_seq, low)
+                )
+    if EVENT_TASK_END in batch.event_name:
+        _task_ends(batch, out)
     return out
 
 
-def _add(
-    out: dict[tuple[str, str], Delta], batch: LogBatch, res: dict[str, str], a: int, b: int
-) -> None:
-    key = (res.get(TASK_RUN_ID, ""), res.get(TENANT, ""))
-    ts = batch.timestamp[a:b]
-    d = out.get(key)
-    if d is None:
-        d = out[key] = Delta(
-            task_run_id=key[0],
-            tenant=key[1],
-            pipeline_run_id=res.get(PIPELINE_RUN_ID, ""),
-            pipeline_name=res.get(PIPELINE_NAME, ""),
-            task_name=res.get(TASK_NAME, ""),
-            service_name=batch.service_name[a],
-            attempt=_int(res.get(ATTEMPT)),
-            first_ns=min(ts),
-            last_ns=max(ts),
-        )
-    else:
-        d.first_ns, d.last_ns = min(d.first_ns, *ts), max(d.last_ns, *ts)
-    d.line_count += b - a
-    attrs, sev = batch.log_attributes[a:b], batch.severity_number[a:b]
-    seqs = [_int(at.get(SEQ)) for at in attrs]
-    d.max_seq = max(d.max_seq, *seqs)
-    errors = [
-        seq
-        for number, at, seq in zip(sev, attrs, seqs, strict=True)
-        if number >= 17 or at.get(LOG_IOSTREAM) == "stderr"
+_GET_SEQ = methodcaller("get", SEQ)
+_GET_IOSTREAM = methodcaller("get", LOG_IOSTREAM)
+
+
+def _seqs(attrs: list[dict[str, str]]) -> list[int]:
+    """Each record's seq (``_int`` of ``tasklogs.seq``), in one pass when all are digits."""
+    raw = list(map(_GET_SEQ, attrs))
+    if None not in raw:
+        joined = "".join(raw)
+        lengths = list(map(len, raw))
+        if joined.isascii() and joined.isdigit() and min(lengths) >= 1 and max(lengths) <= 18:
+            return list(map(int, raw))
+    return [_int(r) for r in raw]
+
+
+def _error_flags(batch: LogBatch) -> list[bool] | None:
+    """Per record: an error line (severity >= 17 or stderr)? ``None``: the batch has none."""
+    streams = list(map(_GET_IOSTREAM, batch.log_attributes))
+    if max(batch.severity_number) < 17 and "stderr" not in streams:
+        return None
+    return [
+        number >= 17 or stream == "stderr"
+        for number, stream in zip(batch.severity_number, streams, strict=True)
     ]
-    if errors:
-        d.error_count += len(errors)
-        low = min(errors)
-        d.first_error_seq = low if d.first_error_seq is None else min(d.first_error_seq, low)
-    events = batch.event_name[a:b]
-    if EVENT_TASK_END in events:
-        for i, name in enumerate(events):
-            if name == EVENT_TASK_END and (d.end_ns is None or ts[i] >= d.end_ns):
-                d.end_ns = ts[i]
-                d.result = attrs[i].get(TASK_RUN_RESULT, "")
-                d.exit_code = _code(attrs[i].get(PROCESS_EXIT_CODE))
+
+
+def _task_ends(batch: LogBatch, out: dict[tuple[str, str], Delta]) -> None:
+    """The task-end records (a few per batch at most): result, exit code, end time."""
+    res_col, ts, attrs = batch.resource_attributes, batch.timestamp, batch.log_attributes
+    for i, name in enumerate(batch.event_name):
+        if name != EVENT_TASK_END:
+            continue
+        res = res_col[i]
+        d = out.get((res.get(TASK_RUN_ID, ""), res.get(TENANT, "")))
+        if d is not None and (d.end_ns is None or ts[i] >= d.end_ns):
+            d.end_ns = ts[i]
+            d.result = attrs[i].get(TASK_RUN_RESULT, "")
+            d.exit_code = _code(attrs[i].get(PROCESS_EXIT_CODE))
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from collector_service.errors import (
 )
 from tasklogs_postgres import _index
 from tasklogs_postgres import _partitions as parts
-from tasklogs_postgres._copy import COPY_COLUMNS, COPY_TYPES, register_copy_dumpers, rows_for_copy
+from tasklogs_postgres._copy import COPY_COLUMNS, copy_chunks
 from tasklogs_postgres._query import (
     RecordReader,
     build_count_query,
@@ -314,11 +314,12 @@ class PostgresExporter:
                 batch = _index.claim(conn, self._isql, batch)
                 if not len(batch):
                     return
+            chunks = copy_chunks(batch)
+            header = next(chunks)  # the batch's values are checked before COPY starts
             with conn.cursor().copy(self._copy_sql) as copy:
-                copy.set_types(list(COPY_TYPES))
-                write_row = copy.write_row
-                for row in rows_for_copy(batch):
-                    write_row(row)
+                copy.write(header)
+                for chunk in chunks:
+                    copy.write(chunk)
             if self._indexed:
                 _index.update(conn, self._isql, batch)
 
@@ -439,7 +440,6 @@ class PostgresExporter:
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
-    register_copy_dumpers(conn)
     conn.execute("SET TimeZone TO 'UTC'")
 
 
