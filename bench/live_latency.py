@@ -19,10 +19,16 @@ line): they share the server's 2 cores, so their cost moves the server's figures
 
     .venv/bin/python -m bench.live_latency [--seconds 8] [--redis redis://127.0.0.1:6379/0]
         [--no-store] [--only probe|clients] [--start-clients 200] [--max-clients 2000]
+        [--clients 1000] [--gc-compare]
 
-Prints and saves bench/results/live_latency.json (live_latency_redis.json with
---redis). The machine is shared and noisy: compare figures within one run, and see the
-load averages saved with them.
+``--clients N``: only N clients (p50/p95/p99), no scaling steps. ``--gc-compare``: the
+probes on a baseline service (``TASKLOGS_GC_TUNE=0``: CPython's stock collector, and
+the publisher's former 5 ms linger), then on the defaults, in one run.
+
+Prints and saves bench/results/live_latency.json (``_redis`` with --redis, then
+``_clients<N>`` or ``_gc_compare``: e.g. live_latency_redis_clients1000.json). The
+machine is shared and noisy: compare figures within one run, and see the load averages
+(1, 5 and 15 min) saved with them.
 """
 
 from __future__ import annotations
@@ -75,18 +81,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def service(redis_url: str | None, store: bool = True) -> Iterator[tuple[str, str, int]]:
+def service(
+    redis_url: str | None, store: bool = True, *, baseline: bool = False
+) -> Iterator[tuple[str, str, int]]:
+    """``baseline``: the collector as CPython sets it (``TASKLOGS_GC_TUNE=0``) and the
+    publisher's old 5 ms linger, to compare with the defaults in the same run."""
     with tempfile.TemporaryDirectory() as tmp:
         grpc_port, api_port = free_port(), free_port()
         cfg = Path(tmp, "c.yaml")
         text = (
             f'receivers: {{otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{grpc_port}"}}}}}}}}\n'
             f'api: {{endpoint: "127.0.0.1:{api_port}"}}\n'
-            "extensions: {live_tail: {max_streams_per_tenant: 10000, heartbeat_s: 5}}\n"
+            "extensions: {live_tail: {max_streams_per_tenant: 10000, heartbeat_s: 5"
+            + (", publish_linger_ms: 5" if baseline else "")
+            + "}}\n"
         )
         if not store:  # the live path alone: no chDB writer in the process
             text += (
-                "exporters: {live_tail: {batch: {timeout_ms: 5}}}\n"
+                f"exporters: {{live_tail: {{batch: {{timeout_ms: {5 if baseline else 0}}}}}}}\n"
                 "service: {pipelines: {logs: {receivers: [otlp], exporters: [live_tail]}}}\n"
             )
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -94,9 +106,11 @@ def service(redis_url: str | None, store: bool = True) -> Iterator[tuple[str, st
             text += f'redis: {{url: "{redis_url}", key_prefix: "{prefix}"}}\n'
         cfg.write_text(text)
         tasklogs = Path(sys.executable).with_name("tasklogs")
+        env = {**os.environ, "TASKLOGS_GC_TUNE": "0" if baseline else "1"}
         proc = subprocess.Popen(
             [str(tasklogs), "serve", "--config", str(cfg), "--data-dir", tmp],
             stderr=subprocess.DEVNULL,
+            env=env,
         )
         try:
             while True:
@@ -294,6 +308,7 @@ def stats(lat_ns: list[int]) -> dict[str, float]:
     return {
         "samples": len(ms),
         "p50_ms": q(0.5),
+        "p95_ms": q(0.95),
         "p99_ms": q(0.99),
         "p999_ms": q(0.999),
         "max_ms": round(ms[-1], 2),
@@ -333,19 +348,48 @@ def main() -> None:
     ap.add_argument("--start-clients", type=int, default=100)
     ap.add_argument("--no-store", action="store_true", help="run without the chDB writer")
     ap.add_argument("--only", choices=["probe", "clients"], default=None)
+    ap.add_argument(
+        "--clients",
+        type=int,
+        default=None,
+        help="only N concurrent SSE clients on a 20 lines/s task (no scaling steps)",
+    )
+    ap.add_argument(
+        "--gc-compare",
+        action="store_true",
+        help="the probes on a baseline service (stock GC, 5 ms publish linger), then on "
+        "the defaults, in one run",
+    )
     args = ap.parse_args()
     s = args.seconds
     out: dict[str, Any] = {"bus": "redis" if args.redis else "memory", "seconds_per_run": s}
     out["store"] = not args.no_store
-    out["load_average_before"] = os.getloadavg()[0]
-    with service(args.redis, store=not args.no_store) as svc:
-        if args.only != "clients":
-            probes(out, svc, s)
-        if args.only != "probe":
-            scale(out, svc, s, start=args.start_clients, most=args.max_clients)
-    out["load_average_after"] = os.getloadavg()[0]
+    out["load_average_before"] = os.getloadavg()
+    suffix = "_redis" if args.redis else ""
+    if args.gc_compare:
+        suffix += "_gc_compare"
+        for name, baseline in (("baseline_stock_gc_linger_5ms", True), ("defaults", False)):
+            with service(args.redis, store=not args.no_store, baseline=baseline) as svc:
+                part: dict[str, Any] = {"load_average_before": os.getloadavg()}
+                probes(part, svc, s)
+                part["load_average_after"] = os.getloadavg()
+                out[name] = part
+                print(json.dumps({name: part}), flush=True)
+    elif args.clients is not None:
+        suffix += f"_clients{args.clients}"
+        with service(args.redis, store=not args.no_store) as svc:
+            r = measure(svc, 20, s, delay=5, clients=args.clients, procs=2)
+            r["clients"] = args.clients
+            out[f"clients_{args.clients}_at_20_lines_s"] = r
+    else:
+        with service(args.redis, store=not args.no_store) as svc:
+            if args.only != "clients":
+                probes(out, svc, s)
+            if args.only != "probe":
+                scale(out, svc, s, start=args.start_clients, most=args.max_clients)
+    out["load_average_after"] = os.getloadavg()
     print(json.dumps(out, indent=2))
-    path = RESULTS.with_name("live_latency_redis.json") if args.redis else RESULTS
+    path = RESULTS.with_name(f"live_latency{suffix}.json")
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
 

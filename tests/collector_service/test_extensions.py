@@ -273,7 +273,7 @@ def test_the_live_tail_publisher_is_contributed_by_its_extension(tmp_path: Path)
     specs = Service(config)._specs
     live = [s for s in specs if s.component_id == "live_tail"]
     assert len(live) == 1
-    assert live[0].helper.batch.timeout_ms == 5  # publish_linger_ms
+    assert live[0].helper.batch.timeout_ms == 0  # publish_linger_ms: no linger
     slower = config.model_copy(update={"extensions": {"live_tail": {"publish_linger_ms": 20}}})
     assert [s.helper.batch.timeout_ms for s in Service(slower)._specs][-1] == 20
     off = config.model_copy(update={"extensions": {"live_tail": {"enabled": False}}})

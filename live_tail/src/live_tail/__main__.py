@@ -24,6 +24,7 @@ import uvicorn
 from collector_service.component.exporter import resolve_exporters
 from collector_service.component.extension import resolve_extensions
 from collector_service.errors import TasklogsError
+from collector_service.gc_tune import settle_heap
 from collector_service.service.api import build_api
 from collector_service.service.config import Config, load_config
 from collector_service.service.host import ServiceHost
@@ -59,6 +60,7 @@ class _Server(uvicorn.Server):
 
 async def _serve(config: Config, host: ServiceHost, endpoint: str) -> None:
     await host.start_extensions()
+    settle_heap()  # start-up ends here (uvicorn's own start is small)
     try:
         addr, _, port = endpoint.rpartition(":")
         server = _Server(

@@ -19,8 +19,9 @@ class LiveTailConfig(BaseModel):
     #: pipeline, the extension contributes one (``tasklogs serve`` and ``tasklogs worker``)
     #: with :attr:`publish_linger_ms`.
     enabled: bool = True
-    #: Batch linger of the implicit publisher: low, because this is the latency floor.
-    publish_linger_ms: int = Field(default=5, ge=0, le=10_000)
+    #: Batch linger of the implicit publisher: none by default, because this is the
+    #: latency floor (lines that queue while a publish runs still go out as one batch).
+    publish_linger_ms: int = Field(default=0, ge=0, le=10_000)
     #: Lines kept per live stream (Redis ``MAXLEN ~`` scaled by the entry's line count,
     #: or the in-process ring buffer exactly).
     stream_maxlen: int = Field(default=10_000, ge=100)

@@ -1,7 +1,7 @@
 """The ``live_tail`` exporter: publishes every batch to the live bus.
 
 It is an ordinary exporter plugin behind the shared pipeline wrapper (queue, batch,
-retry), with a low linger so the bus sees lines within milliseconds. It publishes one
+retry), with no linger by default so the bus sees lines within milliseconds. It publishes one
 bus entry per task run per batch, to the bus of the ``live_tail`` extension of the same
 process (``context.host.extension("live_tail")``: Redis Streams, or the in-process bus
 its API reads). It is best effort (:attr:`LiveTailFactory.best_effort`): the stores are

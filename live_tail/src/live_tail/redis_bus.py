@@ -36,13 +36,13 @@ from live_tail.model import (
     task_index_key,
     task_state_key,
 )
+from live_tail.shared_reads import SharedReads
 from live_tail.task_state import chunk_state, exit_code_of
 
 __all__ = ["RedisBus"]
 
 _log = logging.getLogger(__name__)
 _BLOCK_MS = 100  # how soon a newly subscribed stream joins the reader's XREAD
-_DATA = b"d"
 _PREV = b"p"
 _RUN_LAST = b"\x00run"  # the run stream's last id, in the run's task index
 _POOL = 32  # connections for range reads and lookups, shared by every client
@@ -155,11 +155,6 @@ def _fmt(pos: EntryId) -> str:
     return f"{pos[0]}-{pos[1]}"
 
 
-def _entry(raw_id: bytes | str, fields: dict[bytes, bytes]) -> Entry:
-    text = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-    return Entry(text, parse_entry_id(text), Chunk.decode(fields[_DATA]))
-
-
 def _group_of(key: str) -> str:
     start = key.find("{")
     end = key.find("}", start + 1)
@@ -169,8 +164,9 @@ def _group_of(key: str) -> str:
 class _Reader:
     """One XREAD BLOCK loop over a set of streams, fanning entries out."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, shared: SharedReads) -> None:
         self.client = client
+        self.shared = shared
         self.positions: dict[str, EntryId] = {}
         self.subs: dict[str, set[Subscription]] = {}
         self.task: asyncio.Task[None] | None = None
@@ -199,7 +195,7 @@ class _Reader:
                     for sub in list(subs):
                         sub.lost()
                 for raw_id, fields in items:
-                    entry = _entry(raw_id, fields)
+                    entry = self.shared.entry(key, raw_id, fields)
                     self.positions[key] = entry.pos
                     for sub in list(subs):
                         sub.offer(entry)
@@ -222,6 +218,8 @@ class RedisBus(LiveBus):
         self._async: Any = None
         self._pool: Any = None
         self._readers: dict[str, _Reader] = {}
+        #: Range reads and decoded entries, shared by every client of this process.
+        self.shared = SharedReads()
         self._limit = asyncio.Semaphore(_POOL)
         self._expire_s = max(1, math.ceil(max_age_s))
 
@@ -355,14 +353,19 @@ class RedisBus(LiveBus):
         if reader is None:
             # The blocking XREAD gets a connection of its own, so range reads never wait.
             client = self._async if self.cluster else aredis.Redis.from_url(self.url)
-            reader = self._readers[group] = _Reader(client)
+            reader = self._readers[group] = _Reader(client, self.shared)
         return reader
 
     async def subscribe(self, key: str, limit_lines: int) -> Subscription:
         reader = self._reader(key)
         if key not in reader.positions:
-            last = await self._call("xrevrange", key, "+", "-", count=1)
-            pos = parse_entry_id(last[0][0].decode()) if last else (0, 0)
+
+            async def last_id() -> EntryId:
+                last = await self._call("xrevrange", key, "+", "-", count=1)
+                return parse_entry_id(last[0][0].decode()) if last else (0, 0)
+
+            # A herd subscribing to a new stream at once asks once.
+            pos: EntryId = await self.shared.once(("last", key), last_id)
             reader.positions.setdefault(key, pos)  # another subscriber may have won
         sub = Subscription(key, reader.positions[key], limit_lines)
         reader.subs.setdefault(key, set()).add(sub)
@@ -380,19 +383,30 @@ class RedisBus(LiveBus):
             del reader.subs[sub.key]
             reader.positions.pop(sub.key, None)
 
+    async def _range(self, method: str, key: str, a: str, b: str, count: int) -> list[Entry]:
+        """One range read for every client asking the same at once; shared entries."""
+
+        async def run() -> list[Entry]:
+            items = await self._call(method, key, a, b, count=count)
+            return [self.shared.entry(key, i, f) for i, f in items]
+
+        return list(await self.shared.once((method, key, a, b, count), run))
+
     async def before(self, key: str, upto: EntryId, count: int) -> list[Entry]:
-        items = await self._call("xrevrange", key, _fmt(upto), "-", count=count)
-        return [_entry(i, f) for i, f in items]
+        return await self._range("xrevrange", key, _fmt(upto), "-", count)
 
     async def after(self, key: str, after: EntryId, upto: EntryId, count: int) -> list[Entry]:
         if after >= upto:
             return []
-        items = await self._call("xrange", key, "(" + _fmt(after), _fmt(upto), count=count)
-        return [_entry(i, f) for i, f in items]
+        return await self._range("xrange", key, "(" + _fmt(after), _fmt(upto), count)
 
     async def first_id(self, key: str) -> EntryId | None:
-        items = await self._call("xrange", key, "-", "+", count=1)
-        return parse_entry_id(items[0][0].decode()) if items else None
+        async def run() -> EntryId | None:
+            items = await self._call("xrange", key, "-", "+", count=1)
+            return parse_entry_id(items[0][0].decode()) if items else None
+
+        found: EntryId | None = await self.shared.once(("first", key), run)
+        return found
 
     async def task_info(self, task_run_id: str) -> TaskInfo | None:
         raw = await self._call("get", task_index_key(self.key_prefix, task_run_id))

@@ -28,6 +28,7 @@ from collector_service.component.exporter import (
 from collector_service.component.extension import ExtensionFactory, resolve_extensions
 from collector_service.component.store import HistoryPage, HistoryQuery, LogStore
 from collector_service.errors import StoreError
+from collector_service.gc_tune import settle_heap
 from collector_service.pipeline.deadletter import FileDeadLetter
 from collector_service.pipeline.memory import ExporterRunner
 from collector_service.pipeline.router import Pipeline
@@ -259,6 +260,7 @@ class Service:
             loop.add_signal_handler(sig, stop.set)
         try:
             await self.start()
+            settle_heap()  # start-up ends here: no full GC pass over its heap from now on
             _log.info("tasklogs is running; data in %s", self.config.data_dir)
             await stop.wait()
             _log.info("shutting down: draining queues")

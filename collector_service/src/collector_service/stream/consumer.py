@@ -42,6 +42,7 @@ from collector_service.component.exporter import (
 )
 from collector_service.component.extension import resolve_extensions
 from collector_service.errors import ConfigError
+from collector_service.gc_tune import settle_heap
 from collector_service.pipeline.deadletter import RedisDeadLetter
 from collector_service.pipeline.helper import ExporterHandle, Outcome
 from collector_service.pipeline.shared_decode import SharedDecode
@@ -493,6 +494,7 @@ async def run_worker(
     try:
         await host.start_extensions()
         await writers.start()
+        settle_heap()  # start-up ends here: no full GC pass over its heap from now on
         await stop.wait()
         _log.info("worker shutting down: finishing batches in flight")
     finally:
