@@ -13,7 +13,7 @@ processes against the Redis at --redis (a fresh key prefix, deleted afterwards),
 - the limits in this process: protobuf parsing alone, and parsing plus the column-wise
   decode into a LogBatch, as ratios.
 
-    .venv/bin/python bench/collector_e2e.py [--rate 100000] [--seconds 20] [--streams 4]
+    .venv/bin/python -m bench.collector_e2e [--rate 100000] [--seconds 20] [--streams 4]
 
 Results are printed and saved to bench/results/collector_e2e.json. The load generator
 shares the 2 cores with the service, Redis and other users of this machine.

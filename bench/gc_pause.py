@@ -8,7 +8,7 @@ churns the allocator the way a busy event loop does (short-lived dicts, lists an
 reference cycles) for ``--seconds`` and records every collection's pause with
 ``gc.callbacks``. The live tail's periodic stall is the full (generation 2) pass.
 
-    .venv/bin/python bench/gc_pause.py [--seconds 10] [--gen0 700 14000]
+    .venv/bin/python -m bench.gc_pause [--seconds 10] [--gen0 700 14000]
 
 Prints and saves bench/results/gc_pause.json with the load averages.
 """

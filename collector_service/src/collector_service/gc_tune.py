@@ -15,7 +15,7 @@ Cyclic garbage that includes a frozen object is not collected: start-up objects 
 the service's own long-lived state, so that costs nothing in practice.
 
 ``TASKLOGS_GC_TUNE=0`` leaves the collector as CPython sets it (to measure the
-difference: ``bench/live_latency.py --gc-compare``).
+difference: ``python -m bench.live_latency --gc-compare``).
 """
 
 from __future__ import annotations
