@@ -4,6 +4,9 @@ import { ApiError, apiGet, EndEvent, GapEvent, HistoryPage, LogRecord, Params, s
 import { LogView, ViewRecord } from "./logview";
 
 const PAGE = 1000;
+/** A jump far from the window (permalink, scrollbar, search, error): a page this long
+ * around the target paints first; the pages next to it come as they come into sight. */
+const JUMP = 300;
 const TAIL = 500;
 const MAX_CURSOR = "9223372036854775807";
 
@@ -210,12 +213,12 @@ export class Feed {
       if (side === "before") {
         const first = this.view.firstSeq;
         // Adjacent to the window: a page just before it; far: a page around ``seq``.
-        const from = first - seq <= PAGE ? Math.max(1, first - PAGE) : Math.max(1, seq - PAGE / 2);
-        void this.loadSeq(from);
+        if (first - seq <= PAGE) void this.loadSeq(Math.max(1, first - PAGE));
+        else void this.loadSeq(Math.max(1, seq - JUMP / 2), JUMP);
       } else {
         const last = this.view.lastSeq;
-        const from = seq - last <= PAGE ? last + 1 : Math.max(1, seq - PAGE / 2);
-        void this.loadSeq(from);
+        if (seq - last <= PAGE) void this.loadSeq(last + 1);
+        else void this.loadSeq(Math.max(1, seq - JUMP / 2), JUMP);
       }
       return;
     }
@@ -240,10 +243,10 @@ export class Feed {
   }
 
   /** Lines from ``from`` on (seq mode): merged into the window, or a new window. */
-  loadSeq(from: number): Promise<void> {
-    return this.once(`seq:${from}`, async () => {
+  loadSeq(from: number, limit = PAGE): Promise<void> {
+    return this.once(`seq:${from}:${limit}`, async () => {
       const params: Params = this.legacy ? { cursor: `${from - 1}-${MAX_CURSOR}` } : { from_seq: from };
-      const page = await this.page({ ...params, limit: PAGE });
+      const page = await this.page({ ...params, limit });
       const recs = page.records as ViewRecord[];
       if (!recs.length) return;
       const v = this.view;
@@ -296,7 +299,7 @@ export class Feed {
   async reveal(seq: number): Promise<number | null> {
     const v = this.view;
     if (v.mode === "seq" && (!v.win.length || seq < v.firstSeq || seq > v.lastSeq)) {
-      await this.loadSeq(Math.max(1, seq - 200));
+      await this.loadSeq(Math.max(1, seq - JUMP / 3), JUMP);
     }
     return v.rowOfSeq(seq);
   }
