@@ -7,7 +7,9 @@ const PAGE = 1000;
 /** A jump far from the window (permalink, scrollbar, search, error): a page this long
  * around the target paints first; the pages next to it come as they come into sight. */
 const JUMP = 300;
-const TAIL = 500;
+/** The first page: a screenful or three (the server's cost grows with it; 500 lines cost
+ * twice what 150 do); what precedes it is paged in when scrolled to. */
+const TAIL = 200;
 const MAX_CURSOR = "9223372036854775807";
 
 export interface FeedEvents {
@@ -31,6 +33,10 @@ export class Feed {
   private nextCursor: string | null = null;
   /** True on a server whose pages have no ``prev_cursor`` (no tail/before/from_seq). */
   legacy = false;
+  /** Settled once the first page is in the view (or failed): other requests of the page
+   * wait for it, so the tail is the server's first answer. */
+  readonly firstPage: Promise<void>;
+  private firstDone: () => void = () => {};
   ended = false;
   closed = false;
 
@@ -42,6 +48,7 @@ export class Feed {
     readonly events: FeedEvents = {},
   ) {
     view.mode = kind === "task" && !Feed.filtered(filters) ? "seq" : "cursor";
+    this.firstPage = new Promise((resolve) => (this.firstDone = resolve));
   }
 
   static filtered(filters: Params): boolean {
@@ -58,6 +65,15 @@ export class Feed {
 
   /** The tail, then live. Throws ApiError (404: not found / another tenant's). */
   async open(): Promise<void> {
+    try {
+      await this.openTail();
+    } finally {
+      this.firstDone();
+    }
+    await this.connect();
+  }
+
+  private async openTail(): Promise<void> {
     let page: HistoryPage | null = null;
     try {
       page = await this.page({ tail: TAIL, limit: TAIL });
@@ -86,7 +102,6 @@ export class Feed {
       this.view.setWindow([], 0, 0);
       if (this.kind === "run") await this.probe();
     }
-    await this.connect();
   }
 
   /** Whether the stream would answer (an older server has no run history to ask): an
