@@ -4,7 +4,12 @@ import { ApiError, apiGet, EndEvent, GapEvent, HistoryPage, LogRecord, Params, s
 import { LogView, ViewRecord } from "./logview";
 
 const PAGE = 1000;
-const TAIL = 500;
+/** A jump far from the window (permalink, scrollbar, search, error): a page this long
+ * around the target paints first; the pages next to it come as they come into sight. */
+const JUMP = 300;
+/** The first page: a screenful or three (the server's cost grows with it; 500 lines cost
+ * twice what 150 do); what precedes it is paged in when scrolled to. */
+const TAIL = 200;
 const MAX_CURSOR = "9223372036854775807";
 
 export interface FeedEvents {
@@ -28,6 +33,10 @@ export class Feed {
   private nextCursor: string | null = null;
   /** True on a server whose pages have no ``prev_cursor`` (no tail/before/from_seq). */
   legacy = false;
+  /** Settled once the first page is in the view (or failed): other requests of the page
+   * wait for it, so the tail is the server's first answer. */
+  readonly firstPage: Promise<void>;
+  private firstDone: () => void = () => {};
   ended = false;
   closed = false;
 
@@ -39,6 +48,7 @@ export class Feed {
     readonly events: FeedEvents = {},
   ) {
     view.mode = kind === "task" && !Feed.filtered(filters) ? "seq" : "cursor";
+    this.firstPage = new Promise((resolve) => (this.firstDone = resolve));
   }
 
   static filtered(filters: Params): boolean {
@@ -55,6 +65,15 @@ export class Feed {
 
   /** The tail, then live. Throws ApiError (404: not found / another tenant's). */
   async open(): Promise<void> {
+    try {
+      await this.openTail();
+    } finally {
+      this.firstDone();
+    }
+    await this.connect();
+  }
+
+  private async openTail(): Promise<void> {
     let page: HistoryPage | null = null;
     try {
       page = await this.page({ tail: TAIL, limit: TAIL });
@@ -83,7 +102,6 @@ export class Feed {
       this.view.setWindow([], 0, 0);
       if (this.kind === "run") await this.probe();
     }
-    await this.connect();
   }
 
   /** Whether the stream would answer (an older server has no run history to ask): an
@@ -210,12 +228,12 @@ export class Feed {
       if (side === "before") {
         const first = this.view.firstSeq;
         // Adjacent to the window: a page just before it; far: a page around ``seq``.
-        const from = first - seq <= PAGE ? Math.max(1, first - PAGE) : Math.max(1, seq - PAGE / 2);
-        void this.loadSeq(from);
+        if (first - seq <= PAGE) void this.loadSeq(Math.max(1, first - PAGE));
+        else void this.loadSeq(Math.max(1, seq - JUMP / 2), JUMP);
       } else {
         const last = this.view.lastSeq;
-        const from = seq - last <= PAGE ? last + 1 : Math.max(1, seq - PAGE / 2);
-        void this.loadSeq(from);
+        if (seq - last <= PAGE) void this.loadSeq(last + 1);
+        else void this.loadSeq(Math.max(1, seq - JUMP / 2), JUMP);
       }
       return;
     }
@@ -240,10 +258,10 @@ export class Feed {
   }
 
   /** Lines from ``from`` on (seq mode): merged into the window, or a new window. */
-  loadSeq(from: number): Promise<void> {
-    return this.once(`seq:${from}`, async () => {
+  loadSeq(from: number, limit = PAGE): Promise<void> {
+    return this.once(`seq:${from}:${limit}`, async () => {
       const params: Params = this.legacy ? { cursor: `${from - 1}-${MAX_CURSOR}` } : { from_seq: from };
-      const page = await this.page({ ...params, limit: PAGE });
+      const page = await this.page({ ...params, limit });
       const recs = page.records as ViewRecord[];
       if (!recs.length) return;
       const v = this.view;
@@ -296,7 +314,7 @@ export class Feed {
   async reveal(seq: number): Promise<number | null> {
     const v = this.view;
     if (v.mode === "seq" && (!v.win.length || seq < v.firstSeq || seq > v.lastSeq)) {
-      await this.loadSeq(Math.max(1, seq - 200));
+      await this.loadSeq(Math.max(1, seq - JUMP / 3), JUMP);
     }
     return v.rowOfSeq(seq);
   }

@@ -266,12 +266,8 @@ export class LogPanel {
   // ---- errors -----------------------------------------------------------------------
 
   async firstError(): Promise<void> {
-    if (this.opts.firstErrorSeq) {
-      this.errorAt = this.opts.firstErrorSeq;
-      this.view.current = this.errorAt;
-      await this.jump(this.errorAt);
-      return;
-    }
+    // Not the summary's first_error_seq alone: it counts ERROR and stderr lines, not
+    // Python tracebacks; the server's three asks (nextError) count all three.
     this.errorAt = 0;
     await this.nextError(0);
   }

@@ -13,6 +13,9 @@ import { groupMarker, Marker } from "./groups";
 
 export const ROW = 18;
 export const MAX_WINDOW = 20_000;
+/** Past MAX_WINDOW the front is cut by this many more records at once: one full row
+ * pass per cut (every few seconds when following a fast log), not one per frame. */
+const TRIM_SLACK = 5_000;
 const MAX_PX = 15_000_000;
 
 export interface ViewRecord extends LogRecord {
@@ -100,6 +103,9 @@ export class LogView {
   after = 0;
   private rows: Row[] = [];
   private dirty = true;
+  /** Where the last row pass ended (open groups of both passes), so lines appended
+   * after it extend the rows instead of a new pass over the whole window. */
+  private tail: { stack: Group[]; open: Group[]; hidden: number; len: number } | null = null;
   private frame = 0;
   following = true;
   newLines = 0;
@@ -160,13 +166,68 @@ export class LogView {
     } else {
       if (this.mode === "seq" && !this.win.length && records[0].seq) this.before = records[0].seq - 1;
       for (const r of records) this.win.push(r);
-      if (this.win.length > MAX_WINDOW) this.trimFront(this.win.length - MAX_WINDOW);
+      if (this.win.length > MAX_WINDOW) this.trimFront(this.win.length - MAX_WINDOW + TRIM_SLACK);
+      else if (!this.dirty && this.extend(records)) {
+        this.countNew(records);
+        this.schedule();
+        return;
+      }
     }
-    if (!this.following) {
-      this.newLines += records.filter((r) => !r.gap).length;
-      this.showPill();
-    }
+    this.countNew(records);
     this.invalidate();
+  }
+
+  private countNew(records: ViewRecord[]): void {
+    if (this.following) return;
+    this.newLines += records.filter((r) => !r.gap).length;
+    this.showPill();
+  }
+
+  /** Rows for ``records`` just appended to a window whose rows are up to date, as the
+   * full pass (compute) would make them; false (nothing changed) when one of them could
+   * change rows before it: a group marker, the task's end, an error inside a group. */
+  private extend(records: ViewRecord[]): boolean {
+    const t = this.tail;
+    if (!t || t.len + records.length !== this.win.length) return false;
+    for (const r of records) {
+      if (r.gap) continue;
+      if (r.event_name === "tasklogs.task.end" || markerOf(r) !== null) return false;
+      if (t.stack.length && isError(r)) return false;
+    }
+    const rows = this.rows;
+    for (const r of records) {
+      if (!r.gap) {
+        const ms = msOf(r);
+        if (ms !== null) for (const g of t.stack) if (!g.closed) g.endMs = ms;
+      }
+      const depth = t.open.length;
+      if (t.hidden >= 0 && depth > t.hidden) continue;
+      const prev = rows[rows.length - 1];
+      if (this.folds(prev, r, depth)) {
+        prev.count++;
+        prev.lastSeq = r.seq || prev.lastSeq;
+        continue;
+      }
+      rows.push({ rec: r, seq: r.seq, lastSeq: r.seq, count: 1, depth });
+    }
+    t.len = this.win.length;
+    return true;
+  }
+
+  /** Whether ``r`` folds into the row before it (a repeated line). */
+  private folds(prev: Row | undefined, r: ViewRecord, depth: number): prev is Row {
+    return (
+      this.foldRepeats &&
+      prev !== undefined &&
+      !prev.group &&
+      !r.gap &&
+      !prev.rec.gap &&
+      prev.depth === depth &&
+      prev.rec.task_run_id === r.task_run_id &&
+      prev.rec.severity_number === r.severity_number &&
+      plain(prev.rec) === plain(r) &&
+      plain(r) !== ""
+    );
   }
 
   /** Lines that precede the window (a page back); keeps the view where it was. */
@@ -299,18 +360,7 @@ export class LogView {
         return;
       }
       const prev = rows[rows.length - 1];
-      if (
-        this.foldRepeats &&
-        prev &&
-        !prev.group &&
-        !r.gap &&
-        !prev.rec.gap &&
-        prev.depth === depth &&
-        prev.rec.task_run_id === r.task_run_id &&
-        prev.rec.severity_number === r.severity_number &&
-        plain(prev.rec) === plain(r) &&
-        plain(r) !== ""
-      ) {
+      if (this.folds(prev, r, depth)) {
         prev.count++;
         prev.lastSeq = r.seq || prev.lastSeq;
         return;
@@ -318,6 +368,7 @@ export class LogView {
       rows.push({ rec: r, seq: r.seq, lastSeq: r.seq, count: 1, depth });
     });
     this.rows = rows;
+    this.tail = { stack, open, hidden: hiddenDepth, len: this.win.length };
   }
 
   rowCount(): number {

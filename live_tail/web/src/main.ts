@@ -25,6 +25,7 @@ function signIn(reason: string): void {
 }
 
 async function route(): Promise<void> {
+  routed = window.location.pathname + window.location.search;
   page?.destroy();
   page = null;
   signout.hidden = !getToken();
@@ -82,5 +83,12 @@ document.addEventListener("click", (ev) => {
   history.pushState(null, "", url.pathname + url.search + url.hash);
   void route();
 });
-window.addEventListener("popstate", () => void route());
+// A fragment navigation (a permalink, ``location.hash = ...``) fires popstate too: the
+// page stays, its log panel follows the hash (hashchange); only a new path re-routes.
+let routed = window.location.pathname + window.location.search;
+window.addEventListener("popstate", () => {
+  const at = window.location.pathname + window.location.search;
+  if (at === routed) return;
+  void route();
+});
 void route();

@@ -34,14 +34,6 @@ function endText(end: EndEvent, durationMs: number | null): string {
 // ---- task ---------------------------------------------------------------------------
 
 export async function taskPage(root: HTMLElement, id: string, crumbs: HTMLElement): Promise<Page> {
-  // The summary and the log's tail are asked for at once (first paint is one round trip).
-  const asked = apiGet<TaskSummary>(`/api/v1/tasks/${encodeURIComponent(id)}`).then(
-    (s) => s,
-    (e) => {
-      if (e instanceof ApiError && e.missingRoute) return null;
-      throw e;
-    },
-  );
   let summary = null as TaskSummary | null;
   let firstMs: number | null = null;
   const status = h("span", { class: "task-status" }, chip("running"));
@@ -75,6 +67,15 @@ export async function taskPage(root: HTMLElement, id: string, crumbs: HTMLElemen
     },
   });
   const opened = panel.open();
+  // The summary once the log's tail is in (first paint is the tail's one round trip,
+  // with no other request of the page sharing the server).
+  const asked = panel.feed.firstPage.then(() => apiGet<TaskSummary>(`/api/v1/tasks/${encodeURIComponent(id)}`)).then(
+    (s) => s,
+    (e) => {
+      if (e instanceof ApiError && e.missingRoute) return null;
+      throw e;
+    },
+  );
   const applySummary = (s: TaskSummary | null) => {
     summary = s;
     if (!s) return;
