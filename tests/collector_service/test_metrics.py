@@ -129,7 +129,8 @@ async def test_metrics_move_with_receiver_traffic(
         assert _sample(text, count) == 2  # the refused request is timed too
         # The exporter-side families are served from the same registry.
         assert "# TYPE tasklogs_exporter_sent_log_records_total counter" in text
-    assert factory.exporter.pushed.wait(5)
+    # The batch flushes on the event loop: wait off it (a blocking wait would stall it).
+    assert await asyncio.to_thread(factory.exporter.pushed.wait, 5)
     assert sum(len(b) for b in factory.exporter.batches) == 7
 
 

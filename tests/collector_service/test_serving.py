@@ -51,7 +51,7 @@ def gc_restored() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("gc_restored")
-def test_settle_heap_freezes_startup_objects_and_raises_young_threshold(
+def test_settle_heap_freezes_startup_objects_and_sets_young_threshold(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("TASKLOGS_GC_TUNE", raising=False)

@@ -9,8 +9,10 @@ arrives meanwhile waits out (the periodic stall of the live tail's p99).
 
 :func:`settle_heap`, called once where start-up ends, collects once, moves every
 surviving object to the permanent generation (:func:`gc.freeze`: never scanned again,
-still freed by reference counting), and raises the young generation's threshold so
-the short-lived objects of a busy process are collected in fewer, still small passes.
+still freed by reference counting). The young generation keeps CPython's threshold:
+raising it (5,000 was tried) let the cyclic garbage of refused requests (a ~200 KB
+payload held by an exception's traceback) pile up, and a flood of refused Exports grew
+the process by ~85 MB (tests/e2e/test_durability.py's flat-memory test).
 Cyclic garbage that includes a frozen object is not collected: start-up objects are
 the service's own long-lived state, so that costs nothing in practice.
 
@@ -28,15 +30,13 @@ __all__ = ["GEN0_THRESHOLD", "settle_heap"]
 
 _log = logging.getLogger(__name__)
 
-#: Net allocations between young collections (CPython: 700). Most of a service's
-#: short-lived objects are freed by reference counting and never count here; a young
-#: pass costs about what is young and cyclic, so this stays small while passes come ~7x
-#: less often (bench/gc_pause.py: 14,000 made a generation-1 pass cost ~30 ms).
-GEN0_THRESHOLD = 5_000
+#: Net allocations between young collections: CPython's own 700 (see above for why not
+#: more; bench/gc_pause.py --gen0 compares values).
+GEN0_THRESHOLD = 700
 
 
 def settle_heap() -> bool:
-    """Freeze the start-up heap and raise the young threshold; ``False`` when disabled
+    """Freeze the start-up heap and set the young threshold; ``False`` when disabled
     (``TASKLOGS_GC_TUNE=0``). Safe to call more than once (each call freezes what
     survived since)."""
     if os.environ.get("TASKLOGS_GC_TUNE", "1") == "0":
