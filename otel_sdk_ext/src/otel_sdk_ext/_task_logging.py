@@ -125,9 +125,11 @@ class TaskLogging:
         root.addHandler(self._handler)
         root.setLevel(level)
 
+        #: Per stream, where its lines go: the captured streams and :meth:`emit_line`.
+        self._sinks = {stream: self._make_sink(stream) for stream in _STREAMS}
         self._capture = OutputCapture(
             settings,
-            self._sink,
+            self._sinks.__getitem__,
             "fd" if settings.capture_fds else "python" if capture_output else "off",
         )
 
@@ -167,26 +169,10 @@ class TaskLogging:
         fails to take; raises :class:`ConfigError` for a stream other than
         ``"stdout"``/``"stderr"``.
         """
-        kind = _STREAMS.get(stream)
-        if kind is None:
+        sink = self._sinks.get(stream)
+        if sink is None:
             raise ConfigError(f"stream must be 'stdout' or 'stderr', got {stream!r}")
-        if self._closed:
-            return
-        scope, severity_number, severity_text, attrs = kind
-        now = time_ns()
-        self._put(
-            (
-                scope,
-                now,
-                now,
-                severity_number,
-                severity_text,
-                line,
-                {**attrs, **attributes} if attributes else attrs,
-                get_current(),
-                None,
-            )
-        )
+        sink(line, attributes)
 
     def emit_task_start(self, command: Sequence[str] | None = None) -> None:
         """Emit the ``tasklogs.task.start`` record (pid, and the command if given)."""
@@ -309,8 +295,8 @@ class TaskLogging:
         if capture is not None:
             capture.report(message)
 
-    def _sink(self, stream: Stream) -> Callable[[str, dict[str, Any] | None], None]:
-        """What a captured stream's lines go to: :meth:`emit_line`, inlined."""
+    def _make_sink(self, stream: str) -> Callable[[str, dict[str, Any] | None], None]:
+        """Where one stream's lines go (a captured stream's and :meth:`emit_line`'s)."""
         scope, severity_number, severity_text, plain = _STREAMS[stream]
         delivery = self._delivery
 
