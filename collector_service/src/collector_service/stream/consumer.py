@@ -55,6 +55,7 @@ from collector_service.stream.queue import (
     IngestKeys,
     connect,
     ensure_groups,
+    group_backlog,
     group_states,
     trim,
 )
@@ -259,7 +260,7 @@ class StreamConsumer:
         metrics.INGEST_BACKLOG_CAPACITY.labels(self.stream).set(self.ingest.max_backlog_entries)
         for group in await group_states(self.client, self.stream):
             if group.name == self.group:
-                waiting = group.pending + (group.lag or 0)
+                waiting = await group_backlog(self.client, self.stream, group)
                 metrics.EXPORTER_QUEUE_ENTRIES.labels(self.group, self.stream).set(waiting)
 
     async def _beat(self) -> None:
