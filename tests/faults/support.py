@@ -156,11 +156,14 @@ api: {{endpoint: "127.0.0.1:{self.api_port}"}}
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
 
-    def stop(self, name: str) -> None:
-        """SIGTERM and wait: a clean shutdown (drain, streams told to reconnect)."""
+    def stop(self, name: str) -> float:
+        """SIGTERM and wait: a clean shutdown (drain, streams told to reconnect). Returns
+        the seconds from the signal to the exit."""
         proc = self.procs[name]
+        began = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        proc.wait(timeout=120)
+        return time.monotonic() - began
 
     def readyz(self) -> tuple[int, dict[str, Any]]:
         try:

@@ -74,6 +74,7 @@ def _run(
     # fast as the service takes it (many requests' lines land in one batch of a writer).
     load = Load(svc.endpoint, tasks=4, per_request=50, rate=2000, senders=4, catch_up=True)
     readers: list[Follower] = []
+    stops: list[float] = []
     try:
         svc.serve()
         svc.worker("live", "--exporter", "live_tail")
@@ -84,7 +85,9 @@ def _run(
         _progress(load, 1000)
         for round_ in range(kills):
             if graceful:
-                svc.stop("serve")  # an API restart: SIGTERM, drain, start again
+                took = svc.stop("serve")  # an API restart: SIGTERM, drain, start again
+                print(f"serve stopped {took:.1f}s after SIGTERM", flush=True)
+                stops.append(took)
             else:
                 svc.kill("serve")  # receivers, API and writers die mid-batch
                 time.sleep(1)

@@ -14,22 +14,24 @@ Otherwise the stream looks for them in the store (every 0.5 s, until
 ``hole_wait_s`` after the hole was found); whatever neither brought is announced with
 a ``gap`` event naming ``from_seq``/``to_seq``, and the held entries follow. Event ids
 stay seqs, so a ``Last-Event-ID`` resume remains exact.
+
+The same logic serves a run stream, per task run of the run (:mod:`live_tail.run_lanes`):
+anything with the :class:`HeldStream` shape (a task stream, a run stream's lane) has its
+own :class:`Holdback` and highest seq delivered.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from collector_service.errors import StoreError
 from live_tail._shared import gap_event, tenant_ok
+from live_tail.auth import Identity
 from live_tail.bus import Entry
 
-if TYPE_CHECKING:
-    from live_tail.streams import _TaskStream
-
-__all__ = ["Holdback", "emit_live", "fill_hole", "first_seq", "live_lines"]
+__all__ = ["HeldStream", "Holdback", "emit_live", "fill_hole", "first_seq", "live_lines"]
 
 #: How often a held stream asks the store for its missing lines.
 _STORE_POLL_S = 0.5
@@ -52,6 +54,8 @@ class Holdback:
         self.lines = 0
         self.since = 0.0
         self.next_check = 0.0
+        #: Give up at the next look (a run stream: another lane's buffer is full).
+        self.forced = False
 
     def merge(self, entries: list[Entry]) -> list[Entry]:
         """The held entries and ``entries``, in seq order (stable: entries without a seq
@@ -75,6 +79,7 @@ class Holdback:
 
     def clear(self) -> None:
         self.keep([])
+        self.forced = False
 
     def timeout(self) -> float | None:
         """How long the stream may wait for its next entry (``None``: no hole)."""
@@ -89,10 +94,34 @@ class Holdback:
         )
 
     def give_up(self) -> bool:
-        return time.monotonic() - self.since >= self.hole_wait_s or self.lines >= self.max_lines
+        return (
+            self.forced
+            or time.monotonic() - self.since >= self.hole_wait_s
+            or self.lines >= self.max_lines
+        )
+
+    def oldest(self) -> tuple[int, int]:
+        """The lowest bus position held (a run stream resolves its lanes oldest first)."""
+        return min(e.pos for e in self.held)
 
 
-def emit_live(st: _TaskStream, entries: list[Entry], out: list[bytes]) -> None:
+class HeldStream(Protocol):
+    """What the hole logic needs of a stream of one task run's lines."""
+
+    tid: str
+    ident: Identity
+    hold: Holdback
+    #: The highest seq delivered (``None``: nothing yet, no hole can be told).
+    last: int | None
+
+    def emit_entries(self, entries: list[Entry], out: list[bytes]) -> None:
+        """Append the events of ``entries`` (lines at or below ``last``: never twice)."""
+
+    def store_after(self, below: int | None) -> AsyncIterator[list[bytes]]:
+        """The stored lines with ``last`` < seq < ``below``, page by page."""
+
+
+def emit_live(st: HeldStream, entries: list[Entry], out: list[bytes]) -> None:
     """Append the events of ``entries`` (and of what was held) in seq order, holding
     back from the first entry that would skip seqs."""
     hold = st.hold
@@ -107,7 +136,7 @@ def emit_live(st: _TaskStream, entries: list[Entry], out: list[bytes]) -> None:
     hold.clear()
 
 
-async def fill_hole(st: _TaskStream) -> AsyncIterator[list[bytes]]:
+async def fill_hole(st: HeldStream) -> AsyncIterator[list[bytes]]:
     """The missing lines from the store; when the wait is over, a ``gap`` for what is
     still missing, then the held entries."""
     hold = st.hold
@@ -128,6 +157,7 @@ async def fill_hole(st: _TaskStream) -> AsyncIterator[list[bytes]]:
             gap_event(
                 f"lines {st.last + 1}..{below - 1} of task run {st.tid}",
                 why,
+                task_run_id=st.tid,
                 from_seq=st.last + 1,
                 to_seq=below - 1,
             )
@@ -139,7 +169,7 @@ async def fill_hole(st: _TaskStream) -> AsyncIterator[list[bytes]]:
         yield rest
 
 
-async def live_lines(st: _TaskStream, entries: list[Entry]) -> list[bytes]:
+async def live_lines(st: HeldStream, entries: list[Entry]) -> list[bytes]:
     """The events of newly arrived ``entries`` (in seq order, behind any hole), and what
     a due look in the store for the hole found."""
     lines: list[bytes] = []

@@ -5,10 +5,14 @@ Event ids address a line inside a bus entry, ``<entry id>/<index>``, or a stored
 ``<entry id>/<index>/<seq>/<task run id>`` (a task's lines that a rebuilt run stream took
 from the store). A resume at a bus position the run stream no longer holds is rebuilt
 from the task streams (:mod:`live_tail.run_rebuild`), exactly.
+
+Each task run of the run is a lane held behind its own seq hole (late lines: see
+:mod:`live_tail.run_lanes`); while one holds, ids carry the mark, ``<mark>~<id>``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -30,6 +34,7 @@ from live_tail.auth import Identity
 from live_tail.bus import Entry
 from live_tail.filters import LineFilter, filter_stored
 from live_tail.model import EntryId, LiveLine
+from live_tail.run_lanes import Lanes
 from live_tail.run_rebuild import ALL, Fill, fill_events, rebuild_items
 from live_tail.task_position import MAX_RESUME_CHARS, decode_cursor, in_range
 
@@ -43,19 +48,24 @@ class RunPosition:
     entry: EntryId | None = None
     index: int = -1
     cursor: Cursor | None = None
-    #: A task whose lines up to this seq were delivered from the store, past ``entry``.
+    #: A task whose lines up to this seq were delivered from the store, past ``entry``
+    #: (with a ``mark``: the lane of the last line, sent out of bus order).
     floor: tuple[str, int] | None = None
+    #: Every line up to here was delivered; lanes held after it (:mod:`.run_lanes`).
+    mark: EntryId | None = None
 
 
 def parse_run_id(text: str) -> RunPosition | None:
-    """``<ms>-<n>/<index>[/<seq>/<task run id>]`` or ``s/<cursor>``; ``None`` when
-    malformed."""
+    """``[<ms>-<n>~]<ms>-<n>/<index>[/<seq>/<task run id>]`` or ``s/<cursor>``; ``None``
+    when malformed."""
     head, sep, tail = text.partition("/")
     if not sep or len(text) > MAX_RESUME_CHARS:
         return None
     try:
         if head == "s":
             return RunPosition(cursor=decode_cursor(tail))
+        mark_text, tilde, head = head.rpartition("~")
+        mark = _parse_pos(mark_text) if tilde else None
         ms, _, n = head.partition("-")
         index, _, rest = tail.partition("/")
         floor = None
@@ -66,12 +76,27 @@ def parse_run_id(text: str) -> RunPosition | None:
             floor = (tid, int(seq))
         if not in_range(int(ms), int(n), int(index)):
             return None
-        return RunPosition(entry=(int(ms), int(n)), index=int(index), floor=floor)
+        return RunPosition(entry=(int(ms), int(n)), index=int(index), floor=floor, mark=mark)
     except (ValueError, StoreError):
         return None
 
 
+def _parse_pos(text: str) -> EntryId:
+    ms, _, n = text.partition("-")
+    if not in_range(int(ms), int(n)):
+        raise ValueError(text)
+    return (int(ms), int(n))
+
+
 class _RunStream:
+    def caught_up(self, upto: EntryId) -> None:
+        """Past the catch-up: new lanes read their highest seq up to ``upto``."""
+        self.lanes.at = max(self.lanes.at, upto)
+        self.lanes.anchor = self.lanes.at
+
+    def reset_lanes(self) -> None:
+        self.lanes = Lanes(self.ctx, self.run_id, self.ident, self.flt, self.stored_seq)
+
     def __init__(self, ctx: LiveContext, run_id: str, ident: Identity, flt: LineFilter) -> None:
         self.ctx = ctx
         self.run_id = run_id
@@ -80,6 +105,8 @@ class _RunStream:
         self.pos: RunPosition | None = None
         #: Highest seq per task delivered from the store (dedupe against the bus).
         self.stored_seq: dict[str, int] = {}
+        #: One lane per task run: its lines in seq order behind its hole.
+        self.lanes = Lanes(ctx, run_id, ident, flt, self.stored_seq)
 
     def emit_entries(self, entries: list[Entry], out: list[bytes], skip_upto: int = -1) -> None:
         first = True
@@ -141,33 +168,73 @@ async def run_stream(
     key = ctx.bus.run_key(run_id)
     sub = await ctx.subscribe(key)
     heartbeat = ctx.config.heartbeat_s
+    loop = asyncio.get_running_loop()
     try:
-        resync_from: RunPosition | None = start
-        fresh = start is None
+        async for out in _run_catch_up(ctx, rs, key, sub.position, start):
+            yield b"".join(out)
+        rs.caught_up(sub.position)
+        sent = loop.time()
         while True:
-            if fresh or resync_from is not None:
-                async for out in _run_catch_up(ctx, rs, key, sub.position, resync_from):
-                    yield b"".join(out)
-                fresh, resync_from = False, None
-            entries = await sub.get(heartbeat)
+            entries = await sub.get(rs.lanes.timeout(heartbeat))
             if ctx.closing.is_set() or sub.closed:
                 yield bye(ctx)
                 return
             if sub.overflowed:
                 ctx.lag()
-                resync_from = rs.pos or RunPosition(entry=sub.position, index=ALL)
                 ctx.unsubscribe(sub)
                 sub = await ctx.subscribe(key)
-                continue
-            if not entries:
-                yield sse.comment("ping")
+                async for out in _resync(ctx, rs, key, sub.position):
+                    yield b"".join(out)
+                rs.caught_up(sub.position)
+                sent = loop.time()
                 continue
             lines: list[bytes] = []
-            rs.emit_entries(entries, lines)
+            await rs.lanes.feed(entries, lines)
+            async for filled in rs.lanes.resolve():
+                lines.extend(filled)
             if lines:
+                sent = loop.time()
                 yield b"".join(lines)
+            elif not entries and loop.time() - sent >= heartbeat * 0.9:
+                sent = loop.time()
+                yield sse.comment("ping")
     finally:
         ctx.unsubscribe(sub)
+
+
+async def _read_on(
+    ctx: LiveContext, rs: _RunStream, key: str, upto: EntryId
+) -> AsyncIterator[list[bytes]]:
+    """The bus's entries after the lanes' position up to ``upto``, through the lanes."""
+    while True:
+        page = await ctx.bus.after(key, rs.lanes.at, upto, PAGE)
+        out: list[bytes] = []
+        await rs.lanes.feed(page, out)
+        if out:
+            yield out
+        if len(page) < PAGE:
+            return
+
+
+def _holds_after(first: EntryId | None, pos: EntryId) -> bool:
+    """Whether the stream (oldest entry ``first``) still holds every entry after ``pos``."""
+    return first is not None and (first <= pos or prev_pos(first) == pos)
+
+
+async def _resync(
+    ctx: LiveContext, rs: _RunStream, key: str, upto: EntryId
+) -> AsyncIterator[list[bytes]]:
+    """After an overflow: on from the lanes' position, or rebuilt where it was trimmed."""
+    if _holds_after(await ctx.bus.first_id(key), rs.lanes.at):
+        async for out in _read_on(ctx, rs, key, upto):
+            yield out
+        return
+    # Trimmed past the lanes: rebuilt from their mark (nothing lost; lines sent since
+    # may come again) or from the last entry read.
+    start = RunPosition(entry=rs.lanes.mark or rs.lanes.at, index=ALL)
+    rs.reset_lanes()
+    async for out in _run_resume(ctx, rs, key, upto, start):
+        yield out
 
 
 async def _store_part(
@@ -211,30 +278,73 @@ async def _run_fresh(
         cursor = prev_pos(page[-1].pos)
     collected.reverse()
     out: list[bytes] = []
-    rs.emit_entries(collected, out)
+    await rs.lanes.feed(collected, out)  # each task's first line here starts its lane
     if want and out:
         yield out[-want:]
+
+
+async def _range(ctx: LiveContext, key: str, after: EntryId, upto: EntryId) -> list[Entry]:
+    """Every entry in (after, upto], oldest first."""
+    got: list[Entry] = []
+    while True:
+        page = await ctx.bus.after(key, after, upto, PAGE)
+        got.extend(page)
+        if len(page) < PAGE:
+            return got
+        after = page[-1].pos
 
 
 async def _run_resume(
     ctx: LiveContext, rs: _RunStream, key: str, upto: EntryId, start: RunPosition
 ) -> AsyncIterator[list[bytes]]:
     """Everything after ``start``: from the store first when it is a store cursor; from
-    the task streams when the run stream no longer holds ``start``."""
-    after: EntryId = (0, 0)
-    skip = -1
+    the task streams when the run stream no longer holds ``start``. Where the bus holds
+    it, the lanes are replayed to where the client was (:meth:`Lanes.replay`)."""
     if start.cursor is not None:
         async for stored in _store_part(rs, start.cursor, 0):
             yield stored
-    elif start.entry is not None:
-        after, skip = start.entry, start.index
-        first = await ctx.bus.first_id(key)
-        # A floor names a task's lines served from the store: only a rebuild has them.
-        if start.floor is not None or (first is not None and first > start.entry):
-            rs.pos = start
-            async for rebuilt in _rebuilt(ctx, rs, start.entry, upto, start.floor):
-                yield rebuilt
+        rs.lanes.anchor = (0, 0)  # lanes start above the store's floors (or at 0)
+        async for out in _read_on(ctx, rs, key, upto):
+            yield out
+        return
+    if start.entry is None:
+        return
+    first = await ctx.bus.first_id(key)
+    mark = start.mark
+    if mark is None and start.floor is None:
+        mark = prev_pos(start.entry)
+    if mark is not None and _holds_after(first, mark):
+        entries = await _range(ctx, key, mark, start.entry)
+        tail = entries[-1] if entries and entries[-1].pos == start.entry else None
+        if not (start.mark is None and tail is not None and _seqless(tail, start.index)):
+            out = await rs.lanes.replay(mark, start.entry, start.index, start.floor, entries)
+            if out:
+                yield out
+            async for more in _read_on(ctx, rs, key, upto):
+                yield more
             return
+    if start.floor is None and _holds_after(first, prev_pos(start.entry)):
+        async for out in _plain_resume(ctx, rs, key, upto, start):
+            yield out
+        return
+    # A floor names a task's lines served from the store: only a rebuild has them.
+    rs.pos = RunPosition(entry=start.entry, index=start.index, floor=start.floor)
+    async for rebuilt in _rebuilt(ctx, rs, start.entry, upto, start.floor):
+        yield rebuilt
+    rs.lanes.at = upto
+
+
+def _seqless(entry: Entry, index: int) -> bool:
+    """Whether the lines up to ``index`` have no seq (their place: by index only)."""
+    return index < ALL and not any(ln.seq for ln in entry.chunk.lines[: index + 1])
+
+
+async def _plain_resume(
+    ctx: LiveContext, rs: _RunStream, key: str, upto: EntryId, start: RunPosition
+) -> AsyncIterator[list[bytes]]:
+    """A resume inside an entry whose lines have no seq: by index, as they came."""
+    assert start.entry is not None
+    after, skip = start.entry, start.index
     rs.pos = RunPosition(entry=after, index=skip)
     while True:
         # Include the resume entry itself: lines after ``skip`` in it are still owed.
@@ -243,6 +353,7 @@ async def _run_resume(
             return
         out: list[bytes] = []
         rs.emit_entries(page, out, skip_upto=skip)
+        rs.lanes.at = page[-1].pos
         skip = -1
         if out:
             yield out

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Iterator, Mapping
 
 import uvicorn
@@ -230,20 +231,28 @@ class Service:
         """Receivers first, then the API (extensions told first), then drain and stop the
         exporters; the extensions shut down last."""
         self._started = False  # /readyz answers 503 from here on
+        began = time.monotonic()
+
+        def phase(what: str) -> None:
+            _log.info("shutdown: %s after %.2fs", what, time.monotonic() - began)
+
         # Every receiver stops accepting at once; in-flight Exports get the same grace.
         await asyncio.gather(*(r.stop(grace=min(5.0, timeout)) for r in self.receivers))
         self.receivers.clear()
+        phase("receivers stopped")
         self.host.drain_extensions()  # open SSE streams end themselves, or uvicorn waits
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._api_task, timeout=min(10.0, timeout))
             self._api = self._api_task = None
+            phase("API stopped")
         for runner in self.runners:
             await runner.stop(timeout)
         self.runners.clear()
         if self.writers is not None:
             await self.writers.stop(timeout)
+        phase("writers drained")
         if self.ingest is not None:
             await self.ingest.stop()
         reader, self._reader = self._reader, None
@@ -251,6 +260,7 @@ class Service:
         if shutdown is not None:
             await asyncio.to_thread(shutdown)
         await self.host.shutdown_extensions()
+        phase("done")
 
     async def run(self) -> None:
         """Start, serve until SIGINT or SIGTERM, then shut down gracefully."""
