@@ -137,7 +137,8 @@ api: {{endpoint: "127.0.0.1:{self.api_port}"}}
 
     def serve(self, *extra: str, wait_ready: bool = True) -> subprocess.Popen[bytes]:
         proc = self.spawn("serve", "serve", *extra)
-        deadline = time.monotonic() + 90
+        # A restart opens a chDB directory with data: past 90 s at load averages of 40.
+        deadline = time.monotonic() + 240
         while wait_ready:
             assert proc.poll() is None, self.log("serve")
             if self.readyz()[0] == 200:

@@ -105,6 +105,9 @@ def _run(
                 if (m := _missing(r, load.acked[r.url.split("/tasks/")[1].split("/")[0]]))
             }
 
+        # SIGTERM to exit: the drain of batches in flight, then seconds (it took 25-100 s
+        # while the interpreter's teardown waited on chDB and on store queries).
+        assert all(took < 20 for took in stops), stops
         try:
             wait_for(lambda: not missing(), 120, "followers to see every line (or a gap)")
         except AssertionError as exc:

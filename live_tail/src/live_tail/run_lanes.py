@@ -145,6 +145,8 @@ class Lanes:
         #: Highest seq per task delivered from the store (a lane starts above it).
         self.floors = floors
         self.lanes: dict[str, Lane] = {}
+        #: The lanes that hold something (the common case: none, and O(1) per entry).
+        self.holding: dict[str, Lane] = {}
         #: The last bus entry read.
         self.at: EntryId = (0, 0)
         #: Before the oldest entry any lane holds (``None``: nothing held).
@@ -181,9 +183,17 @@ class Lanes:
             lane = self.lanes[tid] = Lane(self, tid, await self._base(tid))
         return lane
 
-    def _remark(self) -> None:
-        held = [ln.hold.oldest() for ln in self.lanes.values() if ln.hold.held]
-        self.mark = prev_pos(min(held)) if held else None
+    def _remark(self, lane: Lane | None = None) -> None:
+        """The mark, after ``lane`` (else every lane) held or released."""
+        for ln in [lane] if lane is not None else list(self.lanes.values()):
+            if ln.hold.held:
+                self.holding[ln.tid] = ln
+            else:
+                self.holding.pop(ln.tid, None)
+        if not self.holding:
+            self.mark = None
+            return
+        self.mark = prev_pos(min(ln.hold.oldest() for ln in self.holding.values()))
 
     async def feed(self, entries: list[Entry], out: list[bytes]) -> None:
         """The events of new bus entries, each task in seq order behind its hole."""
@@ -195,11 +205,13 @@ class Lanes:
                 continue
             lane = await self.lane(entry.chunk.task_run_id)
             emit_live(lane, [entry], out)
-            self._remark()
+            if lane.hold.held or self.holding:
+                self._remark(lane)
 
     def _oldest(self) -> Lane | None:
-        held = [ln for ln in self.lanes.values() if ln.hold.held]
-        return min(held, key=lambda ln: ln.hold.oldest()) if held else None
+        if not self.holding:
+            return None
+        return min(self.holding.values(), key=lambda ln: ln.hold.oldest())
 
     def timeout(self, heartbeat: float) -> float:
         """How long to wait for the next entry: the oldest lane's next look, at most a
@@ -212,13 +224,13 @@ class Lanes:
         """The oldest lane's look in the store (and ``gap``) when due, repeatedly while a
         lane's buffer is full (the oldest are given up first)."""
         while (oldest := self._oldest()) is not None:
-            full = any(ln.hold.lines >= ln.hold.max_lines for ln in self.lanes.values())
+            full = any(ln.hold.lines >= ln.hold.max_lines for ln in self.holding.values())
             oldest.hold.forced = full
             if not (full or oldest.hold.due()):
                 return
             async for out in fill_hole(oldest):
                 yield out
-            self._remark()
+            self._remark(oldest)
             if oldest.hold.held and not full:
                 return  # not yet: looks again later
 

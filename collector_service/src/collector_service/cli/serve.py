@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
+import sys
+from typing import NoReturn
 
 from collector_service.cli._common import config_args, setup_logging
 
@@ -31,4 +35,21 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, data_dir=args.data_dir)
     asyncio.run(Service(config, writers=False if args.no_writers else None).run())
-    return 0
+    _exit_now()
+
+
+def _exit_now() -> NoReturn:
+    """Leave without the interpreter's teardown, once the service stopped cleanly.
+
+    Everything is drained and closed by now (receivers, API, writers, stores). What the
+    teardown still did was chDB's engine destructors and joining worker threads still
+    running store queries for clients that are gone: 3 s idle and 10 s under load, on
+    top of a stop that took 0.4-4 s, while followers wait to resume on the restarted
+    process. Like a SIGKILL after the drain (which the stores are built to survive),
+    minus the loss: nothing is pending.
+    """
+    logging.getLogger(__name__).info("stopped; exiting")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -425,10 +425,16 @@ class RedisWriters:
                     timeout,
                 )
                 await asyncio.wait(late, timeout=1.0)
+        began = time.monotonic()
         for consumer in self.consumers:
             await consumer.close()
         for handle in self.handles:
             await handle.stop()
+            _log.info(
+                "writers: exporter %s stopped after %.2fs",
+                handle.component_id,
+                time.monotonic() - began,
+            )
         if self._client is not None:
             await self._client.aclose()
         self._tasks.clear()
