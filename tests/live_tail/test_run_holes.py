@@ -106,9 +106,7 @@ async def test_resume_reads_an_out_of_order_bus_in_seq_order(live: Live) -> None
         await fresh.wait(lambda r: len(r.logs()) >= 30)
     assert _seqs(fresh, "a-ooo") == list(range(1, 31))
     fifth = fresh.logs()[4].id
-    async with open_stream(
-        live.client, _URL.format("r-ooo"), {"Last-Event-ID": str(fifth)}
-    ) as r:
+    async with open_stream(live.client, _URL.format("r-ooo"), {"Last-Event-ID": str(fifth)}) as r:
         await r.wait(lambda r: len(r.logs()) >= 25)
     assert _seqs(r, "a-ooo") == list(range(6, 31))
     assert not _gaps(r)
