@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -35,3 +36,17 @@ def _run(code: str, **env: str) -> str:
 def test_disabled_by_the_environment() -> None:
     code = "from collector_service import malloc_tune as m;print(m.tune_malloc(), m.trim())"
     assert _run(code, TASKLOGS_MALLOC_TUNE="0") == "False False"
+
+
+@pytest.mark.skipif(not _GLIBC, reason="glibc only")
+async def test_trim_forever_trims_until_cancelled() -> None:
+    task = asyncio.create_task(malloc_tune.trim_forever(0.01))
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_trim_interval_zero_does_nothing() -> None:
+    await asyncio.wait_for(malloc_tune.trim_forever(0), 1)

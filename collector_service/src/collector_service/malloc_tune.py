@@ -5,9 +5,10 @@ runs the inserts and the Redis reads). Python's small objects live in its own po
 every larger block (a ~100 KB Export payload, a decoded batch's column lists, the Native
 insert's buffers) comes from glibc's malloc, which gives each thread that contends for a
 lock an arena of its own, up to 8 per core. Blocks allocated in one thread and freed in
-another, of sizes that vary with every request, fragment those arenas: each keeps its
-freed memory for later and the process's RSS rises by tens of MB at a time and does not
-come down (bench/soak.py's serve RSS swung by ±100 MB with a slow upward drift).
+another, of sizes that vary with every request, fragment those arenas, and each keeps its
+freed memory for later: in bench/soak.py's fault-free run serve's glibc heap settled at
+60-85 MiB in use in 130-155 MiB of arenas (bench/README.md, "Memory of a long-lived
+serve").
 
 :func:`tune_malloc`, called first thing in ``tasklogs`` (before any thread starts), caps
 the arenas (``mallopt(M_ARENA_MAX)``, as the ``MALLOC_ARENA_MAX`` environment variable
@@ -15,9 +16,13 @@ does); :func:`trim` hands the free pages of every arena back to the OS
 (``malloc_trim(0)``), which the service calls every ``TRIM_EVERY_S`` seconds. The chDB
 engine allocates with its own jemalloc and is bounded by ``exporters.clickhouse.engine``.
 
-``TASKLOGS_MALLOC_ARENAS=N`` sets the cap (default 2; 0 leaves glibc's default) and
-``TASKLOGS_MALLOC_TUNE=0`` leaves malloc as glibc sets it. Other C libraries (musl):
-nothing to do.
+A trim holds each arena's lock while it walks it: ~1 ms on a settled heap, 40 ms for the
+first trim of ~300 MB of fragmented blocks (measured on the shared 2-core machine), so
+at most once per ``TRIM_EVERY_S`` an allocation in the event loop may wait that long.
+
+``TASKLOGS_MALLOC_ARENAS=N`` sets the cap (default 2; 0 leaves glibc's default),
+``TASKLOGS_MALLOC_TRIM_S=S`` the trim interval (0: no trim), and ``TASKLOGS_MALLOC_TUNE=0``
+leaves malloc as glibc sets it. Other C libraries (musl): nothing to do.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ __all__ = ["DEFAULT_ARENAS", "TRIM_EVERY_S", "trim", "trim_forever", "tune_mallo
 
 _log = logging.getLogger(__name__)
 
-#: Arenas of glibc's malloc (``M_ARENA_MAX``): 2 measured flat in bench/soak.py.
+#: Arenas of glibc's malloc (``M_ARENA_MAX``): 2 measured no worse than glibc's default in
+#: bench/soak.py (serve's mean RSS 713 vs 720 MiB; its own run-to-run noise is larger).
 DEFAULT_ARENAS = 2
 #: How often the service gives the free pages of malloc's arenas back (seconds).
 TRIM_EVERY_S = 30.0
@@ -71,10 +77,13 @@ def trim() -> bool:
     return bool(libc.malloc_trim(0)) if libc is not None else False
 
 
-async def trim_forever(every_s: float = TRIM_EVERY_S) -> None:
-    """:func:`trim` every ``every_s`` seconds (in a thread: it walks every arena) until
-    cancelled; nothing at all where :func:`trim` cannot work."""
-    if _glibc() is None:
+async def trim_forever(every_s: float | None = None) -> None:
+    """:func:`trim` every ``every_s`` seconds (default ``TASKLOGS_MALLOC_TRIM_S`` or
+    :data:`TRIM_EVERY_S`; in a thread: it walks every arena) until cancelled; nothing at
+    all where :func:`trim` cannot work or the interval is 0."""
+    if every_s is None:
+        every_s = float(os.environ.get("TASKLOGS_MALLOC_TRIM_S", TRIM_EVERY_S))
+    if _glibc() is None or every_s <= 0:
         return
     while True:
         await asyncio.sleep(every_s)
