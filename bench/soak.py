@@ -16,8 +16,10 @@ the report gives duplicates, refusals, faults and RSS (first, max, last per proc
 memory over a long life is measured; the report's ``slope_mib_per_min_last_2_3`` is the
 RSS trend after warm-up).
 
-Results go to bench/results/soak.json (--out). Needs root (capsh), redis-server and the
-dev install (it reuses the fault suite's harness in tests/faults/).
+Results go to bench/results/soak.json (--out; without faults soak_nofault_run.json, as
+bench/results/soak_nofault.json holds the before/after comparison of bench/README.md).
+Needs root (capsh), redis-server and the dev install (it reuses the fault suite's
+harness in tests/faults/).
 """
 
 from __future__ import annotations
@@ -235,8 +237,13 @@ def main() -> None:
         "--fault-every", type=float, default=300.0, help="seconds between faults (0: no faults)"
     )
     p.add_argument("--senders", type=int, default=4, help="sender threads (requests in flight)")
-    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "soak.json")
+    p.add_argument(
+        "--out", type=Path, default=None, help="default: soak.json (soak_nofault_run.json: none)"
+    )
     args = p.parse_args()
+    if args.out is None:
+        name = "soak.json" if args.fault_every > 0 else "soak_nofault_run.json"
+        args.out = REPO / "bench" / "results" / name
     result = run(args.minutes, args.rate, args.fault_every, args.senders)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     summary = {k: v for k, v in result.items() if k != "samples"}
