@@ -74,3 +74,13 @@ def test_the_engine_starts_with_the_configured_bounds(tmp_path: Path) -> None:
             ("text_index_tokens_cache_size", 3 * MIB),
         ]
     )
+
+
+def test_an_insert_past_the_total_is_retried() -> None:
+    """``max_memory_mib`` refuses an insert with MEMORY_LIMIT_EXCEEDED: retryable."""
+    from tasklogs_clickhouse import _errors
+
+    assert _errors.is_retryable(
+        "Code: 241. DB::Exception: (total) memory limit exceeded: would use 4.00 GiB "
+        "(attempt to allocate chunk of 4.00 MiB), maximum: 4.00 GiB. (MEMORY_LIMIT_EXCEEDED)"
+    )
