@@ -12,8 +12,14 @@ the report gives duplicates, refusals, faults and RSS (first, max, last per proc
 
     .venv/bin/python -m bench.soak [--minutes 30] [--rate 10000] [--fault-every 300]
 
-Results go to bench/results/soak.json (--out). Needs root (capsh), redis-server and the
-dev install (it reuses the fault suite's harness in tests/faults/).
+``--fault-every 0`` runs without faults (one serve process for the whole run, so its
+memory over a long life is measured; the report's ``slope_mib_per_min_last_2_3`` is the
+RSS trend after warm-up).
+
+Results go to bench/results/soak.json (--out; without faults soak_nofault_run.json, as
+bench/results/soak_nofault.json holds the before/after comparison of bench/README.md).
+Needs root (capsh), redis-server and the dev install (it reuses the fault suite's
+harness in tests/faults/).
 """
 
 from __future__ import annotations
@@ -80,8 +86,18 @@ def _rss(svc: Service) -> dict[str, int]:
         proc = svc.procs.get(name)
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(OSError, AssertionError):
-                out[name] = rss_kib(_leaf(proc.pid))
+                pid = _leaf(proc.pid)
+                out[name] = rss_kib(pid)
+                out[f"{name}_anon"] = _status_kib(pid, "RssAnon")
     return out
+
+
+def _status_kib(pid: int, key: str) -> int:
+    """One KiB figure of /proc/PID/status (RssAnon: heap, not the mapped chDB library)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {key}")
 
 
 def _leaf(pid: int) -> int:
@@ -89,6 +105,37 @@ def _leaf(pid: int) -> int:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     kids = children.read_text().split() if children.exists() else []
     return _leaf(int(kids[0])) if kids else pid
+
+
+def _slope(samples: list[dict[str, Any]], name: str) -> float | None:
+    """Least-squares slope of ``name``'s RSS in MiB/min over the last 2/3 of the run.
+
+    "Flat" means no upward trend once warmed up: the first third (start-up, caches
+    filling) is left out. ``None`` with fewer than 3 samples.
+    """
+    points = [(s["t"] / 60, s[name] / 1024) for s in samples if name in s]
+    points = points[len(points) // 3 :]
+    if len(points) < 3:
+        return None
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_m = sum(m for _, m in points) / len(points)
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    cov = sum((t - mean_t) * (m - mean_m) for t, m in points)
+    return round(cov / var, 2) if var else None
+
+
+def _rss_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    rss: dict[str, dict[str, Any]] = {}
+    for name in ("serve", "live", "serve_anon", "live_anon"):
+        values = [s[name] for s in samples if name in s]
+        if values:
+            rss[name] = {
+                "first_kib": values[0],
+                "max_kib": max(values),
+                "last_kib": values[-1],
+                "slope_mib_per_min_last_2_3": _slope(samples, name),
+            }
+    return rss
 
 
 def run(minutes: float, rate: float, fault_every: float, senders: int) -> dict[str, Any]:
@@ -112,6 +159,7 @@ def run(minutes: float, rate: float, fault_every: float, senders: int) -> dict[s
         svc.worker("live", "--exporter", "live_tail")
         load.start()
         load_started = time.monotonic()
+        no_faults = fault_every <= 0
         next_fault, next_sample, turn = load_started + fault_every, load_started, 0
         while time.monotonic() - load_started < minutes * 60:
             now = time.monotonic()
@@ -120,8 +168,9 @@ def run(minutes: float, rate: float, fault_every: float, senders: int) -> dict[s
                 samples.append(
                     {"t": t, "acked": load.acked_lines, "load1": os.getloadavg()[0], **_rss(svc)}
                 )
+                print(json.dumps(samples[-1]), flush=True)
                 next_sample = now + 10
-            if now >= next_fault:
+            if not no_faults and now >= next_fault:
                 name, fault = FAULTS[turn % len(FAULTS)]
                 t0 = time.monotonic()
                 fault(svc, redis)
@@ -155,11 +204,7 @@ def run(minutes: float, rate: float, fault_every: float, senders: int) -> dict[s
         svc.stop_all()
         redis.stop()
     total, distinct = count_rows(svc.data)
-    rss: dict[str, dict[str, int]] = {}
-    for name in ("serve", "live"):
-        values = [s[name] for s in samples if name in s]
-        if values:
-            rss[name] = {"first_kib": values[0], "max_kib": max(values), "last_kib": values[-1]}
+    rss = _rss_summary(samples)
     return {
         "minutes": round(elapsed / 60, 2),
         "target_rate": rate,
@@ -188,10 +233,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--rate", type=float, default=10_000.0)
-    p.add_argument("--fault-every", type=float, default=300.0, help="seconds between faults")
+    p.add_argument(
+        "--fault-every", type=float, default=300.0, help="seconds between faults (0: no faults)"
+    )
     p.add_argument("--senders", type=int, default=4, help="sender threads (requests in flight)")
-    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "soak.json")
+    p.add_argument(
+        "--out", type=Path, default=None, help="default: soak.json (soak_nofault_run.json: none)"
+    )
     args = p.parse_args()
+    if args.out is None:
+        name = "soak.json" if args.fault_every > 0 else "soak_nofault_run.json"
+        args.out = REPO / "bench" / "results" / name
     result = run(args.minutes, args.rate, args.fault_every, args.senders)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     summary = {k: v for k, v in result.items() if k != "samples"}

@@ -13,6 +13,7 @@ import httpx
 from collector_service.cli import deadletter, logs, retention, run, runs, serve, tasks, worker
 from collector_service.cli._common import tasklogs_version
 from collector_service.errors import ApiError, TasklogsError
+from collector_service.malloc_tune import tune_malloc
 from otel_sdk_ext.errors import TasklogsSdkError
 
 __all__ = ["main"]
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_malloc()  # before any thread starts (gRPC's, chDB's, the executor's)
     args = _parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:

@@ -30,6 +30,7 @@ from collector_service.component.extension import ExtensionFactory, resolve_exte
 from collector_service.component.store import HistoryPage, HistoryQuery, LogStore
 from collector_service.errors import StoreError
 from collector_service.gc_tune import settle_heap
+from collector_service.malloc_tune import trim_forever
 from collector_service.pipeline.deadletter import FileDeadLetter
 from collector_service.pipeline.memory import ExporterRunner
 from collector_service.pipeline.router import Pipeline
@@ -268,13 +269,17 @@ class Service:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        trimmer: asyncio.Task[None] | None = None
         try:
             await self.start()
             settle_heap()  # start-up ends here: no full GC pass over its heap from now on
+            trimmer = asyncio.create_task(trim_forever(), name="malloc-trim")
             _log.info("tasklogs is running; data in %s", self.config.data_dir)
             await stop.wait()
             _log.info("shutting down: draining queues")
         finally:
+            if trimmer is not None:
+                trimmer.cancel()
             await self.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)

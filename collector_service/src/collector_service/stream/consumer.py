@@ -43,6 +43,7 @@ from collector_service.component.exporter import (
 from collector_service.component.extension import resolve_extensions
 from collector_service.errors import ConfigError
 from collector_service.gc_tune import settle_heap
+from collector_service.malloc_tune import trim_forever
 from collector_service.pipeline.deadletter import RedisDeadLetter
 from collector_service.pipeline.helper import ExporterHandle, Outcome
 from collector_service.pipeline.shared_decode import SharedDecode
@@ -498,13 +499,17 @@ async def run_worker(
     stop = writers.stopping
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    trimmer: asyncio.Task[None] | None = None
     try:
         await host.start_extensions()
         await writers.start()
         settle_heap()  # start-up ends here: no full GC pass over its heap from now on
+        trimmer = asyncio.create_task(trim_forever(), name="malloc-trim")
         await stop.wait()
         _log.info("worker shutting down: finishing batches in flight")
     finally:
+        if trimmer is not None:
+            trimmer.cancel()
         host.drain_extensions()
         await writers.stop(drain_timeout)
         await host.shutdown_extensions()

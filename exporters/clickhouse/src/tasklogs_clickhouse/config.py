@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector_service.component.config import Duration
 from collector_service.errors import ConfigError
+from tasklogs_clickhouse._engine import EngineMemory
 from tasklogs_clickhouse._sql import IDENTIFIER_RE
 
 __all__ = ["ClickHouseConfig"]
@@ -59,6 +60,9 @@ class ClickHouseConfig(BaseModel):
     reader_connections: int = Field(default=3, ge=1, le=64)
     #: How long a query waits for a free reader connection before it is refused.
     query_wait_s: float = Field(default=10.0, gt=0)
+    #: Memory bounds of the embedded engine (chDB only): its caches, merges and total,
+    #: instead of the ClickHouse server's RAM-sized defaults (see ``_engine``).
+    engine: EngineMemory = EngineMemory()
 
     @field_validator("database", "table", "cluster_name")
     @classmethod

@@ -113,7 +113,11 @@ class ClickHouseExporter:
 
     def _connect(self) -> Client:
         # No HTTP session: concurrent reads and writes must not contend for one.
-        extra: dict[str, Any] = {} if self.embedded else {"autogenerate_session_id": False}
+        extra: dict[str, Any] = (
+            {"chdb_options": self.config.engine.server_settings()}
+            if self.embedded
+            else {"autogenerate_session_id": False}
+        )
         return clickhouse_connect.get_client(dsn=self.dsn, **extra)
 
     def _take_ownership(self) -> None:
