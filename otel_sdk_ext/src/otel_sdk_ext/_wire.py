@@ -12,11 +12,14 @@ encoder and get ``tasklogs.seq`` appended (repeated fields concatenate on the wi
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, Final
 
+from opentelemetry import context as _otel_context
 from opentelemetry._logs import LogRecord, SeverityNumber
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.exporter.otlp.proto.common._internal import _encode_resource
 from opentelemetry.exporter.otlp.proto.common._internal._log_encoder import _encode_log
 from opentelemetry.sdk._logs import LogRecordLimits, ReadableLogRecord
@@ -26,7 +29,7 @@ from opentelemetry.trace import get_current_span
 
 from otel_sdk_ext import semconv
 
-__all__ = ["Entry", "RequestEncoder", "SdkRecords", "varint"]
+__all__ = ["Entry", "RequestEncoder", "SdkRecords", "current_context", "varint"]
 
 #: What the task thread captures per line: (scope name, time (int ns, or float seconds
 #: as ``logging.LogRecord.created``), observed time ns, severity number, severity text,
@@ -35,6 +38,22 @@ __all__ = ["Entry", "RequestEncoder", "SdkRecords", "varint"]
 Entry = tuple[
     str, int | float, int, int, str, str, Mapping[str, Any] | None, Context | None, str | None
 ]
+
+
+def _context_getter() -> Callable[[], Context]:
+    """``opentelemetry.context.get_current`` without its two Python-level calls, when
+    the runtime context is the default contextvars one (``OTEL_PYTHON_CONTEXT`` unset):
+    the entry's context is taken on the task thread for every line."""
+    runtime = getattr(_otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if runtime.__class__ is ContextVarsRuntimeContext and isinstance(var, ContextVar):
+        getter: Callable[[], Context] = var.get
+        return getter
+    return get_current
+
+
+#: The current OTel context (what ``get_current()`` returns).
+current_context: Final = _context_getter()
 
 _DOUBLE: Final = struct.Struct("<d").pack
 _TIMES: Final = struct.Struct("<BQBQ").pack  # time_unix_nano (1), observed (11)
