@@ -165,3 +165,16 @@ def test_a_sink_that_prints_does_not_deadlock() -> None:
     t.stop_capture()
     assert got == ["warm up", "outer", "from the sink", "after"]
     assert out.getvalue() == "warm up\nouter\nfrom the sink\nafter\n"
+
+
+def test_a_new_line_of_pieces_is_not_taken_for_the_old_one() -> None:
+    t, _out, got = tee()
+    print("warm up", file=t)
+    t.write("a")
+    t.flush_if_idle(100.0, 0.5)
+    t.write("\r\n")  # the line ends without end_plain_line (the splitter's way)
+    t.write("b")  # as many pieces as at the last look, but new
+    t.flush_if_idle(100.5, 0.5)
+    assert got[1:] == [("a", None)]
+    t.flush_if_idle(101.0, 0.5)
+    assert got[2:] == [("b", {ATTR_LINE_PARTIAL: True})]

@@ -9,7 +9,7 @@ IdleFlusher, a flush) removes exactly the items it read, so a piece appended mea
 (by a signal handler on the owner, or while the flusher looks) stays, in order.
 
 Idle partial lines: with no time stamp per piece, the IdleFlusher sees a change as a
-new ``(lines ended, pieces)`` count at its looks (every ``idle_s / 4``); a line that has
+new ``(takes, pieces)`` count at its looks (every ``idle_s / 4``); a line that has
 not changed for ``idle_s`` is sent as partial, as the splitter does for its own text.
 """
 
@@ -40,11 +40,11 @@ class ThreadLine:
         "decoder",
         "decoding",
         "dirty_since",
-        "ended",
         "lines",
         "pieces",
         "seen",
         "seen_at",
+        "taken",
     )
 
     def __init__(self, lines: LineSplitter, encoding: str) -> None:
@@ -52,8 +52,8 @@ class ThreadLine:
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         self.decoding = False  # bytes were written: the decoder may hold a partial char
         self.pieces: list[str] = []
-        self.ended = 0  # lines ended from the pieces; with len(pieces), what changed
-        self.seen: tuple[int, int] | None = None  # (ended, len(pieces)) at the last look
+        self.taken = 0  # times pieces were taken; with len(pieces), what changed
+        self.seen: tuple[int, int] | None = None  # (taken, len(pieces)) at the last look
         self.seen_at = 0.0  # monotonic time the pieces were last seen to change
         self.dirty_since: float | None = None  # first look that saw this line pending
 
@@ -67,6 +67,7 @@ class ThreadLine:
         n = len(pieces)
         taken = pieces[:n]
         del pieces[:n]
+        self.taken += 1
         return taken[0] if n == 1 else "".join(taken)
 
     def settle(self) -> None:
@@ -100,7 +101,7 @@ class ThreadLine:
             text = "".join(taken)
         else:
             text = ""
-        self.ended += 1
+        self.taken += 1
         lines = self.lines
         if text or not lines.sent_partial:
             sink(text, None)
@@ -112,10 +113,10 @@ class ThreadLine:
         if self.pieces and not self.lines.clean:
             self.settle()  # appended after the state stopped being plain (a signal)
         if self.pieces:
-            seen = (self.ended, len(self.pieces))
+            seen = (self.taken, len(self.pieces))
             if seen != self.seen:
                 if self.seen is None or self.seen[0] != seen[0]:
-                    self.dirty_since = now  # a new line began since the last look
+                    self.dirty_since = now  # taken since the last look: a new line
                 self.seen, self.seen_at = seen, now
             dirty = self.dirty_since if self.dirty_since is not None else now
             if now - self.seen_at >= idle_s or now - dirty >= MAX_PARTIAL_AGE_S:
