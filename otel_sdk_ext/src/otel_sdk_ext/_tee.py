@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import codecs
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from threading import get_ident
 from typing import Any, BinaryIO, Final, Literal, TextIO
 
@@ -70,6 +70,7 @@ class TeeTextStream(WriteOnly[str], TextIO):
             encoding = "utf-8"
         self._encoding = encoding
         self._buffer = TeeBinaryStream(self)
+        self.__dict__["write"] = self._fast_write()
 
     # -- capture control ------------------------------------------------------------
 
@@ -123,7 +124,7 @@ class TeeTextStream(WriteOnly[str], TextIO):
         self._busy = False
         self._deferred = []
         self._threads = {}
-        self._plain = {}
+        self._plain.clear()  # the same dict: write() holds it
 
     def _capture(self, data: str | bytes) -> None:
         # Caller holds the lock.
@@ -162,30 +163,62 @@ class TeeTextStream(WriteOnly[str], TextIO):
 
     # -- writing ----------------------------------------------------------------------
 
-    def write(self, s: str, /) -> int:
-        # print() makes several writes per line: the pieces of text, then the newline.
-        # On a thread whose line state is plain, a short piece with no line control is
-        # written through and appended to the thread's own list with neither the lock
-        # nor a time stamp (the IdleFlusher notices it standing still); the newline takes
-        # the lock once and hands the joined line to the sink.
-        ident = get_ident()
-        state = self._plain.get(ident)
-        if state is not None and s.__class__ is str:
-            n = len(s)
-            if n <= self._piece_max and "\n" not in s and "\r" not in s:
+    def _fast_write(self) -> Callable[[str], int]:
+        """The instance's own ``write``: :meth:`write` with a fast path for print().
+
+        print() makes several writes per line: the pieces of text, then the newline. On
+        a thread whose line state is plain, a short piece with no line control is
+        written through and appended to the thread's own list with neither the lock
+        nor a time stamp (the IdleFlusher notices it standing still); the newline takes
+        the lock once and hands the joined line to the sink. Closures: the class has a
+        ``__getattr__``, which makes every attribute read on the tee a slow one.
+        """
+        plain, piece_max, original, sink = self._plain, self._piece_max, self._original, self._sink
+        general, captured = self.write, self._captured
+
+        def newline(state: ThreadLine) -> int:
+            ident = get_ident()
+            with self._lock:
+                original.write("\n")
+                if plain.get(ident) is not state or self._busy:
+                    captured(ident, "\n")
+                    return 1
+                # state.end_plain_line(sink), inline
                 pieces = state.pieces
-                if len(pieces) < MAX_PIECES:
-                    self._original.write(s)
-                    pieces.append(s)
-                    return n
-            elif s == "\n":
-                with self._lock:
-                    self._original.write(s)
-                    if self._plain.get(ident) is state and not self._busy:
-                        state.end_plain_line(self._sink)
-                    else:
-                        self._captured(ident, s)
-                return 1
+                n = len(pieces)
+                if n == 1:
+                    text = pieces[0]
+                    del pieces[:1]
+                elif n:
+                    taken = pieces[:n]
+                    del pieces[:n]
+                    text = "".join(taken)
+                else:
+                    text = ""
+                state.taken += 1
+                lines = state.lines
+                if text or not lines.sent_partial:
+                    sink(text, None)
+                lines.sent_partial = False
+            return 1
+
+        def write(s: str, /) -> int:
+            state = plain.get(get_ident())
+            if state is not None and s.__class__ is str:
+                n = len(s)
+                if n <= piece_max and "\n" not in s and "\r" not in s:
+                    pieces = state.pieces
+                    if len(pieces) < MAX_PIECES:
+                        original.write(s)
+                        pieces.append(s)
+                        return n
+                elif s == "\n":
+                    return newline(state)
+            return general(s)
+
+        return write
+
+    def write(self, s: str, /) -> int:
         if s.__class__ is not str and not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         if not self._capturing:
@@ -194,7 +227,7 @@ class TeeTextStream(WriteOnly[str], TextIO):
         with self._lock:
             # The original keeps its own buffering (line buffered on a terminal).
             self._original.write(s)
-            self._captured(ident, s)
+            self._captured(get_ident(), s)
         return len(s)
 
     def _captured(self, ident: int, s: str) -> None:
