@@ -22,10 +22,11 @@ from time import time_ns
 from typing import Any, Final
 
 from opentelemetry._logs import Logger, LogRecord
-from opentelemetry.context import get_current
 from opentelemetry.instrumentation.log_utils import std_to_otel
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
+
+from otel_sdk_ext._wire import current_context
 
 __all__ = ["EXCLUDED_LOGGER_PREFIXES", "TaskLoggingHandler", "is_excluded"]
 
@@ -96,7 +97,7 @@ class TaskLoggingHandler(LoggingHandler):
                         levels[1],
                         msg if msg.__class__ is str and not record.args else record.getMessage(),
                         None,
-                        get_current(),
+                        current_context(),
                         None,
                     )
                 )
@@ -121,7 +122,7 @@ class TaskLoggingHandler(LoggingHandler):
                     levels[1],
                     body,
                     dict(attrs) if attrs else None,
-                    get_current(),
+                    current_context(),
                     otel_record.event_name,
                 )
             )

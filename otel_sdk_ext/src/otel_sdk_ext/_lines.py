@@ -67,7 +67,7 @@ class LineSplitter:
         self._parts = 0  # pieces of the current line already sent (split mode)
         self._cut = False  # truncate mode: the rest of the line is being discarded
         self._cr = False  # the last character fed was a '\r' (maybe of a '\r\n')
-        self._sent_partial = False  # part of the current line went out already
+        self.sent_partial = False  # part of the current line went out already
         #: monotonic time of the last feed, and of the first unsent change
         self.last_feed = 0.0
         self._dirty_since: float | None = None
@@ -75,6 +75,11 @@ class LineSplitter:
     @property
     def pending(self) -> bool:
         return self._len > 0
+
+    @property
+    def clean(self) -> bool:
+        """At the start of a line, no line control in effect: plain text may follow."""
+        return not (self._len or self._cr or self._cut or self._parts)
 
     def feed(self, text: str) -> None:
         if not text:
@@ -106,7 +111,7 @@ class LineSplitter:
             if (
                 not self._len
                 and not self._cr
-                and not self._sent_partial
+                and not self.sent_partial
                 and "\r" not in segment
                 and len(segment) <= self._max
             ):
@@ -131,9 +136,9 @@ class LineSplitter:
             now = time.monotonic()
             self.last_feed = now
             text = "".join(self._buf)
-            if text or not self._sent_partial:
+            if text or not self.sent_partial:
                 self._sink(text, None)
-            self._sent_partial = False
+            self.sent_partial = False
             self._buf.clear()
             self._len = self._total = 0
             self._dirty_since = None
@@ -220,9 +225,9 @@ class LineSplitter:
             attrs = {ATTR_LINE_PART: self._parts + 1, ATTR_LINE_ORIGINAL_LENGTH: self._total}
         if partial:
             attrs = {**(attrs or {}), ATTR_LINE_PARTIAL: True}
-        if text or attrs is not None or not self._sent_partial:
+        if text or attrs is not None or not self.sent_partial:
             self._sink(text, attrs)
-        self._sent_partial = partial
+        self.sent_partial = partial
         self._buf.clear()
         self._len = 0
         self._total = 0

@@ -31,7 +31,6 @@ from types import FrameType
 from typing import Any, Final
 
 from opentelemetry._logs import SeverityNumber
-from opentelemetry.context import get_current
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
@@ -41,6 +40,7 @@ from otel_sdk_ext._capture import OutputCapture, Stream
 from otel_sdk_ext._delivery import EXPORTER_LOGGER, DeliveryProcessor, ExporterErrors
 from otel_sdk_ext._handler import TaskLoggingHandler
 from otel_sdk_ext._seq import SeqCounter
+from otel_sdk_ext._wire import current_context
 from otel_sdk_ext.errors import ConfigError
 from otel_sdk_ext.identity import TaskIdentity
 from otel_sdk_ext.settings import Settings
@@ -284,7 +284,7 @@ class TaskLogging:
                 severity_text,
                 body,
                 attributes,
-                get_current(),
+                current_context(),
                 event_name,
             )
         )
@@ -313,7 +313,7 @@ class TaskLogging:
                     severity_text,
                     line,
                     {**plain, **attrs} if attrs else plain,
-                    get_current(),
+                    current_context(),
                     None,
                 )
             )

@@ -6,6 +6,11 @@ or truncated, idle partial lines sent) are handed to a sink, which emits them as
 records. The text stream and its ``.buffer`` share one line buffer and one lock, so text
 and bytes written in any mix, from any thread, form the same lines the terminal shows.
 
+The hot path is print(): its pieces of text are appended to the writing thread's own
+list without the lock (:mod:`otel_sdk_ext._threadline`); its newline takes the lock
+once, joins them and hands the line to the sink. Everything else (line control, bytes,
+long text) goes through the splitter under the lock, as the pieces would have.
+
 A write that re-enters on the same thread while a capture is in progress (a signal
 handler that prints) is written through and captured right after the outer write: no
 deadlock and no corrupted line state.
@@ -14,14 +19,14 @@ deadlock and no corrupted line state.
 from __future__ import annotations
 
 import codecs
-import io
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from threading import get_ident
-from types import TracebackType
-from typing import IO, Any, AnyStr, BinaryIO, Final, Literal, Self, TextIO
+from typing import Any, BinaryIO, Final, Literal, TextIO
 
 from otel_sdk_ext._lines import MAX_LINE_CHARS, LineSink, LineSplitter
+from otel_sdk_ext._threadline import MAX_PIECES, ThreadLine
+from otel_sdk_ext._writeonly import WriteOnly
 
 __all__ = ["TeeBinaryStream", "TeeTextStream"]
 
@@ -31,89 +36,7 @@ __all__ = ["TeeBinaryStream", "TeeTextStream"]
 _MAX_DEFERRED: Final = 1024
 
 
-def _unsupported(what: str) -> io.UnsupportedOperation:
-    return io.UnsupportedOperation(f"{what}: the captured stream is write-only")
-
-
-class _WriteOnly(IO[AnyStr]):
-    """What a write-only, unseekable stream answers; shared by the text and bytes tees."""
-
-    def readable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def read(self, n: int = -1, /) -> AnyStr:
-        raise _unsupported("read")
-
-    def readline(self, limit: int = -1, /) -> AnyStr:
-        raise _unsupported("readline")
-
-    def readlines(self, hint: int = -1, /) -> list[AnyStr]:
-        raise _unsupported("readlines")
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        raise _unsupported("seek")
-
-    def tell(self) -> int:
-        raise _unsupported("tell")
-
-    def truncate(self, size: int | None = None, /) -> int:
-        raise _unsupported("truncate")
-
-    def __next__(self) -> AnyStr:
-        raise _unsupported("iteration")
-
-    def __iter__(self) -> Iterator[AnyStr]:
-        raise _unsupported("iteration")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-        /,
-    ) -> None:
-        self.close()
-
-
-class _ThreadLine:
-    """One thread's line splitter and byte decoder."""
-
-    __slots__ = ("decoder", "decoding", "lines")
-
-    def __init__(self, lines: LineSplitter, encoding: str) -> None:
-        self.lines = lines
-        self.decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-        self.decoding = False  # bytes were written: the decoder may hold a partial char
-
-    def feed(self, data: str | bytes) -> None:
-        if isinstance(data, bytes):
-            self.decoding = True
-            self.lines.feed(self.decoder.decode(data))
-            return
-        if self.decoding:
-            self.decoding = False
-            pending = self.decoder.decode(b"", final=True)
-            if pending:
-                self.lines.feed(pending)
-        self.lines.feed(data)
-
-    def flush(self) -> None:
-        if self.decoding:
-            self.decoding = False
-            self.lines.feed(self.decoder.decode(b"", final=True))
-        self.lines.flush_partial()
-
-
-class TeeTextStream(_WriteOnly[str], TextIO):
+class TeeTextStream(WriteOnly[str], TextIO):
     """A write-only text stream that writes through to ``original`` and captures lines."""
 
     def __init__(
@@ -131,7 +54,11 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         #: Line state per writing thread: print() writes the text and the newline
         #: separately, so threads interleave between the two; per thread, each record is
         #: still the line that thread printed.
-        self._threads: dict[int, _ThreadLine] = {}
+        self._threads: dict[int, ThreadLine] = {}
+        #: The threads whose state is plain (only pieces pending), while capturing: their
+        #: plain writes skip the lock (see :meth:`write`).
+        self._plain: dict[int, ThreadLine] = {}
+        self._piece_max = max_line_chars // MAX_PIECES
         self._capturing = True
         self._busy = False  # inside a capture (the lock is held by this thread then)
         self._deferred: list[str | bytes] = []
@@ -143,6 +70,7 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             encoding = "utf-8"
         self._encoding = encoding
         self._buffer = TeeBinaryStream(self)
+        self.__dict__["write"] = self._fast_write()
 
     # -- capture control ------------------------------------------------------------
 
@@ -158,15 +86,17 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         """Emit pending partial lines (text written without a trailing newline)."""
         with self._lock:
             if self._capturing:
-                for state in list(self._threads.values()):
+                for ident, state in list(self._threads.items()):
                     state.flush()
-                self._threads.clear()
+                    self._track(ident, state)
 
     def stop_capture(self) -> None:
         """Emit the pending partial line, then only write through from now on."""
         with self._lock:
             self.flush_partial()
             self._capturing = False
+            self._plain.clear()
+            self._threads.clear()
 
     def flush_if_idle(self, now: float, idle_s: float) -> None:
         """Send pending partial lines if output has been idle (the IdleFlusher); forget
@@ -175,11 +105,13 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             return
         try:
             if self._capturing and not self._busy:
-                for state in self._threads.values():
-                    state.lines.flush_if_idle(now, idle_s)
+                for ident, state in list(self._threads.items()):
+                    state.flush_if_idle(now, idle_s)
+                    self._track(ident, state)
                 if len(self._threads) > 1:
                     alive = {t.ident for t in threading.enumerate()}
                     for ident in [i for i in self._threads if i not in alive]:
+                        self._plain.pop(ident, None)
                         self._threads.pop(ident).flush()
         finally:
             self._lock.release()
@@ -192,6 +124,7 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         self._busy = False
         self._deferred = []
         self._threads = {}
+        self._plain.clear()  # the same dict: write() holds it
 
     def _capture(self, data: str | bytes) -> None:
         # Caller holds the lock.
@@ -202,26 +135,88 @@ class TeeTextStream(_WriteOnly[str], TextIO):
             return
         self._busy = True
         self._budget = _MAX_DEFERRED
+        ident = threading.get_ident()
+        state = self._threads.get(ident)
+        if state is None:
+            state = self._threads[ident] = ThreadLine(
+                LineSplitter(self._sink, *self._line_options), self._encoding
+            )
+        self._plain.pop(ident, None)  # re-entrant writes on this thread: deferred
         try:
-            ident = threading.get_ident()
-            state = self._threads.get(ident)
-            if state is None:
-                state = self._threads[ident] = _ThreadLine(
-                    LineSplitter(self._sink, *self._line_options), self._encoding
-                )
-            if data.__class__ is str and not state.decoding:
-                state.lines.feed(data)
-            else:
-                state.feed(data)
+            state.feed(data)
             while self._deferred:
                 state.feed(self._deferred.pop(0))
         finally:
             self._busy = False
+            self._track(ident, state)
+
+    def _track(self, ident: int, state: ThreadLine) -> None:
+        """Let the thread's plain writes skip the lock while its state is plain. Caller
+        holds the lock."""
+        if self._capturing and state.plain:
+            self._plain[ident] = state
+        else:
+            self._plain.pop(ident, None)
 
     def _passthrough(self) -> bool:
         return not self._capturing
 
     # -- writing ----------------------------------------------------------------------
+
+    def _fast_write(self) -> Callable[[str], int]:
+        """The instance's own ``write``: :meth:`write` with a fast path for print().
+
+        print() makes several writes per line: the pieces of text, then the newline. On
+        a thread whose line state is plain, a short piece with no line control is
+        written through and appended to the thread's own list with neither the lock
+        nor a time stamp (the IdleFlusher notices it standing still); the newline takes
+        the lock once and hands the joined line to the sink. Closures: the class has a
+        ``__getattr__``, which makes every attribute read on the tee a slow one.
+        """
+        plain, piece_max, original, sink = self._plain, self._piece_max, self._original, self._sink
+        general, captured = self.write, self._captured
+
+        def newline(state: ThreadLine) -> int:
+            ident = get_ident()
+            with self._lock:
+                original.write("\n")
+                if plain.get(ident) is not state or self._busy:
+                    captured(ident, "\n")
+                    return 1
+                # state.end_plain_line(sink), inline
+                pieces = state.pieces
+                n = len(pieces)
+                if n == 1:
+                    text = pieces[0]
+                    del pieces[:1]
+                elif n:
+                    taken = pieces[:n]
+                    del pieces[:n]
+                    text = "".join(taken)
+                else:
+                    text = ""
+                state.taken += 1
+                lines = state.lines
+                if text or not lines.sent_partial:
+                    sink(text, None)
+                lines.sent_partial = False
+            return 1
+
+        def write(s: str, /) -> int:
+            state = plain.get(get_ident())
+            if state is not None and s.__class__ is str:
+                n = len(s)
+                if n <= piece_max and "\n" not in s and "\r" not in s:
+                    pieces = state.pieces
+                    if len(pieces) < MAX_PIECES:
+                        original.write(s)
+                        pieces.append(s)
+                        return n
+                elif s == "\n":
+                    return newline(state)
+            return general(s)
+
+        return write
 
     def write(self, s: str, /) -> int:
         if s.__class__ is not str and not isinstance(s, str):
@@ -232,13 +227,32 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         with self._lock:
             # The original keeps its own buffering (line buffered on a terminal).
             self._original.write(s)
-            if self._capturing:
-                # print() makes several writes per line: the common ones (a piece of
-                # text, the newline) are handled here, without the general machinery.
-                state = None if self._busy else self._threads.get(get_ident())
-                if state is None or state.decoding or not state.lines.feed_plain(s):
-                    self._capture(s)
+            self._captured(get_ident(), s)
         return len(s)
+
+    def _captured(self, ident: int, s: str) -> None:
+        """Capture ``s``, already written through. Caller holds the lock."""
+        if not self._capturing:
+            return
+        if not self._busy:
+            state = self._plain.get(ident)
+            if state is not None and s == "\n":
+                state.end_plain_line(self._sink)
+                return
+            if state is None and s.__class__ is str:
+                # Not plain (a line with line control, or bytes, pending): the two
+                # common writes of print() without the general machinery.
+                state = self._threads.get(ident)
+                if (
+                    state is not None
+                    and not state.decoding
+                    and not state.pieces
+                    and state.lines.feed_plain(s)
+                ):
+                    if s == "\n":
+                        self._track(ident, state)
+                    return
+        self._capture(s)  # (when busy: deferred, captured after the outer write)
 
     def writelines(self, lines: Iterable[str], /) -> None:
         for line in lines:
@@ -301,7 +315,7 @@ class TeeTextStream(_WriteOnly[str], TextIO):
         return f"<TeeTextStream of {self._original!r}>"
 
 
-class TeeBinaryStream(_WriteOnly[bytes], BinaryIO):
+class TeeBinaryStream(WriteOnly[bytes], BinaryIO):
     """The ``.buffer`` of a :class:`TeeTextStream`: bytes written are captured too."""
 
     def __init__(self, text: TeeTextStream) -> None:

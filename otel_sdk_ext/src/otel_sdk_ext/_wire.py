@@ -12,11 +12,14 @@ encoder and get ``tasklogs.seq`` appended (repeated fields concatenate on the wi
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, Final
 
+from opentelemetry import context as _otel_context
 from opentelemetry._logs import LogRecord, SeverityNumber
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.exporter.otlp.proto.common._internal import _encode_resource
 from opentelemetry.exporter.otlp.proto.common._internal._log_encoder import _encode_log
 from opentelemetry.sdk._logs import LogRecordLimits, ReadableLogRecord
@@ -26,7 +29,7 @@ from opentelemetry.trace import get_current_span
 
 from otel_sdk_ext import semconv
 
-__all__ = ["Entry", "RequestEncoder", "SdkRecords", "varint"]
+__all__ = ["Entry", "RequestEncoder", "SdkRecords", "current_context", "varint"]
 
 #: What the task thread captures per line: (scope name, time (int ns, or float seconds
 #: as ``logging.LogRecord.created``), observed time ns, severity number, severity text,
@@ -35,6 +38,22 @@ __all__ = ["Entry", "RequestEncoder", "SdkRecords", "varint"]
 Entry = tuple[
     str, int | float, int, int, str, str, Mapping[str, Any] | None, Context | None, str | None
 ]
+
+
+def _context_getter() -> Callable[[], Context]:
+    """``opentelemetry.context.get_current`` without its two Python-level calls, when
+    the runtime context is the default contextvars one (``OTEL_PYTHON_CONTEXT`` unset):
+    the entry's context is taken on the task thread for every line."""
+    runtime = getattr(_otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if runtime.__class__ is ContextVarsRuntimeContext and isinstance(var, ContextVar):
+        getter: Callable[[], Context] = var.get
+        return getter
+    return get_current
+
+
+#: The current OTel context (what ``get_current()`` returns).
+current_context: Final = _context_getter()
 
 _DOUBLE: Final = struct.Struct("<d").pack
 _TIMES: Final = struct.Struct("<BQBQ").pack  # time_unix_nano (1), observed (11)
@@ -99,6 +118,8 @@ _SEQ_PREFIX: Final = [
     b"\x32" + _SMALL[len(_SEQ_KEY) + 3 + k] + _SEQ_KEY + b"\x12" + _SMALL[1 + k] + b"\x18"
     for k in range(11)
 ]
+#: What the attribute cache gives an entry without attributes: (its None, no bytes).
+_NO_ATTRIBUTES: Final[tuple[Mapping[str, Any] | None, bytes]] = (None, b"")
 #: body (5) { string_value (1) = ... } up to the text, per (short) text length.
 _BODY_PREFIX: Final = [b"\x2a" + _SMALL[n + 2] + b"\x0a" + _SMALL[n] for n in range(126)]
 
@@ -106,14 +127,6 @@ _BODY_PREFIX: Final = [b"\x2a" + _SMALL[n + 2] + b"\x0a" + _SMALL[n] for n in ra
 def _seq_attribute(seq: int) -> bytes:
     value = varint(seq)
     return _SEQ_PREFIX[len(value)] + value
-
-
-def _body(text: str) -> bytes:
-    data = text.encode("utf-8", "surrogatepass")
-    n = len(data)
-    if n < 126:
-        return _BODY_PREFIX[n] + data
-    return _field(0x2A, _field(0x0A, data))
 
 
 class RequestEncoder:
@@ -132,7 +145,9 @@ class RequestEncoder:
         last_scope: str | None = None
         group: list[bytes] = []
         severities = self._severity
-        attributes = self._attributes
+        attrs_cache = self._attrs_cache
+        times, small, seq_prefix, body_prefix = _TIMES, _SMALL, _SEQ_PREFIX, _BODY_PREFIX
+        join = b"".join
         seq = first_seq
         item: Any
         for item in entries:
@@ -143,26 +158,39 @@ class RequestEncoder:
                 sev = severities.get((severity, severity_text))
                 if sev is None:
                     sev = self._severity_bytes(severity, severity_text)
+                data = body.encode("utf-8", "surrogatepass")
+                n = len(data)
+                # Shared constant dicts (the stream's log.iostream) are encoded once.
+                cached = attrs_cache.get(id(attrs)) if attrs else _NO_ATTRIBUTES
+                if cached is None or cached[0] is not attrs:
+                    cached = (attrs, self._attributes(attrs))
+                # body (5) { string_value (1) = data }
+                body_head = body_prefix[n] if n < 126 else b""
+                data = data if n < 126 else _field(0x2A, _field(0x0A, data))
                 value = varint(seq)
-                record = (
-                    _TIMES(0x09, when, 0x59, observed or when)
-                    + sev
-                    + _body(body)
-                    + (attributes(attrs) if attrs else b"")
-                    + _SEQ_PREFIX[len(value)]
-                    + value
-                )
+                parts = [
+                    times(0x09, when, 0x59, observed or when),
+                    sev,
+                    body_head,
+                    data,
+                    cached[1],
+                    seq_prefix[len(value)],
+                    value,
+                ]
                 if ctx:
-                    record += _trace_fields(ctx)
+                    parts.append(_trace_fields(ctx))
                 if event:
-                    record += _string(0x62, event)  # event_name = 12
-                record = _field(0x12, record)
+                    parts.append(_string(0x62, event))  # event_name = 12
+                record = join(parts)
+                size = len(record)
+                header = b"\x12" + (small[size] if size < 0x80 else varint(size))
             else:
-                scope, record = self._sdk_record(item, seq)
+                scope, header, record = self._sdk_record(item, seq)
             if scope != last_scope:
                 last_scope = scope
                 found = groups.get(scope)
                 group = groups[scope] = [] if found is None else found
+            group.append(header)
             group.append(record)
             seq += 1
         scope_logs = [self._scope(name) + b"".join(recs) for name, recs in groups.items()]
@@ -192,11 +220,12 @@ class RequestEncoder:
             self._attrs_cache[id(attrs)] = (attrs, encoded)
         return encoded
 
-    def _sdk_record(self, record: ReadableLogRecord, seq: int) -> tuple[str, bytes]:
+    def _sdk_record(self, record: ReadableLogRecord, seq: int) -> tuple[str, bytes, bytes]:
+        """Scope name, and the tag and length, then the content, of its log_records (2)."""
         scope = record.instrumentation_scope
         name = scope.name if scope is not None else ""
         encoded = _encode_log(record).SerializeToString() + _seq_attribute(seq)
-        return name, _field(0x12, encoded)
+        return name, b"\x12" + varint(len(encoded)), encoded
 
 
 def _trace_fields(context: Context) -> bytes:
