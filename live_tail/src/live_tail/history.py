@@ -186,17 +186,8 @@ async def _page(
     if p.before is not None:
         return await _ask(lambda: store.query(replace(base, before=p.before, limit=p.limit)))
     after = p.cursor
-    if from_seq is not None and from_seq > 1:
-        # Whatever precedes the page precedes seq S too (nothing between S and the
-        # page's first record matches), so both reads run at once.
-        q = replace(base, after=Cursor(from_seq - 1, MAX_POSITION, "", MAX_POSITION), limit=p.limit)
-        ahead = replace(base, before=Cursor(from_seq, 0, "", 0), limit=1)
-        page, earlier = await asyncio.gather(
-            _ask(lambda: store.query(q)), _ask(lambda: store.query(ahead))
-        )
-        if not page.records:
-            return page
-        return replace(page, prev_cursor=page.records[0].cursor if earlier.records else None)
+    if from_seq is not None and from_seq > 1 and p.limit < MAX_PAGE:
+        return await _from_seq(store, base, from_seq, p.limit)
     if from_seq is not None and from_seq > 0:
         after = Cursor(from_seq - 1, MAX_POSITION, "", MAX_POSITION)
     q = replace(base, after=after, limit=p.limit)
@@ -206,6 +197,24 @@ async def _page(
     first = page.records[0].cursor
     earlier = await _ask(lambda: store.query(replace(base, before=first, limit=1)))
     return replace(page, prev_cursor=first if earlier.records else None)
+
+
+async def _from_seq(store: LogStore, base: HistoryQuery, seq: int, limit: int) -> HistoryPage:
+    """A page from ``seq`` on, read with the line before it: one read tells whether
+    anything precedes the page (``prev_cursor``) unless that line is missing."""
+    q = replace(base, after=Cursor(seq - 2, MAX_POSITION, "", MAX_POSITION), limit=limit + 1)
+    got = (await _ask(lambda: store.query(q))).records
+    before = bool(got) and got[0].seq == seq - 1
+    records = got[1:] if before else got[:limit]
+    if not records:
+        return HistoryPage([], None)
+    if not before:  # no line seq - 1: is there any before it?
+        ahead = replace(base, before=Cursor(seq - 1, 0, "", 0), limit=1)
+        before = bool((await _ask(lambda: store.query(ahead))).records)
+    full = len(records) == limit
+    return HistoryPage(
+        records, records[-1].cursor if full else None, records[0].cursor if before else None
+    )
 
 
 async def _checked(check: Awaitable[None], work: Callable[[], Awaitable[_T]]) -> _T:
