@@ -142,6 +142,35 @@ async def test_open_at_the_tail_of_100000_lines_and_page_back_to_line_1(
         assert [r["seq"] for r in before["records"]] == [49_998, 49_999]
 
 
+async def test_from_seq_knows_what_precedes_it_where_the_log_starts_late(
+    backend_store: ContractStore,
+) -> None:
+    backend_store.push(make_batch("tr-late", [*range(10, 21), *range(25, 31)]))
+    async with api(backend_store) as c:
+        path = "/api/v1/tasks/tr-late/logs"
+        # Lines 21-24 missing: the line before the page is not there, earlier ones are.
+        for at in (22, 25):
+            gap = (await c.get(path, params={"from_seq": at, "limit": 10})).json()
+            assert [r["seq"] for r in gap["records"]] == list(range(25, 31))
+            assert gap["prev_cursor"] == gap["records"][0]["cursor"]
+            assert gap["next_cursor"] is None
+        early = (await c.get(path, params={"from_seq": 5, "limit": 3})).json()
+        assert [r["seq"] for r in early["records"]] == [10, 11, 12]
+        assert early["prev_cursor"] is None
+        mid = (await c.get(path, params={"from_seq": 12, "limit": 3})).json()
+        assert [r["seq"] for r in mid["records"]] == [12, 13, 14]
+        assert mid["prev_cursor"] == mid["records"][0]["cursor"]
+        full = (await c.get(path, params={"from_seq": 28, "limit": 3})).json()
+        assert [r["seq"] for r in full["records"]] == [28, 29, 30]
+        assert full["next_cursor"] == full["records"][-1]["cursor"]
+        past = (await c.get(path, params={"from_seq": 31, "limit": 3})).json()
+        assert past["records"] == []
+        assert past["prev_cursor"] is None
+        # The page and the visibility check run at once: an unknown task is still a 404.
+        absent = await c.get("/api/v1/tasks/tr-none/logs", params={"from_seq": 12})
+        assert absent.status_code == 404
+
+
 async def test_run_history_merges_tasks_in_one_order_across_pages(
     backend_store: ContractStore,
 ) -> None:

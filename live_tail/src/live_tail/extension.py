@@ -28,11 +28,12 @@ from live_tail import metrics
 from live_tail.bus import LiveBus
 from live_tail.config import LiveTailConfig
 from live_tail.exporter import factory as exporter_factory
+from live_tail.history import first_tail
 from live_tail.memory_bus import MemoryBus
 from live_tail.redis_bus import RedisBus
-from live_tail.routes import build_router
+from live_tail.routes import build_router, make_guards
 from live_tail.streams import LiveContext
-from live_tail.web import build_web_router
+from live_tail.web import FIRST_TAIL_LINES, build_web_router
 
 __all__ = ["LiveTailExtension", "LiveTailExtensionFactory", "factory"]
 
@@ -78,8 +79,9 @@ class LiveTailExtension:
         if self._bus is None:
             self._bus = make_bus(host, self.config)
         self._ctx = LiveContext(self._bus, host.history_store, self.config)
-        host.add_router(build_router(self._ctx, host.auth, host.authenticator))
-        host.add_router(build_web_router())
+        guards = make_guards(self._ctx, host.auth, host.authenticator)
+        host.add_router(build_router(self._ctx, host.auth, host.authenticator, guards))
+        host.add_router(build_web_router(first_tail(guards, self._ctx, FIRST_TAIL_LINES)))
         host.add_metrics(metrics.REGISTRY)
 
     async def start(self, host: Host) -> None:

@@ -12,6 +12,7 @@ another tenant's, which never shows their lines.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,11 @@ from live_tail.streams import LiveContext
 
 __all__ = ["Guards"]
 
+#: How long an owner read from the store's runs index is reused (the index's owner is
+#: final; the bound only forgets task runs that retention dropped), and how many are kept.
+OWNER_TTL_S = 60.0
+_OWNERS_KEPT = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Guards:
@@ -42,6 +48,9 @@ class Guards:
     queries: dict[str, int] = field(default_factory=dict)
     #: Set whenever a query slot is released (wakes :meth:`queued_slot`).
     freed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Owners the store's runs index gave, with when (:meth:`task_owner`): a page, its
+    #: next one and a jump are one index read, not one each.
+    owners: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     @contextmanager
     def query_slot(self, ident: Identity) -> Iterator[None]:
@@ -85,8 +94,19 @@ class Guards:
 
     async def task_owner(self, task_run_id: str) -> str | None:
         """The tenant owning the task run (``""``: anonymous), ``None``: no such task run."""
+        known = self.owners.get(task_run_id)
+        if known is not None and time.monotonic() - known[1] < OWNER_TTL_S:
+            return known[0]
+        index = RunsIndex(self.ctx)
         try:
-            return await RunsIndex(self.ctx).owner(task_run_id)
+            stored = await index.stored_owner(task_run_id)
+            if stored is not None:
+                if len(self.owners) >= _OWNERS_KEPT:
+                    self.owners.clear()
+                self.owners[task_run_id] = (stored, time.monotonic())
+                return stored
+            live = await self.ctx.bus.task_info(task_run_id)
+            return live.tenant if live is not None else None
         except IndexUnavailable:
             pass  # a store without a runs index: its first stored record's tenant
         info = await self.ctx.bus.task_info(task_run_id)

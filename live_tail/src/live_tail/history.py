@@ -10,7 +10,8 @@ record stays here. (No ``from __future__ import annotations``: FastAPI reads the
 annotations.)
 """
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Annotated, Literal, TypeVar
 
@@ -46,7 +47,7 @@ from live_tail.records import (
 from live_tail.streams import LiveContext
 from live_tail.task_position import decode_cursor
 
-__all__ = ["history_routes"]
+__all__ = ["first_tail", "history_routes", "task_page"]
 
 _DOWNLOAD_PAGE = 5000
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -185,6 +186,8 @@ async def _page(
     if p.before is not None:
         return await _ask(lambda: store.query(replace(base, before=p.before, limit=p.limit)))
     after = p.cursor
+    if from_seq is not None and from_seq > 1 and p.limit < MAX_PAGE:
+        return await _from_seq(store, base, from_seq, p.limit)
     if from_seq is not None and from_seq > 0:
         after = Cursor(from_seq - 1, MAX_POSITION, "", MAX_POSITION)
     q = replace(base, after=after, limit=p.limit)
@@ -194,6 +197,93 @@ async def _page(
     first = page.records[0].cursor
     earlier = await _ask(lambda: store.query(replace(base, before=first, limit=1)))
     return replace(page, prev_cursor=first if earlier.records else None)
+
+
+async def _from_seq(store: LogStore, base: HistoryQuery, seq: int, limit: int) -> HistoryPage:
+    """A page from ``seq`` on, read with the line before it: one read tells whether
+    anything precedes the page (``prev_cursor``) unless that line is missing."""
+    q = replace(base, after=Cursor(seq - 2, MAX_POSITION, "", MAX_POSITION), limit=limit + 1)
+    got = (await _ask(lambda: store.query(q))).records
+    before = bool(got) and got[0].seq == seq - 1
+    records = got[1:] if before else got[:limit]
+    if not records:
+        return HistoryPage([], None)
+    if not before:  # no line seq - 1: is there any before it?
+        ahead = replace(base, before=Cursor(seq - 1, 0, "", 0), limit=1)
+        before = bool((await _ask(lambda: store.query(ahead))).records)
+    full = len(records) == limit
+    return HistoryPage(
+        records, records[-1].cursor if full else None, records[0].cursor if before else None
+    )
+
+
+async def _checked(check: Awaitable[None], work: Callable[[], Awaitable[_T]]) -> _T:
+    """``work()`` while ``check`` (a visibility check) runs; the check's error wins, as
+    when it ran first, and nothing of ``work`` is returned unless the check passed."""
+    checking = asyncio.ensure_future(check)
+    try:
+        result = await work()
+    except BaseException:
+        await checking
+        raise
+    await checking
+    return result
+
+
+async def task_page(
+    store: LogStore,
+    guards: Guards,
+    ident: Identity,
+    task_run_id: str,
+    *,
+    sel: Selection,
+    p: Paging,
+    from_seq: int | None = None,
+) -> bytes:
+    """One page of a task run's history as the API's JSON (404 for another tenant's).
+
+    Without tenants the visibility check (the task run exists) and the page are read at
+    once; with tenants the check comes first, so that nothing is read for a task run
+    the caller must not know about (its timing alike for absent and foreign ones).
+    """
+    base = _base(ident, sel, task_run_id=task_run_id)
+
+    async def read() -> HistoryPage:
+        with guards.query_slot(ident):
+            return await _page(store, base, p, from_seq)
+
+    check = guards.require_visible_task(task_run_id, ident)
+    if ident.tenant is None:
+        page = await _checked(check, read)
+    else:
+        await check
+        page = await read()
+    return page_json(
+        "task_run_id", task_run_id, _mine(page.records, ident), page.next_cursor, page.prev_cursor
+    )
+
+
+def first_tail(
+    guards: Guards, ctx: LiveContext, lines: int
+) -> Callable[[str], Awaitable[bytes | None]]:
+    """What a task page's HTML embeds (live_tail.web): the task's newest ``lines`` as
+    ``?tail=lines&limit=lines`` answers them, for a server without authentication (a
+    page's navigation carries no token); ``None`` when there is nothing to embed (a
+    token needed, no store, no such task run, the store cannot answer now)."""
+    no_filter = Selection(LineFilter(), None, None)
+    newest = Paging(None, None, lines, lines)
+
+    async def read(task_run_id: str) -> bytes | None:
+        if guards.authn.enabled or ctx.store is None:
+            return None
+        try:
+            return await task_page(
+                ctx.store, guards, Identity(None), task_run_id, sel=no_filter, p=newest
+            )
+        except HTTPException:
+            return None
+
+    return read
 
 
 def _json(body: bytes) -> Response:
@@ -225,17 +315,8 @@ def _task_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
         """One page of a task run's stored lines in ``(seq, time, line id)`` order."""
         _one_mode(p, from_seq)
         store = _store(ctx)
-        await guards.require_visible_task(task_run_id, ident)
-        with guards.query_slot(ident):
-            page = await _page(store, _base(ident, sel, task_run_id=task_run_id), p, from_seq)
-        body = page_json(
-            "task_run_id",
-            task_run_id,
-            _mine(page.records, ident),
-            page.next_cursor,
-            page.prev_cursor,
-        )
-        return _json(body)
+        page = await task_page(store, guards, ident, task_run_id, sel=sel, p=p, from_seq=from_seq)
+        return _json(page)
 
     @app.get(
         "/api/v1/tasks/{task_run_id}/logs/download",

@@ -32,7 +32,7 @@ from live_tail.streams import (
     task_stream,
 )
 
-__all__ = ["HistoryResponse", "StreamToken", "build_router"]
+__all__ = ["HistoryResponse", "StreamToken", "build_router", "make_guards"]
 
 
 class StreamToken(BaseModel):
@@ -69,12 +69,23 @@ _SSE_DOC = {
 }
 
 
-def build_router(ctx: LiveContext, auth: AuthConfig, authenticator: Authenticator) -> APIRouter:
-    """The live tail's routes over ``ctx`` (bus, store, config); ``authenticator`` is the
-    receivers' one, ``auth.signing_key`` signs query tokens."""
+def make_guards(ctx: LiveContext, auth: AuthConfig, authenticator: Authenticator) -> Guards:
+    """The checks of one app's routes; ``auth.signing_key`` signs query tokens."""
     key = auth.signing_key.get_secret_value().encode() if auth.signing_key else None
-    signer = TokenSigner(key, ctx.config.query_token_ttl_s)
-    guards = Guards(authenticator, signer, ctx)
+    return Guards(authenticator, TokenSigner(key, ctx.config.query_token_ttl_s), ctx)
+
+
+def build_router(
+    ctx: LiveContext,
+    auth: AuthConfig,
+    authenticator: Authenticator,
+    guards: Guards | None = None,
+) -> APIRouter:
+    """The live tail's routes over ``ctx`` (bus, store, config); ``authenticator`` is the
+    receivers' one, ``auth.signing_key`` signs query tokens (``guards``: shared with the
+    web viewer's pages, :func:`make_guards`)."""
+    guards = guards or make_guards(ctx, auth, authenticator)
+    signer = guards.signer
     router = APIRouter()
 
     @router.post(

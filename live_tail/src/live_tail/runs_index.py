@@ -166,11 +166,17 @@ class RunsIndex:
     async def owner(self, task_run_id: str) -> str | None:
         """The task run's owner, ``None`` when neither store nor bus knows it; raises
         :class:`IndexUnavailable` when the store keeps no runs index."""
-        found = await self._call(self._index().task, task_run_id, None)
+        found = await self.stored_owner(task_run_id)
         if found is not None:
-            return found.tenant
+            return found
         info = await self.ctx.bus.task_info(task_run_id)
         return info.tenant if info is not None else None
+
+    async def stored_owner(self, task_run_id: str) -> str | None:
+        """The owner the store's runs index records (final once there), ``None`` when
+        the index has no such task run yet."""
+        found = await self._call(self._index().task, task_run_id, None)
+        return found.tenant if found is not None else None
 
     async def task(self, task_run_id: str, tenant: str | None) -> TaskSummary | None:
         index = self._index()

@@ -8,7 +8,8 @@ const PAGE = 1000;
  * around the target paints first; the pages next to it come as they come into sight. */
 const JUMP = 300;
 /** The first page: a screenful or three (the server's cost grows with it; 500 lines cost
- * twice what 150 do); what precedes it is paged in when scrolled to. */
+ * twice what 150 do); what precedes it is paged in when scrolled to. A task page's HTML
+ * embeds this many (FIRST_TAIL_LINES in live_tail/src/live_tail/web.py). */
 const TAIL = 200;
 const MAX_CURSOR = "9223372036854775807";
 
@@ -73,10 +74,24 @@ export class Feed {
     await this.connect();
   }
 
-  private async openTail(): Promise<void> {
-    let page: HistoryPage | null = null;
+  /** The tail a task page's HTML brought (live_tail/web.py), once: this task's, unfiltered. */
+  private embedded(): HistoryPage | null {
+    const el = document.getElementById("tail");
+    if (!el) return null;
+    el.remove();
+    if (this.kind !== "task" || Feed.filtered(this.filters)) return null;
     try {
-      page = await this.page({ tail: TAIL, limit: TAIL });
+      const page = JSON.parse(el.textContent ?? "") as HistoryPage & { task_run_id?: string };
+      return page.task_run_id === this.id && Array.isArray(page.records) ? page : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async openTail(): Promise<void> {
+    let page: HistoryPage | null = this.embedded();
+    try {
+      page ??= await this.page({ tail: TAIL, limit: TAIL });
     } catch (e) {
       if (!(e instanceof ApiError && e.missingRoute && this.kind === "run")) throw e;
       this.legacy = true; // no run history on this server: the stream's recent lines

@@ -28,6 +28,7 @@ __all__ = [
     "Columns",
     "build",
     "build_count",
+    "distinct",
     "page_from_rows",
     "windowed",
 ]
@@ -235,27 +236,40 @@ def _window(q: HistoryQuery, cols: Columns, table: str, params: dict[str, Any]) 
 
 
 def build(
-    q: HistoryQuery, cols: Columns, table: str, *, window: bool = False
+    q: HistoryQuery, cols: Columns, table: str, *, window: bool = False, plain: bool = False
 ) -> tuple[str, dict[str, Any]]:
     """The statement and its parameters for one page of ``q``.
 
     A page read backwards asks for one record more than its limit: whether more precede
     it (its ``prev_cursor``). ``window`` (where :func:`windowed`): bounded to the seq
     window of :func:`_window`; a result shorter than ``params["limit"]`` is then not
-    the page, and the page is read again without it.
+    the page, and the page is read again without it. ``plain`` (where
+    :func:`windowed`): no ``LIMIT BY``, so the read along the sort key stops after the
+    page's rows (no seq window, no read of the newest seq first); its rows are the page
+    when no two of them are copies of one line (:func:`distinct`), else the page is read
+    again with it.
     """
     params: dict[str, Any] = {"limit": q.limit + 1 if q.backwards else q.limit}
     filters = _filters(q, cols, params)
-    if window and windowed(q):
+    plain = plain and windowed(q)
+    if window and windowed(q) and not plain:
         filters.append(_window(q, cols, table, params))
     where = "\n  AND ".join(filters)
     order = _order(q)
-    exprs = {"table": table, "where": where, "dedup": _dedup(q), **_exprs(cols)}
+    limit_by = "" if plain else f"LIMIT 1 BY {_dedup(q)}"
+    exprs = {"table": table, "where": where, "limit_by": limit_by, **_exprs(cols)}
     if not q.backwards:
         return render("history", order=", ".join(order), **exprs), params
     inner = render("history", order=", ".join(f"{o} DESC" for o in order), **exprs)
     outer = ", ".join("ts_ns" if o == "Timestamp" else o for o in order)
     return render("history_newest", inner=inner, order=outer), params
+
+
+def distinct(rows: Sequence[Sequence[Any]]) -> bool:
+    """Whether no two rows of a ``plain`` read of one task run are copies of one line
+    (the key ``LIMIT BY`` keeps one row of: seq, and the line id of lines without one)."""
+    keys = {(r[1], r[13] if r[1] == 0 else 0) for r in rows}
+    return len(keys) == len(rows)
 
 
 def build_count(q: HistoryQuery, cols: Columns, table: str) -> tuple[str, dict[str, Any]]:

@@ -406,6 +406,13 @@ class ClickHouseExporter:
 
     def query(self, query: HistoryQuery) -> HistoryPage:
         settings = self._settings(query)
+        if _history.windowed(query) and query.newest:
+            # The newest lines along the sort key, without LIMIT BY: the read stops
+            # after them (one granule, no read of the newest seq first).
+            sql, params = _history.build(query, self._columns, self._table, plain=True)
+            rows = self._rows(sql, params, "history query", settings)
+            if _history.distinct(rows):
+                return _history.page_from_rows(query, rows)
         if _history.windowed(query):
             # A seq window first (a few granules); read again without it only when
             # it fell short of the page (a missing seq, or the log's start or end).
