@@ -16,6 +16,7 @@ from live_tail.bus import LiveBus, Subscription
 from live_tail.config import LiveTailConfig
 from live_tail.fanout import Heartbeat, SharedEvents
 from live_tail.filters import LineFilter
+from live_tail.hub import FanoutHub
 from live_tail.metrics import LIVE_GAPS, LIVE_RESYNCS, LIVE_SENT, LIVE_STREAMS
 from live_tail.model import Chunk, EntryId, LiveLine
 from live_tail.task_watch import TaskWatch
@@ -68,10 +69,13 @@ class LiveContext:
     shared: SharedEvents = field(init=False, default_factory=SharedEvents)
     #: Wakes streams that wait with no timer of their own (see :meth:`subscribe`).
     heartbeat: Heartbeat = field(init=False)
+    #: Task streams' one fan-out loop per stream, writing to caught-up clients directly.
+    hub: FanoutHub = field(init=False)
 
     def __post_init__(self) -> None:
         self.watch = TaskWatch(self.bus)
         self.heartbeat = Heartbeat(self.config.heartbeat_s / 2)
+        self.hub = FanoutHub(self)
 
     @property
     def store(self) -> LogStore | None:

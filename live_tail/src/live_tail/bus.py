@@ -76,6 +76,11 @@ class Subscription:
         self._lines = 0
         self._event.set()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered, not overflowed, not closed."""
+        return not self._queue and not self.overflowed and not self.closed
+
     def wake(self) -> None:
         self._event.set()
 

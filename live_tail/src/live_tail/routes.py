@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from collector_service.auth import AuthConfig, Authenticator
 from live_tail._shared import counted
 from live_tail.auth import Identity, TokenSigner
+from live_tail.direct import DirectSlot
 from live_tail.filters import LineFilter, filter_params
 from live_tail.guards import Guards
 from live_tail.history import history_routes
@@ -108,11 +109,15 @@ def build_router(
 
 
 def _live_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
-    def sse(ident: Identity, kind: str, body: AsyncIterator[bytes]) -> SSEResponse:
+    def sse(
+        ident: Identity, kind: str, body: AsyncIterator[bytes], slot: DirectSlot | None = None
+    ) -> SSEResponse:
         """``body`` as a counted SSE response holding one of the tenant's stream slots
         until it closes (429 when none is free)."""
         guards.open_stream(ident, kind)
-        return SSEResponse(counted(body, kind), on_close=lambda: ctx.release(ident, kind))
+        return SSEResponse(
+            counted(body, kind), on_close=lambda: ctx.release(ident, kind), slot=slot
+        )
 
     @app.get(
         "/api/v1/tasks/{task_run_id}/logs/stream",
@@ -143,7 +148,8 @@ def _live_routes(app: APIRouter, guards: Guards, ctx: LiveContext) -> None:
                     "'<entry id>/<index>' or 's/<cursor>'",
                 )
         await ctx.bus.start()  # unknown and foreign task runs alike: it waits (guards.py)
-        return sse(ident, "task", task_stream(ctx, task_run_id, ident, flt, start))
+        slot = DirectSlot()
+        return sse(ident, "task", task_stream(ctx, task_run_id, ident, flt, start, slot=slot), slot)
 
     @app.get(
         "/api/v1/runs/{run_id}/logs/stream",

@@ -4,7 +4,9 @@ Lines are formatted here rather than through ``fastapi.sse.ServerSentEvent`` bec
 pydantic model per line costs more than the line; a line's JSON is built once and shared
 by every subscriber. :class:`SSEResponse` watches for the client's disconnect while it
 streams (uvicorn's ASGI 2.3 would otherwise notice only at the next write), so a dropped
-client frees its slot and its subscription at once.
+client frees its slot and its subscription at once. With a
+:class:`~live_tail.direct.DirectSlot`, the body may also have its live events written
+straight to the connection by the fan-out hub (:mod:`live_tail.hub`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from live_tail.direct import DirectSlot
 from live_tail.model import LiveLine
 
 __all__ = ["SSEResponse", "comment", "event", "log_event", "retry"]
@@ -67,6 +70,7 @@ class SSEResponse(StreamingResponse):
         content: AsyncIterator[bytes],
         on_close: Callable[[], None] = lambda: None,
         status_code: int = 200,
+        slot: DirectSlot | None = None,
     ) -> None:
         super().__init__(
             content,
@@ -75,8 +79,12 @@ class SSEResponse(StreamingResponse):
         )
         self._content = content
         self._on_close = on_close
+        self._slot = slot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._slot is not None:
+            # The body may write straight to the connection (live_tail.direct).
+            self._slot.bind(scope, receive)
         try:
             async with anyio.create_task_group() as tg:
 

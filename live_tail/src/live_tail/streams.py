@@ -31,6 +31,7 @@ from live_tail._shared import (
 )
 from live_tail.auth import Identity
 from live_tail.bus import Entry, Subscription, TaskInfo
+from live_tail.direct import DirectSlot
 from live_tail.filters import LineFilter, filter_stored
 from live_tail.holes import Holdback, emit_live, live_lines
 from live_tail.model import EntryId, LiveLine
@@ -394,25 +395,43 @@ async def task_stream(
     ident: Identity,
     flt: LineFilter,
     start: TaskPosition | None,
+    *,
+    slot: DirectSlot | None = None,
 ) -> AsyncIterator[bytes]:
-    """The SSE body of ``GET /api/v1/tasks/{id}/logs/stream``."""
+    """The SSE body of ``GET /api/v1/tasks/{id}/logs/stream``.
+
+    Once caught up, and while it keeps up, the stream's live events are written by its
+    task's fan-out loop straight to the connection (``slot``; :mod:`live_tail.hub`)."""
     st = _TaskStream(ctx, task_run_id, ident, flt, start)
     async for out in _until_visible(ctx, st):
         yield out
     info = st.info
     if info is None:
         return  # ended, closing, or another tenant's task run
-    key = ctx.bus.task_key(info, task_run_id)
+    async for out in _live(ctx, st, ctx.bus.task_key(info, task_run_id), slot):
+        yield out
+
+
+async def _live(
+    ctx: LiveContext, st: _TaskStream, key: str, slot: DirectSlot | None
+) -> AsyncIterator[bytes]:
+    """Catch up, then live lines until the task's ``end`` (or the shutdown notice)."""
     # Untimed: no timer per wait (the hottest path of a fan-out); the context's heartbeat
     # wakes the stream every heartbeat_s / 2 and it pings when idle that long.
-    sub = await ctx.subscribe(key, untimed=True)
+    sub = await ctx.hub.subscribe(key)
     loop = asyncio.get_running_loop()
     idle_ping = ctx.config.heartbeat_s / 2
     try:
         async for out in _catch_up(st, key, sub):
             yield out
         sent = loop.time()
+        writer = slot.writer() if slot is not None else None
         while st.end is None:
+            if writer is not None and sub.idle and not ctx.closing.is_set():
+                sent = await ctx.hub.follow(st, sub, writer, sent)
+                if ctx.closing.is_set() or sub.closed:
+                    yield bye(ctx)
+                    return
             entries = await sub.get(st.hold.timeout())
             if ctx.closing.is_set() or sub.closed:
                 yield bye(ctx)
@@ -420,9 +439,9 @@ async def task_stream(
             if sub.overflowed:
                 # Too slow for the buffer: re-read from the stream at our own pace.
                 ctx.lag()
-                ctx.unsubscribe(sub)
+                ctx.hub.unsubscribe(sub)
                 st.hold.clear()  # re-read as well
-                sub = await ctx.subscribe(key, untimed=True)
+                sub = await ctx.hub.subscribe(key)
                 async for out in _catch_up(st, key, sub):
                     yield out
                 sent = loop.time()
@@ -436,6 +455,6 @@ async def task_stream(
                 if now - sent >= idle_ping:
                     sent = now
                     yield sse.comment("ping")
-        yield end_event(st.end, task_run_id, str(st.end.seq))
+        yield end_event(st.end, st.tid, str(st.end.seq))
     finally:
-        ctx.unsubscribe(sub)
+        ctx.hub.unsubscribe(sub)
