@@ -183,22 +183,10 @@ def run(minutes: float, rate: float, fault_every: float, senders: int) -> dict[s
         elapsed = time.monotonic() - load_started
         load.finish()
         wait_for(lambda: svc.readyz()[0] == 200, 120, "ready at the end")
-        client = svc.redis.client() if svc.redis is not None else None
-        assert client is not None
+        target = svc.redis
+        assert target is not None
         stream = "{soak:ingest:0}"
-
-        def drained() -> bool:
-            # Not the group's ``lag``: Redis does not count entries a consumer took over
-            # (XCLAIM) and re-read from its PEL as read, so after a takeover ``lag`` stays
-            # above 0 for good. Drained: nothing pending, nothing after the last delivered.
-            for g in client.xinfo_groups(stream):
-                if g["name"] == b"clickhouse":
-                    newer = client.xrange(stream, f"({g['last-delivered-id'].decode()}", count=1)
-                    return int(g["pending"]) == 0 and not newer
-            return False
-
-        wait_for(drained, 600, "the backlog to drain")
-        client.close()
+        wait_for(lambda: target.backlog(stream, "clickhouse") == 0, 600, "the backlog to drain")
     finally:
         load.stopping.set()
         svc.stop_all()

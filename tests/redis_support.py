@@ -7,6 +7,7 @@ is torn down at its end; tests on the shared server delete their own keys only.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import shutil
 import signal
@@ -24,6 +25,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from collector_service.stream.config import IngestConfig, RedisConfig
+from collector_service.stream.queue import connect, group_backlog, group_states
 from tests.support import free_port
 
 SHARED_URL = "redis://127.0.0.1:6379/0"
@@ -49,6 +51,22 @@ class RedisTarget:
         if self.cluster:
             return RedisCluster.from_url(self.url)
         return redis.Redis.from_url(self.url)
+
+    def backlog(self, stream: str, group: str) -> int | None:
+        """What ``group`` has not acknowledged on ``stream``, read as the service reads it
+        (:func:`~collector_service.stream.queue.group_backlog`); None: no such group."""
+
+        async def read() -> int | None:
+            client = connect(self.config())
+            try:
+                for state in await group_states(client, stream):
+                    if state.name == group:
+                        return await group_backlog(client, stream, state)
+                return None
+            finally:
+                await client.aclose()
+
+        return asyncio.run(read())
 
     def yaml(self, **ingest: object) -> str:
         """The ``redis:`` section of a service config."""

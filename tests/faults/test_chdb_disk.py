@@ -96,16 +96,8 @@ def test_full_disk_and_read_only_directory_lose_nothing(
             _wait_ready(svc)
             time.sleep(3)
             load.finish()
-            client = target.client()
             stream = f"{{{target.key_prefix}:ingest:0}}"
-
-            def drained() -> bool:
-                groups = {g["name"].decode(): g for g in client.xinfo_groups(stream)}
-                g = groups["clickhouse"]
-                return int(g["pending"]) == 0 and int(g["lag"] or 0) == 0
-
-            wait_for(drained, 120, "the backlog to drain")
-            client.close()
+            wait_for(lambda: target.backlog(stream, "clickhouse") == 0, 120, "the backlog to drain")
         finally:
             load.stopping.set()
             svc.stop_all()

@@ -42,7 +42,7 @@ from live_tail.task_position import line_id
 
 if TYPE_CHECKING:
     from live_tail._shared import LiveContext
-    from live_tail.streams import _TaskStream
+    from live_tail.task_reader import TaskStream
 
 __all__ = ["FanoutHub"]
 
@@ -57,7 +57,7 @@ class _Member:
 
     def __init__(
         self,
-        st: _TaskStream,
+        st: TaskStream,
         sub: Subscription,
         writer: DirectWriter,
         done: asyncio.Future[None],
@@ -188,7 +188,7 @@ class FanoutHub:
             self._drop(g)
 
     async def follow(
-        self, st: _TaskStream, sub: Subscription, writer: DirectWriter, sent: float
+        self, st: TaskStream, sub: Subscription, writer: DirectWriter, sent: float
     ) -> float:
         """Let the group write ``st``'s live events straight to ``writer`` until it hands
         the stream back (see the module docstring); returns when the stream last sent.
@@ -216,10 +216,6 @@ class FanoutHub:
                 del g.direct[sub]
                 g.feeds.add(sub)
         return m.sent
-
-    def close(self) -> None:
-        for g in list(self._groups.values()):
-            self._drop(g)
 
     # -- the group's loop -------------------------------------------------------------
 
