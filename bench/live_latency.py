@@ -6,8 +6,8 @@ Streams bus; ``--no-store`` leaves the chDB writer out) and measures, on the sam
 1. ``probe``: a task process (``otel_sdk_ext.configure``) logs 100 lines/s, each body
    its ``time.time_ns()`` at ``logger.info()``; one SSE client on its task stream
    (opened before the task logs anything) records receive time minus that. With the
-   SDK's default 50 ms batch delay and with 5 ms (the SDK's delay is the largest share;
-   the rest is the server).
+   SDK's default batch delay (25 ms), with 50 ms and with 5 ms (the SDK's delay is the
+   largest share; the rest is the server).
 2. ``loaded``: the same while a background sender pushes 20,000 lines/s (OTLP/gRPC,
    200-line Exports) into another task run of the same service.
 3. ``clients``: N concurrent SSE clients (in two client processes) follow the probe
@@ -59,7 +59,7 @@ import otel_sdk_ext
 tid, endpoint = sys.argv[1], sys.argv[2]
 rate, seconds, delay = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 otel_sdk_ext.configure(task_run_id=tid, pipeline_run_id="bench", endpoint=endpoint,
-                       capture_output=False, schedule_delay_ms=delay)
+                       capture_output=False, schedule_delay_ms=delay or None)  # 0: the default
 log = logging.getLogger("probe")
 time.sleep(1.0)  # let the SSE clients attach
 n = int(rate * seconds)
@@ -395,7 +395,9 @@ def main() -> None:
 
 
 def probes(out: dict[str, Any], svc: tuple[str, str, int], s: float) -> None:
-    """One client on a 100 lines/s task; SDK delay 50 ms and 5 ms; then under load."""
+    """One client on a 100 lines/s task; the SDK's default delay (25 ms), 50 ms and 5 ms;
+    then under load."""
+    out["probe_100_lines_s_sdk_default_delay"] = measure(svc, 100, s, delay=0, clients=1, procs=1)
     out["probe_100_lines_s_sdk_delay_50ms"] = measure(svc, 100, s, delay=50, clients=1, procs=1)
     out["probe_100_lines_s_sdk_delay_5ms"] = measure(svc, 100, s, delay=5, clients=1, procs=1)
     bg = background(svc[0], 20_000, s + 6)

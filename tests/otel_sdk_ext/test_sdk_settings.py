@@ -17,7 +17,7 @@ def test_defaults() -> None:
         "none",
         {},
     )
-    assert s.schedule_delay_ms == 50
+    assert s.schedule_delay_ms == 25
     assert s.flush_timeout_s == 5.0
     assert not s.capture_fds
 

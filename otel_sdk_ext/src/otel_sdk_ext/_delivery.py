@@ -95,7 +95,7 @@ class DeliveryProcessor(LogRecordProcessor):
         *,
         resource: Resource | None = None,
         counter: SeqCounter | None = None,
-        schedule_delay_ms: int = 50,
+        schedule_delay_ms: int = 25,
         max_queue_size: int = 65536,
         max_export_batch_size: int = 512,
         flush_timeout_s: float = 5.0,

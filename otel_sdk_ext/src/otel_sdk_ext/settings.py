@@ -12,7 +12,7 @@ so a task configured for any OpenTelemetry backend points at tasklogs unchanged.
 | ``OTEL_EXPORTER_OTLP_[LOGS_]HEADERS`` | ``k=v,k2=v2``, URL-encoded (3) | none |
 | ``OTEL_EXPORTER_OTLP_[LOGS_]COMPRESSION`` | ``gzip`` or ``none`` | none |
 | ``OTEL_EXPORTER_OTLP_[LOGS_]TIMEOUT`` | seconds per export attempt | 10 |
-| ``TASKLOGS_SCHEDULE_DELAY_MS`` | how long a record may wait in the process | 50 |
+| ``TASKLOGS_SCHEDULE_DELAY_MS`` | how long a record may wait in the process | 25 |
 | ``TASKLOGS_MAX_QUEUE_SIZE`` | records buffered before new ones are dropped (counted) | 65536 |
 | ``TASKLOGS_FLUSH_TIMEOUT_S`` | bound on the final flush at exit | 5 |
 | ``TASKLOGS_PARTIAL_LINE_FLUSH_MS`` | idle time after which an unterminated line is sent | 500 |
@@ -82,7 +82,7 @@ class Settings:
     compression: Literal["gzip", "none"] = "none"
     #: Seconds one export attempt (with the exporter's own short retries) may take.
     export_timeout_s: float = 10.0
-    schedule_delay_ms: int = 50
+    schedule_delay_ms: int = 25
     max_queue_size: int = 65536
     max_export_batch_size: int = 512
     flush_timeout_s: float = 5.0
