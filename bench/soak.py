@@ -12,7 +12,10 @@ the report gives duplicates, refusals, faults and RSS (first, max, last per proc
 
     .venv/bin/python -m bench.soak [--minutes 30] [--rate 10000] [--fault-every 300]
 
-``--fault-every 0`` runs without faults (one serve process for the whole run, so its
+``--faults worker,redis,read-only`` leaves serve's SIGKILL out of the turn (any subset,
+in that order; default all four), so one serve process lives the whole run through the
+other faults and its memory is measured across them. ``--fault-every 0`` runs without
+faults (one serve process for the whole run, so its
 memory over a long life is measured; the report's ``slope_mib_per_min_last_2_3`` is the
 RSS trend after warm-up).
 
@@ -72,12 +75,13 @@ def _read_only(svc: Service, redis: PrivateRedis) -> None:
     subprocess.run(["chmod", "-R", "u+w", str(store)], check=True)
 
 
-FAULTS = [
-    ("sigkill serve", _kill_serve),
-    ("sigkill worker", _kill_worker),
-    ("sigkill redis", _kill_redis),
-    ("chdb read-only 20 s", _read_only),
-]
+#: The faults in turn, by ``--faults`` name: (what the report calls it, the fault).
+FAULTS = {
+    "serve": ("sigkill serve", _kill_serve),
+    "worker": ("sigkill worker", _kill_worker),
+    "redis": ("sigkill redis", _kill_redis),
+    "read-only": ("chdb read-only 20 s", _read_only),
+}
 
 
 def _rss(svc: Service) -> dict[str, int]:
@@ -138,7 +142,13 @@ def _rss_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return rss
 
 
-def run(minutes: float, rate: float, fault_every: float, senders: int) -> dict[str, Any]:
+def run(
+    minutes: float,
+    rate: float,
+    fault_every: float,
+    senders: int,
+    faults_in_turn: tuple[str, ...] = tuple(FAULTS),
+) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="tasklogs-soak-"))
     redis = PrivateRedis(root / "redis")
     redis.start()
@@ -171,7 +181,7 @@ def run(minutes: float, rate: float, fault_every: float, senders: int) -> dict[s
                 print(json.dumps(samples[-1]), flush=True)
                 next_sample = now + 10
             if not no_faults and now >= next_fault:
-                name, fault = FAULTS[turn % len(FAULTS)]
+                name, fault = FAULTS[faults_in_turn[turn % len(faults_in_turn)]]
                 t0 = time.monotonic()
                 fault(svc, redis)
                 faults.append({"t": round(t0 - load_started), "fault": name,
@@ -195,6 +205,7 @@ def run(minutes: float, rate: float, fault_every: float, senders: int) -> dict[s
     rss = _rss_summary(samples)
     return {
         "minutes": round(elapsed / 60, 2),
+        "fault_turn": list(faults_in_turn) if fault_every > 0 else [],
         "target_rate": rate,
         "senders": senders,
         "lines_per_request": load.per_request,
@@ -226,13 +237,22 @@ def main() -> None:
     )
     p.add_argument("--senders", type=int, default=4, help="sender threads (requests in flight)")
     p.add_argument(
+        "--faults",
+        default=",".join(FAULTS),
+        help=f"the faults in turn, comma-separated, of {', '.join(FAULTS)}",
+    )
+    p.add_argument(
         "--out", type=Path, default=None, help="default: soak.json (soak_nofault_run.json: none)"
     )
     args = p.parse_args()
+    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
+    unknown = sorted(set(faults) - set(FAULTS))
+    if unknown or not faults:
+        p.error(f"--faults: unknown {unknown or 'empty'}; choose from {', '.join(FAULTS)}")
     if args.out is None:
         name = "soak.json" if args.fault_every > 0 else "soak_nofault_run.json"
         args.out = REPO / "bench" / "results" / name
-    result = run(args.minutes, args.rate, args.fault_every, args.senders)
+    result = run(args.minutes, args.rate, args.fault_every, args.senders, faults)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     summary = {k: v for k, v in result.items() if k != "samples"}
     print(json.dumps(summary, indent=2))
