@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -285,18 +284,6 @@ return #r
 """
 
 
-#: Scripts made once per client (``register_script`` hashes the text on every call).
-_scripts: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-
-def _script(client: Client, text: str) -> Any:
-    made = _scripts.setdefault(client, {})
-    script = made.get(text)
-    if script is None:
-        script = made[text] = client.register_script(text)
-    return script
-
-
 async def group_backlog(client: Client, stream: str, group: GroupState) -> int:
     """Entries the group has not acknowledged: pending plus those after its
     last-delivered id.
@@ -308,7 +295,7 @@ async def group_backlog(client: Client, stream: str, group: GroupState) -> int:
     after the last delivered; past that (a backlog that long) the larger of the bound
     and ``lag`` (or the stream length when Redis cannot tell), no scan of the stream.
     """
-    script = _script(client, _AFTER)
+    script = client.register_script(_AFTER)
     after = int(await script(keys=[stream], args=[group.last_delivered, BACKLOG_EXACT_UPTO]))
     if after >= BACKLOG_EXACT_UPTO:
         estimate = group.lag if group.lag is not None else int(await client.xlen(stream))
@@ -334,7 +321,7 @@ async def trim(client: Client, stream: str, bound: int = 0) -> Trimmed:
     stream stays bounded and receivers keep accepting (``bound`` 0: always wait). With
     no group at all nothing is trimmed.
     """
-    script = _script(client, _TRIM)
+    script = client.register_script(_TRIM)
     reply = await script(keys=[stream, best_effort_key(stream)], args=[bound])
     return Trimmed(removed=int(reply[0]), skipped=_pairs(reply[1:]))
 
