@@ -25,7 +25,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from collector_service.stream.config import IngestConfig, RedisConfig
-from collector_service.stream.queue import connect, group_backlog, group_states
+from collector_service.stream.queue import backlog_of, connect
 from tests.support import free_port
 
 SHARED_URL = "redis://127.0.0.1:6379/0"
@@ -59,10 +59,7 @@ class RedisTarget:
         async def read() -> int | None:
             client = connect(self.config())
             try:
-                for state in await group_states(client, stream):
-                    if state.name == group:
-                        return await group_backlog(client, stream, state)
-                return None
+                return await backlog_of(client, stream, group)
             finally:
                 await client.aclose()
 

@@ -54,10 +54,9 @@ from collector_service.stream.entries import StreamEntry, batch_token, decode_en
 from collector_service.stream.queue import (
     Client,
     IngestKeys,
+    backlog_of,
     connect,
     ensure_groups,
-    group_backlog,
-    group_states,
     trim,
 )
 
@@ -259,10 +258,9 @@ class StreamConsumer:
         backlog = await self.client.xlen(self.stream)
         metrics.INGEST_BACKLOG.labels(self.stream).set(backlog)
         metrics.INGEST_BACKLOG_CAPACITY.labels(self.stream).set(self.ingest.max_backlog_entries)
-        for group in await group_states(self.client, self.stream):
-            if group.name == self.group:
-                waiting = await group_backlog(self.client, self.stream, group)
-                metrics.EXPORTER_QUEUE_ENTRIES.labels(self.group, self.stream).set(waiting)
+        waiting = await backlog_of(self.client, self.stream, self.group)
+        if waiting is not None:
+            metrics.EXPORTER_QUEUE_ENTRIES.labels(self.group, self.stream).set(waiting)
 
     async def _beat(self) -> None:
         key = self.keys.heartbeat(self.stream, self.group, self.name)

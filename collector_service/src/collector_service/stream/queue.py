@@ -44,6 +44,7 @@ __all__ = [
     "IngestKeys",
     "RedisIngest",
     "Trimmed",
+    "backlog_of",
     "best_effort_key",
     "connect",
     "ensure_groups",
@@ -301,6 +302,14 @@ async def group_backlog(client: Client, stream: str, group: GroupState) -> int:
         estimate = group.lag if group.lag is not None else int(await client.xlen(stream))
         after = max(after, estimate)
     return group.pending + after
+
+
+async def backlog_of(client: Client, stream: str, group: str) -> int | None:
+    """:func:`group_backlog` of the consumer group named ``group`` (None: no such group)."""
+    for state in await group_states(client, stream):
+        if state.name == group:
+            return await group_backlog(client, stream, state)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
